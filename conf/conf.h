@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * conf: snigate's configuration, loaded from YAML with libcyaml and checked
+ * before anything starts.
+ *
+ * struct conf is plain data and is the whole contract: core/ reads it and the
+ * command line (core/main.c) may overwrite fields after loading, then calls
+ * conf_validate() once more. Every error names the file, line and field, so
+ * a bad file is reported as "snigate.yaml:12: timeouts.connect: ..." and a
+ * reload can keep the old configuration.
+ */
+#ifndef SNIGATE_CONF_H
+#define SNIGATE_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define CONF_MAX_LISTENERS  64
+#define CONF_MAX_FORWARDERS 16
+
+enum conf_family {
+	CONF_V4_ONLY = 0, /* A records only (Envoy default for this deployment) */
+	CONF_V6_ONLY,     /* AAAA only */
+	CONF_V4_PREFERRED, /* A; AAAA only when there is no A */
+	CONF_AUTO,        /* AAAA; A only when there is no AAAA (Envoy's AUTO) */
+	CONF_ALL,         /* both; IPv4 addresses tried first */
+};
+
+enum conf_log_level {
+	CONF_LOG_ERROR = 0,
+	CONF_LOG_WARN,
+	CONF_LOG_INFO, /* default: one access line per connection */
+	CONF_LOG_DEBUG,
+};
+
+struct conf_listener {
+	char *address;                  /* as written: "127.0.0.1", "::", "0.0.0.0" */
+	uint16_t port;                  /* listening port */
+	uint16_t upstream_port;         /* port dialled on the allowed name; default 443 */
+	struct sockaddr_storage sa;     /* filled by conf_validate() */
+	socklen_t sa_len;               /* filled by conf_validate() */
+	unsigned line;                  /* source line, 0 when from the command line */
+};
+
+struct conf {
+	char *path; /* file it came from, or NULL */
+
+	unsigned threads; /* 0 = one per online CPU */
+
+	struct conf_listener *listeners;
+	unsigned n_listeners;
+
+	char **allow; /* "api.github.com", "*.githubusercontent.com" */
+	unsigned *allow_lines; /* source line per entry, 0 when from the command line */
+	unsigned n_allow;
+
+	struct {
+		char **forwarders; /* "IP" or "IP@port"; none = use resolv_conf */
+		unsigned n_forwarders;
+		char *resolv_conf;  /* default "/etc/resolv.conf" */
+		enum conf_family family; /* default CONF_V4_ONLY, as the Envoy pod */
+		unsigned cache_size;     /* names cached per thread; default 4096 */
+		unsigned max_ttl_s;      /* cap on a cached answer's TTL; default 3600 */
+		unsigned negative_ttl_s; /* how long NXDOMAIN/no-data is cached; default 5 */
+	} resolver;
+
+	struct {
+		unsigned client_hello_ms; /* whole ClientHello must arrive in; default 10000 */
+		unsigned connect_ms;      /* upstream connect, per address; default 5000 */
+		unsigned dns_ms;          /* name resolution; default 5000 */
+		unsigned idle_ms;         /* relayed connection with no bytes either way; default 3600000 */
+	} timeouts;
+
+	struct {
+		unsigned max_client_hello; /* bytes; default 16384, range 512..65536 */
+		unsigned max_connections;  /* per process, 0 = no limit beyond RLIMIT_NOFILE */
+	} limits;
+
+	struct {
+		unsigned pipe_size;     /* bytes; initial pipe size, default 65536 */
+		unsigned pipe_max_size; /* bytes; size a streaming flow may grow to, default 1048576 */
+		unsigned long long pipe_memory_max; /* bytes of pipe buffers, all threads; default 256 MiB */
+	} relay;
+
+	char *admin_address; /* reserved for the admin endpoint; "host:port" or NULL */
+
+	enum conf_log_level log_level;
+	bool access_log; /* default true: one line per connection on stdout */
+};
+
+struct conf_error {
+	char file[256];  /* "" when the error is not tied to a file */
+	unsigned line;   /* 1-based; 0 when unknown or from the command line */
+	char field[128]; /* "timeouts.connect", "allow[3]", "listeners[0].port" */
+	char msg[256];
+};
+
+/* A struct conf with every default filled and no listeners or allowlist. */
+struct conf *conf_new_default(void);
+
+/*
+ * Load a YAML file. Returns 0 and *out, or a negative errno-style value with
+ * *err filled (-EINVAL for content, -errno for I/O). Validates before
+ * returning, so a struct that comes back is ready to run.
+ */
+int conf_load_file(const char *path, struct conf **out, struct conf_error *err);
+/* Same, from memory; name is used as the file name in errors. */
+int conf_load_buf(const char *buf, size_t len, const char *name, struct conf **out,
+		  struct conf_error *err);
+
+/*
+ * Check cross-field rules and fill derived fields (listener sockaddrs).
+ * Call again after changing fields by hand. Returns 0 or -EINVAL with *err.
+ */
+int conf_validate(struct conf *c, struct conf_error *err);
+
+/* Helpers for the command line; each returns 0 or -EINVAL with err->msg set. */
+int conf_add_listener(struct conf *c, const char *hostport, struct conf_error *err); /* "127.0.0.1:8443", "[::1]:8443" */
+int conf_add_allow(struct conf *c, const char *name, struct conf_error *err);
+int conf_add_forwarder(struct conf *c, const char *fwd, struct conf_error *err); /* "127.0.0.1@5353" */
+void conf_clear_listeners(struct conf *c);
+void conf_clear_allow(struct conf *c);
+void conf_clear_forwarders(struct conf *c);
+
+/* "file:line: field: msg" (parts left out when empty) into buf; returns buf. */
+const char *conf_error_str(const struct conf_error *err, char *buf, size_t len);
+
+const char *conf_family_str(enum conf_family f);
+int conf_family_parse(const char *s, enum conf_family *out); /* "V4_ONLY" ...; 0 or -EINVAL */
+
+void conf_free(struct conf *c);
+
+#endif
