@@ -1,0 +1,57 @@
+# A thin wrapper around meson. The two commands README promises:
+#   make run    install what is missing, build, start on conf/snigate.yaml
+#   make test   the same set-up, then every test, plain and under ASan+UBSan
+.POSIX:
+BUILD      ?= build
+BUILD_ASAN ?= build-asan
+CONFIG     ?= conf/snigate.yaml
+MESON_TEST  = meson test --print-errorlogs --num-processes 2
+
+# Debian 12 packages: build tools, the four libraries, and the real peers
+# the integration tests start (unbound, openssl, curl).
+DEBS = gcc pkg-config meson ninja-build liburing-dev libcyaml-dev libyaml-dev \
+       libunbound-dev libcriterion-dev libssl-dev unbound openssl curl clang-format \
+       ca-certificates
+
+.PHONY: all deps build run test check-format clean
+
+all: build
+
+deps:
+	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+		grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		if [ "$$(id -u)" -ne 0 ]; then echo "run as root to install packages" >&2; exit 1; fi; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD)
+
+$(BUILD_ASAN)/build.ninja:
+	meson setup $(BUILD_ASAN) -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+run: build
+	./$(BUILD)/core/snigate -c $(CONFIG)
+
+check-format:
+	@if command -v clang-format >/dev/null; then \
+		git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror && echo "format: ok"; \
+	else echo "format: clang-format not installed, skipped"; fi
+
+test: deps $(BUILD)/build.ninja $(BUILD_ASAN)/build.ninja
+	ninja -C $(BUILD)
+	ninja -C $(BUILD_ASAN)
+	$(MAKE) check-format
+	$(MESON_TEST) -C $(BUILD)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		$(MESON_TEST) -C $(BUILD_ASAN)
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN)

@@ -1,0 +1,682 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * conn: the life of one client connection, as one state machine.
+ *
+ *   accept ─► HELLO ──(whole ClientHello, name allowed)──► RESOLVE ─► CONNECT ─► RELAY
+ *               │  └─(no/invalid SNI, not allowed, timeout, EOF)─► reset      │       │
+ *               │                     RESOLVE/CONNECT failure ─► reset ◄──────┘       │
+ *               └──────────────────────────► CLOSING ◄────────── end of relay ◄───────┘
+ *
+ * CLOSING waits for every request still in the ring to complete (a pending
+ * poll keeps a socket alive after close(), so an RST would not go out), then
+ * conn_finish() closes the fds, returns the pipes and frees the connection.
+ * That is the only place either socket of an established connection is closed.
+ *
+ * The ClientHello is read with MSG_PEEK into a per-thread buffer, so a
+ * connection waiting for its hello holds no buffer at all; SO_RCVLOWAT is
+ * raised to the size the parser still needs, so a hello arriving in pieces
+ * wakes us once per useful step, not once per segment. Nothing is consumed:
+ * the hello is spliced upstream with the rest of the stream.
+ *
+ * Relay: io_uring says when a socket is ready; splice(2) moves the bytes,
+ * socket -> pipe -> socket, never through user memory. io_uring's own SPLICE
+ * op is avoided on purpose: it always runs on io-wq kernel threads (see
+ * ../shared/reference/datapath.md). Each direction tries the splice first and
+ * arms a one-shot poll only on EAGAIN.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/core.h"
+#include "core/log.h"
+
+/* Bytes one direction may move per turn before yielding to other connections. */
+#define PUMP_BUDGET (4u << 20)
+/* Consecutive pipe-filling reads after which a flow gets a large pipe. */
+#define PROMOTE_AFTER 3
+
+enum conn_state {
+	CS_HELLO,   /* waiting for a whole ClientHello; in flight: OP_CIN */
+	CS_RESOLVE, /* allowed, waiting for the resolver; nothing in the ring */
+	CS_CONNECT, /* connecting ufd to ans.a[addr_idx]; in flight: OP_CONNECT */
+	CS_RELAY,   /* splicing both ways; in flight: up to the four polls */
+	CS_CLOSING, /* ended; waiting for cancelled requests before conn_finish() */
+};
+
+struct dir {
+	struct pipe *pipe; /* from the worker's pool, held only while bytes sit in it */
+	size_t inpipe;	   /* bytes in pipe */
+	uint64_t bytes;	   /* bytes read from the source so far */
+	uint8_t full;	   /* consecutive reads that filled the pipe */
+	bool eof;	   /* the source said EOF */
+	bool shut;	   /* SHUT_WR sent to the destination */
+	bool ready;	   /* on the worker's q_ready: stopped at its byte budget */
+};
+
+struct conn {
+	struct list tl; /* in one deadline queue of the worker, or detached */
+	struct list rl; /* in q_ready while a direction has budget left to use */
+	uint64_t deadline;
+	struct worker *w;
+	struct listener *l;
+	int cfd; /* client socket; owned, closed in conn_finish() */
+	int ufd; /* upstream socket or -1; owned, closed in conn_finish() or connect_failed() */
+	enum conn_state state;
+	uint16_t ops; /* requests in the ring: bit (1 << enum op) */
+	bool lowat;   /* SO_RCVLOWAT was raised for the hello and must be reset */
+	bool rdhup;   /* the client half-closed while we waited for its hello */
+	bool allowed;
+	bool timed_out; /* the connect in flight was cancelled by its deadline */
+	bool rst;	/* end with a reset rather than a FIN */
+	bool ech;
+	enum reason reason;
+	enum reason connect_err; /* why the last address failed */
+	uint8_t sni_len;
+	char sni[SNI_NAME_MAX + 1];
+	unsigned addr_idx;
+	struct resolver_wait rw;
+	struct resolver_answer ans;
+	struct sockaddr_storage up;
+	socklen_t up_len;
+	struct dir d[2]; /* 0: client -> upstream, 1: upstream -> client */
+	uint64_t t0;
+};
+
+static void conn_end(struct conn *c, enum reason why, bool rst);
+
+static bool busy(const struct conn *c, enum op op)
+{
+	return c->ops & (1u << op);
+}
+
+static void submit_op(struct conn *c, enum op op, struct io_uring_sqe *sqe)
+{
+	io_uring_sqe_set_data64(sqe, ud_pack(c, op));
+	c->ops |= 1u << op;
+}
+
+static void arm_poll(struct conn *c, enum op op, int fd, unsigned mask)
+{
+	if (busy(c, op))
+		return;
+	struct io_uring_sqe *sqe = worker_sqe(c->w);
+	io_uring_prep_poll_add(sqe, fd, mask);
+	submit_op(c, op, sqe);
+}
+
+static void queue_deadline(struct conn *c, struct list *q, unsigned timeout_ms)
+{
+	list_del(&c->tl);
+	c->deadline = c->w->now + timeout_ms;
+	list_add_tail(q, &c->tl);
+}
+
+static void set_linger0(int fd)
+{
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
+/* ---- access log ---- */
+
+static size_t fmt_addr(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN];
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s = (const void *)ss;
+		inet_ntop(AF_INET, &s->sin_addr, ip, sizeof(ip));
+		return (size_t)snprintf(buf, len, "%s:%u", ip, ntohs(s->sin_port));
+	}
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s = (const void *)ss;
+		inet_ntop(AF_INET6, &s->sin6_addr, ip, sizeof(ip));
+		return (size_t)snprintf(buf, len, "[%s]:%u", ip, ntohs(s->sin6_port));
+	}
+	return (size_t)snprintf(buf, len, "?");
+}
+
+static void access_line(struct conn *c)
+{
+	char line[1024], client[64] = "?", up[64] = "", ts[40];
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct timespec rt;
+	struct tm tm;
+
+	if (getpeername(c->cfd, (struct sockaddr *)&ss, &sl) == 0)
+		fmt_addr(&ss, client, sizeof(client));
+	if (c->up_len)
+		fmt_addr(&c->up, up, sizeof(up));
+	clock_gettime(CLOCK_REALTIME, &rt);
+	gmtime_r(&rt.tv_sec, &tm);
+	size_t tl = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(ts + tl, sizeof(ts) - tl, ".%03ldZ", rt.tv_nsec / 1000000);
+
+	/* The name passed the parser's [a-z0-9._-] check, so it needs no escaping. */
+	int n = snprintf(line, sizeof(line),
+			 "{\"ts\":\"%s\",\"client\":\"%s\",\"listener\":\"%s\",\"sni\":%s%s%s,"
+			 "\"decision\":\"%s\",\"reason\":\"%s\",\"upstream\":%s%s%s,"
+			 "\"bytes_up\":%llu,\"bytes_down\":%llu,\"duration_ms\":%llu,\"ech\":%s}",
+			 ts, client, c->l->name, c->sni_len ? "\"" : "",
+			 c->sni_len ? c->sni : "null", c->sni_len ? "\"" : "",
+			 c->allowed ? "allow" : "deny", reason_str(c->reason), up[0] ? "\"" : "",
+			 up[0] ? up : "null", up[0] ? "\"" : "", (unsigned long long)c->d[0].bytes,
+			 (unsigned long long)c->d[1].bytes, (unsigned long long)(c->w->now - c->t0),
+			 c->ech ? "true" : "false");
+	if (n > 0)
+		log_access(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+/* ---- end of life ---- */
+
+static void conn_finish(struct conn *c)
+{
+	struct worker *w = c->w;
+
+	if (w->conf->access_log && log_enabled(CONF_LOG_INFO))
+		access_line(c);
+	w->st.reason[c->reason]++;
+	w->st.bytes_up += c->d[0].bytes;
+	w->st.bytes_down += c->d[1].bytes;
+	for (int i = 0; i < 2; i++) {
+		struct dir *d = &c->d[i];
+		if (d->pipe) {
+			if (d->inpipe)
+				pipe_kill(w->pp, d->pipe);
+			else
+				pipe_put(w->pp, d->pipe);
+		}
+	}
+	if (c->rst) {
+		set_linger0(c->cfd);
+		if (c->ufd >= 0)
+			set_linger0(c->ufd);
+	}
+	close(c->cfd);
+	if (c->ufd >= 0)
+		close(c->ufd);
+	list_del(&c->tl);
+	list_del(&c->rl);
+	w->live--;
+	free(c);
+}
+
+static void cancel_fd(struct worker *w, int fd)
+{
+	struct io_uring_sqe *sqe = worker_sqe(w);
+	io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+	io_uring_sqe_set_data64(sqe, ud_pack(NULL, OP_IGNORE));
+}
+
+/*
+ * End the connection: remember why, stop every request in flight, and free
+ * it once they have all come back. The caller must not touch c afterwards.
+ */
+static void conn_end(struct conn *c, enum reason why, bool rst)
+{
+	if (c->state == CS_CLOSING)
+		return;
+	if (c->state == CS_HELLO && !c->allowed)
+		c->w->st.denied++;
+	if (c->state == CS_RESOLVE)
+		resolver_cancel(&c->rw);
+	c->state = CS_CLOSING;
+	c->reason = why;
+	c->rst = rst;
+	list_del(&c->tl);
+	list_del(&c->rl);
+	if (c->ops == 0) {
+		conn_finish(c);
+		return;
+	}
+	if (c->ops & ((1u << OP_CIN) | (1u << OP_COUT)))
+		cancel_fd(c->w, c->cfd);
+	if (c->ufd >= 0 && (c->ops & ((1u << OP_UIN) | (1u << OP_UOUT) | (1u << OP_CONNECT))))
+		cancel_fd(c->w, c->ufd);
+}
+
+/* ---- relay ---- */
+
+static bool dir_pump(struct conn *c, int di);
+
+static void touch(struct conn *c)
+{
+	queue_deadline(c, &c->w->q_relay, c->w->conf->timeouts.idle_ms);
+}
+
+static void relay_arm(struct conn *c, int di, bool dst_blocked)
+{
+	struct dir *d = &c->d[di];
+	int src = di == 0 ? c->cfd : c->ufd;
+	int dst = di == 0 ? c->ufd : c->cfd;
+
+	if (dst_blocked)
+		arm_poll(c, di == 0 ? OP_UOUT : OP_COUT, dst, POLLOUT);
+	else if (!d->eof && !d->ready)
+		arm_poll(c, di == 0 ? OP_CIN : OP_UIN, src, POLLIN | POLLRDHUP);
+}
+
+/*
+ * Move what is there, source -> pipe -> destination, until the source is
+ * empty, the destination is full or the budget is used. Returns false when
+ * the connection ended (c is gone).
+ */
+static bool dir_pump(struct conn *c, int di)
+{
+	struct worker *w = c->w;
+	struct dir *d = &c->d[di];
+	int src = di == 0 ? c->cfd : c->ufd;
+	int dst = di == 0 ? c->ufd : c->cfd;
+	enum reason src_err = di == 0 ? RS_CLIENT_RESET : RS_UPSTREAM_RESET;
+	enum reason dst_err = di == 0 ? RS_UPSTREAM_RESET : RS_CLIENT_RESET;
+	bool dst_blocked = false, moved = false;
+	size_t budget = PUMP_BUDGET;
+
+	d->ready = false;
+	for (;;) {
+		ssize_t in = 0, out = 0;
+
+		if (!d->eof) {
+			if (!d->pipe) {
+				d->pipe = pipe_get(w->pp);
+				if (!d->pipe) {
+					conn_end(c, RS_INTERNAL, true);
+					return false;
+				}
+			}
+			size_t room = d->pipe->size - d->inpipe;
+			if (room > 0) {
+				in = splice(src, NULL, d->pipe->wfd, NULL, room,
+					    SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+				if (in > 0) {
+					d->inpipe += (size_t)in;
+					d->bytes += (size_t)in;
+					d->full = (size_t)in == room ? d->full + 1 : 0;
+				} else if (in == 0) {
+					d->eof = true;
+				} else if (errno != EAGAIN && errno != EINTR) {
+					conn_end(c, src_err, true);
+					return false;
+				}
+			}
+		}
+		if (d->inpipe > 0) {
+			out = splice(d->pipe->rfd, NULL, dst, NULL, d->inpipe,
+				     SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+			if (out > 0) {
+				d->inpipe -= (size_t)out;
+				budget = (size_t)out >= budget ? 0 : budget - (size_t)out;
+			} else if (out < 0 && errno == EAGAIN) {
+				dst_blocked = true;
+			} else if (out < 0 && errno != EINTR) {
+				conn_end(c, dst_err, true);
+				return false;
+			}
+		}
+		if (in > 0 || out > 0)
+			moved = true;
+		if (dst_blocked || (in <= 0 && out <= 0))
+			break;
+		if (budget == 0) {
+			/* Yield: the worker pumps us again after the others had a turn. */
+			d->ready = true;
+			if (list_empty(&c->rl))
+				list_add_tail(&w->q_ready, &c->rl);
+			break;
+		}
+	}
+
+	if (d->inpipe == 0 && d->pipe) {
+		/*
+		 * A flow that keeps filling its pipe is streaming: give it a large
+		 * pipe, which halves relay CPU per byte (datapath.md section 4).
+		 */
+		struct pipe *big = NULL;
+		if (d->full >= PROMOTE_AFTER && d->pipe->size < w->conf->relay.pipe_max_size)
+			big = pipe_get_large(w->pp);
+		pipe_put(w->pp, d->pipe);
+		d->pipe = big;
+		if (big)
+			d->full = 0;
+	}
+	if (d->eof && d->inpipe == 0 && !d->shut) {
+		shutdown(dst, SHUT_WR);
+		d->shut = true;
+	}
+	if (c->d[0].shut && c->d[1].shut) {
+		conn_end(c, RS_DONE, false);
+		return false;
+	}
+	if (!c->d[0].ready && !c->d[1].ready)
+		list_del(&c->rl);
+	if (moved)
+		touch(c);
+	relay_arm(c, di, dst_blocked);
+	return true;
+}
+
+static void relay_start(struct conn *c)
+{
+	struct worker *w = c->w;
+	int one = 1;
+
+	/* The hello is whole; from now on any byte must wake us. */
+	if (c->lowat)
+		setsockopt(c->cfd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
+	c->state = CS_RELAY;
+	w->st.relayed++;
+	touch(c);
+	if (dir_pump(c, 0))
+		dir_pump(c, 1);
+}
+
+/* ---- connect ---- */
+
+static void connect_next(struct conn *c)
+{
+	struct worker *w = c->w;
+
+	while (c->addr_idx < c->ans.n) {
+		const typeof(c->ans.a[0]) *a = &c->ans.a[c->addr_idx];
+		uint16_t port = htons(c->l->cl->upstream_port);
+
+		memset(&c->up, 0, sizeof(c->up));
+		if (a->family == AF_INET) {
+			struct sockaddr_in *s = (void *)&c->up;
+			s->sin_family = AF_INET;
+			s->sin_port = port;
+			memcpy(&s->sin_addr, a->addr, 4);
+			c->up_len = sizeof(*s);
+		} else {
+			struct sockaddr_in6 *s = (void *)&c->up;
+			s->sin6_family = AF_INET6;
+			s->sin6_port = port;
+			memcpy(&s->sin6_addr, a->addr, 16);
+			c->up_len = sizeof(*s);
+		}
+		c->ufd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (c->ufd < 0) {
+			c->connect_err = RS_INTERNAL;
+			c->addr_idx++;
+			continue;
+		}
+		int one = 1;
+		setsockopt(c->ufd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c->state = CS_CONNECT;
+		c->timed_out = false;
+		struct io_uring_sqe *sqe = worker_sqe(w);
+		io_uring_prep_connect(sqe, c->ufd, (struct sockaddr *)&c->up, c->up_len);
+		submit_op(c, OP_CONNECT, sqe);
+		queue_deadline(c, &w->q_connect, w->conf->timeouts.connect_ms);
+		return;
+	}
+	conn_end(c, c->connect_err ? c->connect_err : RS_CONNECT_ERROR, true);
+}
+
+static void connect_done(struct conn *c, int res)
+{
+	if (res == 0) {
+		relay_start(c);
+		return;
+	}
+	if (c->timed_out)
+		c->connect_err = RS_CONNECT_TIMEOUT;
+	else if (res == -ECONNREFUSED)
+		c->connect_err = RS_CONNECT_REFUSED;
+	else
+		c->connect_err = RS_CONNECT_ERROR;
+	close(c->ufd);
+	c->ufd = -1;
+	c->addr_idx++;
+	connect_next(c);
+}
+
+/* ---- resolve ---- */
+
+static void resolved(void *arg, enum resolver_status st, const struct resolver_answer *ans)
+{
+	struct conn *c = arg;
+
+	switch (st) {
+	case RESOLVER_OK:
+		c->ans = *ans;
+		c->addr_idx = 0;
+		connect_next(c);
+		return;
+	case RESOLVER_NXDOMAIN:
+		conn_end(c, RS_DNS_NXDOMAIN, true);
+		return;
+	case RESOLVER_NODATA:
+		conn_end(c, RS_DNS_NODATA, true);
+		return;
+	case RESOLVER_ERROR:
+		break;
+	}
+	conn_end(c, RS_DNS_ERROR, true);
+}
+
+static void resolve(struct conn *c)
+{
+	struct worker *w = c->w;
+	enum resolver_status st;
+	struct resolver_answer ans;
+	uint64_t before = resolver_queries(w->res);
+
+	c->state = CS_RESOLVE;
+	queue_deadline(c, &w->q_dns, w->conf->timeouts.dns_ms);
+	int rc =
+		resolver_lookup(w->res, c->sni, c->sni_len, w->now, &c->rw, resolved, c, &st, &ans);
+	w->st.dns_queries += resolver_queries(w->res) - before;
+	if (rc == 0)
+		resolved(c, st, &ans);
+	else if (rc != -EINPROGRESS)
+		conn_end(c, RS_DNS_ERROR, true);
+}
+
+/* ---- ClientHello ---- */
+
+static void hello_try(struct conn *c)
+{
+	struct worker *w = c->w;
+	struct sni_hello h;
+	ssize_t n;
+
+	n = recv(c->cfd, w->peek, w->peek_len, MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR) {
+			if (c->rdhup) {
+				conn_end(c, RS_HELLO_EOF, true);
+				return;
+			}
+			arm_poll(c, OP_CIN, c->cfd, POLLIN | POLLRDHUP);
+		} else {
+			conn_end(c, RS_HELLO_EOF, true);
+		}
+		return;
+	}
+	if (n == 0) {
+		conn_end(c, RS_HELLO_EOF, true);
+		return;
+	}
+	switch (sni_parse(w->peek, (size_t)n, w->scratch, w->scratch_len, &h)) {
+	case SNI_REJECT:
+		conn_end(c, (enum reason)h.reason, true);
+		return;
+	case SNI_NEED_MORE:
+		if (c->rdhup) {
+			conn_end(c, RS_HELLO_EOF, true);
+			return;
+		}
+		if (h.want > w->peek_len) {
+			conn_end(c, (enum reason)SNI_R_TOO_LARGE, true);
+			return;
+		}
+		/* Sleep until the bytes the parser needs are all there. */
+		int lowat = (int)h.want;
+		if (setsockopt(c->cfd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof(lowat)) == 0)
+			c->lowat = true;
+		arm_poll(c, OP_CIN, c->cfd, POLLIN | POLLRDHUP);
+		return;
+	case SNI_OK:
+		break;
+	}
+	memcpy(c->sni, h.name, (size_t)h.name_len + 1);
+	c->sni_len = h.name_len;
+	c->ech = h.ech;
+	if (!allowlist_match(w->al, c->sni, c->sni_len)) {
+		conn_end(c, RS_NOT_ALLOWED, true);
+		return;
+	}
+	c->allowed = true;
+	w->st.allowed++;
+	resolve(c);
+}
+
+/* ---- entry points from the worker ---- */
+
+void conn_accept(struct worker *w, struct listener *l, int fd)
+{
+	struct conn *c;
+
+	w->st.accepted++;
+	if ((w->max_live && w->live >= w->max_live) || !(c = calloc(1, sizeof(*c)))) {
+		w->st.denied++;
+		w->st.reason[RS_OVERLOAD]++;
+		set_linger0(fd);
+		close(fd);
+		return;
+	}
+	w->live++;
+	list_init(&c->tl);
+	list_init(&c->rl);
+	c->w = w;
+	c->l = l;
+	c->cfd = fd;
+	c->ufd = -1;
+	c->state = CS_HELLO;
+	c->t0 = w->now;
+	queue_deadline(c, &w->q_hello, w->conf->timeouts.client_hello_ms);
+	/* With TCP_DEFER_ACCEPT the hello is usually there already: try at once. */
+	hello_try(c);
+}
+
+void conn_complete(struct worker *w, void *obj, enum op op, int res)
+{
+	struct conn *c = obj;
+	(void)w;
+
+	c->ops &= (uint16_t) ~(1u << op);
+	if (c->state == CS_CLOSING) {
+		if (c->ops == 0)
+			conn_finish(c);
+		return;
+	}
+	switch (op) {
+	case OP_CIN:
+		if (c->state == CS_HELLO) {
+			if (res > 0 && (res & (POLLRDHUP | POLLHUP | POLLERR)))
+				c->rdhup = true;
+			hello_try(c);
+		} else {
+			dir_pump(c, 0);
+		}
+		return;
+	case OP_UOUT:
+		dir_pump(c, 0);
+		return;
+	case OP_UIN:
+	case OP_COUT:
+		dir_pump(c, 1);
+		return;
+	case OP_CONNECT:
+		connect_done(c, res);
+		return;
+	default:
+		return;
+	}
+}
+
+/* Called for each queue; the queue a connection is in says what timed out. */
+void conn_expire(struct worker *w, struct list *q)
+{
+	while (!list_empty(q)) {
+		struct conn *c = (struct conn *)((char *)q->next - offsetof(struct conn, tl));
+		if (c->deadline > w->now)
+			return;
+		list_del(&c->tl);
+		switch (c->state) {
+		case CS_HELLO:
+			conn_end(c, RS_HELLO_TIMEOUT, true);
+			break;
+		case CS_RESOLVE:
+			conn_end(c, RS_DNS_TIMEOUT, true);
+			break;
+		case CS_CONNECT:
+			/* The connect's completion (-ECANCELED) moves on to the next address. */
+			c->timed_out = true;
+			cancel_fd(w, c->ufd);
+			break;
+		case CS_RELAY:
+			conn_end(c, RS_IDLE_TIMEOUT, false);
+			break;
+		case CS_CLOSING:
+			break;
+		}
+	}
+}
+
+uint64_t conn_first_deadline(const struct list *q)
+{
+	if (list_empty(q))
+		return UINT64_MAX;
+	return ((const struct conn *)((const char *)q->next - offsetof(struct conn, tl)))->deadline;
+}
+
+void conn_run_ready(struct worker *w)
+{
+	struct list batch;
+
+	/* Only what was ready when we started: a pump may requeue itself. */
+	list_init(&batch);
+	if (list_empty(&w->q_ready))
+		return;
+	batch.next = w->q_ready.next;
+	batch.prev = w->q_ready.prev;
+	batch.next->prev = &batch;
+	batch.prev->next = &batch;
+	list_init(&w->q_ready);
+	while (!list_empty(&batch)) {
+		struct conn *c = (struct conn *)((char *)batch.next - offsetof(struct conn, rl));
+		list_del(&c->rl);
+		bool r0 = c->d[0].ready, r1 = c->d[1].ready;
+		c->d[0].ready = c->d[1].ready = false;
+		if (r0 && !dir_pump(c, 0))
+			continue;
+		if (r1)
+			dir_pump(c, 1);
+	}
+}
+
+void conn_shutdown_all(struct worker *w)
+{
+	struct list *qs[] = {&w->q_hello, &w->q_dns, &w->q_connect, &w->q_relay};
+
+	for (size_t i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
+		while (!list_empty(qs[i])) {
+			struct conn *c =
+				(struct conn *)((char *)qs[i]->next - offsetof(struct conn, tl));
+			conn_end(c, RS_SHUTDOWN, c->state != CS_RELAY);
+		}
+	}
+}

@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * core.h: what worker.c (the ring and its event loop) and conn.c (the
+ * connection state machine) share. Private to core/.
+ */
+#ifndef SNIGATE_CORE_H
+#define SNIGATE_CORE_H
+
+#include <liburing.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conf/conf.h"
+#include "sni/allowlist.h"
+#include "sni/sni.h"
+#include "resolver/resolver.h"
+#include "core/pipepool.h"
+#include "core/stats.h"
+
+/*
+ * What a completion is for. The tag sits in the low 4 bits of user_data, the
+ * object (conn, listener or worker; all malloc'ed, so 16-byte aligned) above.
+ */
+enum op {
+	OP_IGNORE = 0, /* cancel requests: their own completions carry nothing */
+	OP_ACCEPT,     /* multishot accept on a listener */
+	OP_STOP,       /* the worker's stop eventfd became readable */
+	OP_DNS,	       /* the resolver's fd became readable */
+	OP_CIN,	       /* poll: client readable (ClientHello, or relay source) */
+	OP_COUT,       /* poll: client writable (relay destination) */
+	OP_UIN,	       /* poll: upstream readable */
+	OP_UOUT,       /* poll: upstream writable */
+	OP_CONNECT,    /* connect to the upstream */
+};
+
+#define OP_MASK 0xfULL
+
+static inline uint64_t ud_pack(const void *p, enum op op)
+{
+	return (uint64_t)(uintptr_t)p | op;
+}
+
+static inline enum op ud_op(uint64_t ud)
+{
+	return (enum op)(ud & OP_MASK);
+}
+
+static inline void *ud_ptr(uint64_t ud)
+{
+	return (void *)(uintptr_t)(ud & ~OP_MASK);
+}
+
+/* An intrusive doubly-linked list; a detached node points at itself. */
+struct list {
+	struct list *prev;
+	struct list *next;
+};
+
+static inline void list_init(struct list *l)
+{
+	l->prev = l->next = l;
+}
+
+static inline bool list_empty(const struct list *l)
+{
+	return l->next == l;
+}
+
+static inline void list_del(struct list *n)
+{
+	n->prev->next = n->next;
+	n->next->prev = n->prev;
+	n->prev = n->next = n;
+}
+
+static inline void list_add_tail(struct list *head, struct list *n)
+{
+	n->prev = head->prev;
+	n->next = head;
+	head->prev->next = n;
+	head->prev = n;
+}
+
+struct listener {
+	int fd;				/* owned; closed by worker_stop_listeners() */
+	const struct conf_listener *cl; /* its configuration */
+	struct worker *w;
+	bool armed;	   /* a multishot accept is in flight */
+	uint64_t retry_at; /* re-arm after an accept error, not before */
+	char name[64];	   /* "127.0.0.1:8443", for logs */
+};
+
+/*
+ * One per thread. Everything in it is touched by its own thread only, except
+ * stop_fd (written by the main thread) and st (read by the main thread once
+ * the worker has exited).
+ */
+struct worker {
+	unsigned id;
+	int cpu; /* pinned to this CPU, -1 = not pinned */
+	pthread_t thread;
+	struct io_uring ring;
+	bool ring_ok;
+	const struct conf *conf;
+	const struct allowlist *al;
+	struct listener *ls;
+	unsigned n_ls;
+	int stop_fd; /* eventfd: owned, closed by worker_destroy() */
+	bool stopping;
+	struct resolver *res;
+	struct pipepool *pp;
+	uint8_t *peek; /* MSG_PEEK target shared by every connection of this thread */
+	size_t peek_len;
+	uint8_t *scratch; /* ClientHello reassembly for the parser */
+	size_t scratch_len;
+	/*
+	 * Deadline queues. Every connection in one queue has the same timeout,
+	 * so appending keeps each queue sorted and only heads are checked.
+	 */
+	struct list q_hello;   /* CS_HELLO, client_hello timeout */
+	struct list q_dns;     /* CS_RESOLVE, dns timeout */
+	struct list q_connect; /* CS_CONNECT, connect timeout */
+	struct list q_relay;   /* CS_RELAY, idle timeout, least recently active first */
+	struct list q_ready;   /* relay directions that stopped at their byte budget */
+	unsigned live;	       /* connections allocated */
+	unsigned max_live;     /* 0 = no limit */
+	uint64_t now;	       /* monotonic ms, refreshed once per loop turn */
+	struct stats st;
+	int ready_fd;  /* eventfd the thread writes once set up; owned by main */
+	int start_err; /* set by the thread before it signals readiness */
+	const char *start_msg;
+};
+
+struct io_uring_sqe *worker_sqe(struct worker *w);
+uint64_t now_ms(void);
+
+/* conn.c */
+void conn_accept(struct worker *w, struct listener *l, int fd);
+void conn_complete(struct worker *w, void *obj, enum op op, int res);
+void conn_expire(struct worker *w, struct list *q);
+uint64_t conn_first_deadline(const struct list *q); /* UINT64_MAX when q is empty */
+void conn_run_ready(struct worker *w);
+void conn_shutdown_all(struct worker *w);
+
+#endif

@@ -1,0 +1,463 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * main: the edge. Reads the command line and the config file, reports what
+ * is wrong with them (exit 2), starts one worker per CPU, and turns signals
+ * into orderly stops. Everything below returns errors; this file prints them.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "conf/conf.h"
+#include "core/log.h"
+#include "core/pipepool.h"
+#include "core/stats.h"
+#include "core/worker.h"
+#include "sni/allowlist.h"
+
+#ifndef SNIGATE_VERSION
+#define SNIGATE_VERSION "unknown"
+#endif
+#ifndef SNIGATE_DEFAULT_CONFIG
+#define SNIGATE_DEFAULT_CONFIG "/etc/snigate/snigate.yaml"
+#endif
+
+enum {
+	OPT_CHECK = 256,
+	OPT_LISTEN,
+	OPT_ALLOW,
+	OPT_RESOLVER,
+	OPT_UPSTREAM_PORT,
+	OPT_THREADS,
+	OPT_FAMILY,
+	OPT_HELLO_TIMEOUT,
+	OPT_CONNECT_TIMEOUT,
+	OPT_DNS_TIMEOUT,
+	OPT_IDLE_TIMEOUT,
+	OPT_MAX_HELLO,
+	OPT_LOG_LEVEL,
+	OPT_NO_ACCESS_LOG,
+	OPT_VERSION,
+};
+
+static const struct option long_opts[] = {
+	{"config", required_argument, NULL, 'c'},
+	{"check", no_argument, NULL, OPT_CHECK},
+	{"listen", required_argument, NULL, OPT_LISTEN},
+	{"allow", required_argument, NULL, OPT_ALLOW},
+	{"resolver", required_argument, NULL, OPT_RESOLVER},
+	{"upstream-port", required_argument, NULL, OPT_UPSTREAM_PORT},
+	{"threads", required_argument, NULL, OPT_THREADS},
+	{"lookup-family", required_argument, NULL, OPT_FAMILY},
+	{"client-hello-timeout", required_argument, NULL, OPT_HELLO_TIMEOUT},
+	{"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT},
+	{"dns-timeout", required_argument, NULL, OPT_DNS_TIMEOUT},
+	{"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+	{"max-client-hello", required_argument, NULL, OPT_MAX_HELLO},
+	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+	{"no-access-log", no_argument, NULL, OPT_NO_ACCESS_LOG},
+	{"version", no_argument, NULL, OPT_VERSION},
+	{"help", no_argument, NULL, 'h'},
+	{0},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: snigate [-c FILE] [--check] [options]\n"
+		"\n"
+		"An egress gateway that lets clients reach only allowlisted TLS host names,\n"
+		"chosen by the SNI of their ClientHello, without terminating TLS.\n"
+		"\n"
+		"  -c, --config FILE           YAML config (default " SNIGATE_DEFAULT_CONFIG
+		" when\n"
+		"                              neither -c nor --listen/--allow is given)\n"
+		"      --check                 validate the configuration and exit (0 ok, 2 bad)\n"
+		"\n"
+		"These override the file; a repeatable flag replaces that list of the file:\n"
+		"      --listen ADDR:PORT      listen here (repeatable; [v6]:port for IPv6)\n"
+		"      --allow NAME            allow this host name or *.suffix (repeatable)\n"
+		"      --resolver IP[@PORT]    DNS server to forward to (repeatable;\n"
+		"                              default: the servers in /etc/resolv.conf)\n"
+		"      --upstream-port N       port dialled on the allowed name (default 443)\n"
+		"      --threads N             worker threads, 0 = one per CPU (default 0)\n"
+		"      --lookup-family F       V4_ONLY, V6_ONLY, V4_PREFERRED, AUTO or ALL\n"
+		"      --client-hello-timeout D  whole ClientHello within D (default 10s)\n"
+		"      --connect-timeout D     upstream connect, per address (default 5s)\n"
+		"      --dns-timeout D         name resolution (default 5s)\n"
+		"      --idle-timeout D        relayed connection idle both ways (default 1h)\n"
+		"      --max-client-hello N    largest ClientHello accepted, bytes (default 16384)\n"
+		"      --log-level L           error, warn, info or debug (default info)\n"
+		"      --no-access-log         no per-connection line on stdout\n"
+		"      --version               print the version and exit\n"
+		"  -h, --help                  this text\n"
+		"\n"
+		"Durations: 250ms, 10s, 5m, 1h. Exit status: 0 clean stop, 1 runtime failure,\n"
+		"2 bad configuration. SIGTERM/SIGINT stop the gateway.\n");
+}
+
+/* "250ms", "10s", "5m", "1h" or a bare number of milliseconds. */
+static int parse_duration(const char *s, unsigned *ms)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	unsigned long long mul;
+
+	if (end == s || errno || *s == '-')
+		return -EINVAL;
+	if (!*end || !strcmp(end, "ms"))
+		mul = 1;
+	else if (!strcmp(end, "s"))
+		mul = 1000;
+	else if (!strcmp(end, "m"))
+		mul = 60000;
+	else if (!strcmp(end, "h"))
+		mul = 3600000;
+	else
+		return -EINVAL;
+	if (v == 0 || v > 7ULL * 24 * 3600000 / mul)
+		return -EINVAL;
+	*ms = (unsigned)(v * mul);
+	return 0;
+}
+
+static int parse_uint(const char *s, unsigned max, unsigned *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (end == s || *end || errno || *s == '-' || v > max)
+		return -EINVAL;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int parse_level(const char *s, enum conf_log_level *out)
+{
+	static const char *const names[] = {"error", "warn", "info", "debug"};
+	for (int i = 0; i < 4; i++) {
+		if (!strcmp(s, names[i])) {
+			*out = (enum conf_log_level)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int config_error(const struct conf_error *err)
+{
+	char buf[768];
+	fprintf(stderr, "snigate: error: %s\n", conf_error_str(err, buf, sizeof(buf)));
+	return 2;
+}
+
+static int flag_error(const char *flag, const char *val, const char *what)
+{
+	fprintf(stderr, "snigate: error: --%s %s: %s\n", flag, val, what);
+	return 2;
+}
+
+/* Applies the command line on top of c; returns 0 or the exit status. */
+static int apply_flags(struct conf *c, int argc, char **argv)
+{
+	struct conf_error err = {0};
+	bool listen_seen = false, allow_seen = false, fwd_seen = false;
+	int port_set = -1, opt;
+	unsigned v;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "c:h", long_opts, NULL)) != -1) {
+		const char *name = NULL;
+		for (const struct option *o = long_opts; o->name; o++)
+			if (o->val == opt)
+				name = o->name;
+		switch (opt) {
+		case OPT_LISTEN:
+			if (!listen_seen)
+				conf_clear_listeners(c);
+			listen_seen = true;
+			if (conf_add_listener(c, optarg, &err) < 0)
+				return flag_error(name, optarg, err.msg);
+			break;
+		case OPT_ALLOW:
+			if (!allow_seen)
+				conf_clear_allow(c);
+			allow_seen = true;
+			if (conf_add_allow(c, optarg, &err) < 0)
+				return flag_error(name, optarg, err.msg);
+			break;
+		case OPT_RESOLVER:
+			if (!fwd_seen)
+				conf_clear_forwarders(c);
+			fwd_seen = true;
+			if (conf_add_forwarder(c, optarg, &err) < 0)
+				return flag_error(name, optarg, err.msg);
+			break;
+		case OPT_UPSTREAM_PORT:
+			if (parse_uint(optarg, 65535, &v) < 0 || v == 0)
+				return flag_error(name, optarg, "not a port (1..65535)");
+			port_set = (int)v;
+			break;
+		case OPT_THREADS:
+			if (parse_uint(optarg, 1024, &v) < 0)
+				return flag_error(name, optarg, "not a thread count (0..1024)");
+			c->threads = v;
+			break;
+		case OPT_FAMILY:
+			if (conf_family_parse(optarg, &c->resolver.family) < 0)
+				return flag_error(
+					name, optarg,
+					"use V4_ONLY, V6_ONLY, V4_PREFERRED, AUTO or ALL");
+			break;
+		case OPT_HELLO_TIMEOUT:
+		case OPT_CONNECT_TIMEOUT:
+		case OPT_DNS_TIMEOUT:
+		case OPT_IDLE_TIMEOUT:
+			if (parse_duration(optarg, &v) < 0)
+				return flag_error(
+					name, optarg,
+					"not a duration (250ms, 10s, 5m, 1h; at most 7 days)");
+			if (opt == OPT_HELLO_TIMEOUT)
+				c->timeouts.client_hello_ms = v;
+			else if (opt == OPT_CONNECT_TIMEOUT)
+				c->timeouts.connect_ms = v;
+			else if (opt == OPT_DNS_TIMEOUT)
+				c->timeouts.dns_ms = v;
+			else
+				c->timeouts.idle_ms = v;
+			break;
+		case OPT_MAX_HELLO:
+			if (parse_uint(optarg, 65536, &v) < 0 || v < 512)
+				return flag_error(name, optarg, "not a size in 512..65536");
+			c->limits.max_client_hello = v;
+			break;
+		case OPT_LOG_LEVEL:
+			if (parse_level(optarg, &c->log_level) < 0)
+				return flag_error(name, optarg, "use error, warn, info or debug");
+			break;
+		case OPT_NO_ACCESS_LOG:
+			c->access_log = false;
+			break;
+		default:
+			break;
+		}
+	}
+	if (port_set > 0)
+		for (unsigned i = 0; i < c->n_listeners; i++)
+			c->listeners[i].upstream_port = (uint16_t)port_set;
+	if (conf_validate(c, &err) < 0)
+		return config_error(&err);
+	return 0;
+}
+
+static unsigned cpu_list(int *cpus, unsigned max)
+{
+	cpu_set_t set;
+	unsigned n = 0;
+
+	if (sched_getaffinity(0, sizeof(set), &set) < 0) {
+		long k = sysconf(_SC_NPROCESSORS_ONLN);
+		for (long i = 0; i < k && n < max; i++)
+			cpus[n++] = (int)i;
+		return n ? n : 1;
+	}
+	for (int i = 0; i < CPU_SETSIZE && n < max; i++)
+		if (CPU_ISSET(i, &set))
+			cpus[n++] = i;
+	return n ? n : 1;
+}
+
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static void print_stats(struct worker **ws, unsigned n)
+{
+	struct stats sum = {0};
+	char buf[4096];
+
+	for (unsigned i = 0; i < n; i++)
+		stats_add(&sum, worker_stats(ws[i]));
+	stats_json(&sum, buf, sizeof(buf));
+	fprintf(stderr, "snigate: stats %s\n", buf);
+}
+
+static int run(struct conf *c)
+{
+	static int cpus[CPU_SETSIZE];
+	enum allowlist_err aerr;
+	size_t bad;
+	int rc = 0;
+
+	struct allowlist *al =
+		allowlist_build((const char *const *)c->allow, c->n_allow, &aerr, &bad);
+	if (!al) {
+		/* conf_validate() checked every entry, so only memory can fail here. */
+		fprintf(stderr, "snigate: error: allowlist: %s\n", allowlist_strerror(aerr));
+		return 1;
+	}
+	unsigned n_cpu = cpu_list(cpus, CPU_SETSIZE);
+	unsigned n = c->threads ? c->threads : n_cpu;
+	unsigned max_live = c->limits.max_connections ? (c->limits.max_connections + n - 1) / n : 0;
+
+	raise_nofile();
+	pipepool_set_budget(c->relay.pipe_memory_max);
+	signal(SIGPIPE, SIG_IGN);
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGUSR1);
+	/* Workers inherit the mask, so only this thread ever sees these signals. */
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+	int ready = eventfd(0, EFD_CLOEXEC | EFD_SEMAPHORE);
+	struct worker **ws = calloc(n, sizeof(*ws));
+	if (ready < 0 || !ws) {
+		fprintf(stderr, "snigate: error: out of memory\n");
+		return 1;
+	}
+	unsigned started = 0;
+	for (unsigned i = 0; i < n; i++) {
+		int cpu = c->threads > n_cpu ? -1 : cpus[i % n_cpu];
+		ws[i] = worker_create(i, cpu, c, al, max_live, ready);
+		if (!ws[i] || worker_start(ws[i]) < 0) {
+			fprintf(stderr, "snigate: error: cannot start worker %u\n", i);
+			worker_destroy(ws[i]);
+			ws[i] = NULL;
+			rc = 1;
+			break;
+		}
+		started++;
+	}
+	for (unsigned i = 0; i < started; i++) {
+		uint64_t v;
+		if (read(ready, &v, sizeof(v)) < 0)
+			rc = 1;
+	}
+	for (unsigned i = 0; i < started; i++) {
+		/* A worker that failed setup has already exited: join it to read why. */
+		if (worker_start_msg(ws[i]) && rc == 0) {
+			int e = worker_join(ws[i]);
+			fprintf(stderr, "snigate: error: worker %u: %s: %s\n", i,
+				worker_start_msg(ws[i]), strerror(-e));
+			rc = 1;
+		}
+	}
+	if (rc == 0) {
+		char lst[512];
+		size_t k = 0;
+		for (unsigned i = 0; i < c->n_listeners && k < sizeof(lst); i++) {
+			const struct conf_listener *l = &c->listeners[i];
+			k += (size_t)snprintf(lst + k, sizeof(lst) - k,
+					      strchr(l->address, ':') ? "%s[%s]:%u->%u"
+								      : "%s%s:%u->%u",
+					      i ? ", " : "", l->address, l->port, l->upstream_port);
+		}
+		fprintf(stderr, "snigate: ready: %u threads, %zu allowed names, listening on %s\n",
+			n, allowlist_count(al), lst);
+		for (;;) {
+			int sig;
+			if (sigwait(&sigs, &sig) != 0)
+				continue;
+			if (sig == SIGINT || sig == SIGTERM)
+				break;
+			if (sig == SIGUSR1)
+				print_stats(ws, started);
+			if (sig == SIGHUP)
+				log_msg(CONF_LOG_WARN, "SIGHUP: reload is not supported yet; "
+						       "restart to change the configuration");
+		}
+	}
+	for (unsigned i = 0; i < started; i++)
+		worker_stop(ws[i]);
+	for (unsigned i = 0; i < started; i++)
+		worker_join(ws[i]);
+	if (rc == 0)
+		print_stats(ws, started);
+	for (unsigned i = 0; i < started; i++)
+		worker_destroy(ws[i]);
+	free(ws);
+	close(ready);
+	allowlist_free(al);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct conf_error err = {0};
+	struct conf *c = NULL;
+	const char *config = NULL;
+	bool check = false, need_file = true;
+	int opt, rc;
+
+	opterr = 1;
+	while ((opt = getopt_long(argc, argv, "c:h", long_opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config = optarg;
+			break;
+		case OPT_CHECK:
+			check = true;
+			break;
+		case OPT_LISTEN:
+		case OPT_ALLOW:
+			need_file = false;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case OPT_VERSION:
+			printf("snigate %s\n", SNIGATE_VERSION);
+			return 0;
+		case '?':
+			usage(stderr);
+			return 2;
+		default:
+			break;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "snigate: error: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	if (!config && need_file)
+		config = SNIGATE_DEFAULT_CONFIG;
+	if (config) {
+		rc = conf_load_file(config, &c, &err);
+		if (rc < 0)
+			return config_error(&err);
+	} else if (!(c = conf_new_default())) {
+		fprintf(stderr, "snigate: error: out of memory\n");
+		return 1;
+	}
+	rc = apply_flags(c, argc, argv);
+	if (rc) {
+		conf_free(c);
+		return rc;
+	}
+	if (check) {
+		printf("snigate: %s: ok (%u listeners, %u allowlist entries)\n",
+		       config ? config : "command line", c->n_listeners, c->n_allow);
+		conf_free(c);
+		return 0;
+	}
+	log_set_level(c->log_level);
+	rc = run(c);
+	conf_free(c);
+	return rc;
+}

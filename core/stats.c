@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+#include "core/stats.h"
+
+#include <stdio.h>
+
+const char *reason_str(enum reason r)
+{
+	if (r > RS_NONE && (int)r < SNI_R__COUNT)
+		return sni_reason_str((enum sni_reason)r);
+	switch (r) {
+	case RS_NOT_ALLOWED:
+		return "not_allowed";
+	case RS_HELLO_TIMEOUT:
+		return "hello_timeout";
+	case RS_HELLO_EOF:
+		return "hello_eof";
+	case RS_OVERLOAD:
+		return "overload";
+	case RS_DNS_NXDOMAIN:
+		return "dns_nxdomain";
+	case RS_DNS_NODATA:
+		return "dns_nodata";
+	case RS_DNS_ERROR:
+		return "dns_error";
+	case RS_DNS_TIMEOUT:
+		return "dns_timeout";
+	case RS_CONNECT_REFUSED:
+		return "connect_refused";
+	case RS_CONNECT_TIMEOUT:
+		return "connect_timeout";
+	case RS_CONNECT_ERROR:
+		return "connect_error";
+	case RS_DONE:
+		return "done";
+	case RS_CLIENT_RESET:
+		return "client_reset";
+	case RS_UPSTREAM_RESET:
+		return "upstream_reset";
+	case RS_IDLE_TIMEOUT:
+		return "idle_timeout";
+	case RS_SHUTDOWN:
+		return "shutdown";
+	case RS_INTERNAL:
+		return "internal";
+	default:
+		return NULL;
+	}
+}
+
+void stats_add(struct stats *sum, const struct stats *s)
+{
+	sum->accepted += s->accepted;
+	sum->denied += s->denied;
+	sum->allowed += s->allowed;
+	sum->relayed += s->relayed;
+	sum->bytes_up += s->bytes_up;
+	sum->bytes_down += s->bytes_down;
+	sum->dns_queries += s->dns_queries;
+	for (int i = 0; i < RS__COUNT; i++)
+		sum->reason[i] += s->reason[i];
+}
+
+size_t stats_json(const struct stats *s, char *buf, size_t len)
+{
+	size_t n = 0;
+#define PUT(...)                                                                \
+	do {                                                                    \
+		int k_ = snprintf(buf + n, n < len ? len - n : 0, __VA_ARGS__); \
+		n += k_ > 0 ? (size_t)k_ : 0;                                   \
+	} while (0)
+	PUT("{\"accepted\":%llu,\"denied\":%llu,\"allowed\":%llu,\"relayed\":%llu,"
+	    "\"bytes_up\":%llu,\"bytes_down\":%llu,\"dns_queries\":%llu",
+	    (unsigned long long)s->accepted, (unsigned long long)s->denied,
+	    (unsigned long long)s->allowed, (unsigned long long)s->relayed,
+	    (unsigned long long)s->bytes_up, (unsigned long long)s->bytes_down,
+	    (unsigned long long)s->dns_queries);
+	for (int i = 1; i < RS__COUNT; i++) {
+		const char *name = reason_str((enum reason)i);
+		if (name)
+			PUT(",\"%s\":%llu", name, (unsigned long long)s->reason[i]);
+	}
+	PUT("}");
+#undef PUT
+	return n < len ? n : (len ? len - 1 : 0);
+}

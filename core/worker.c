@@ -1,0 +1,399 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * worker: one pinned thread, one io_uring ring, one SO_REUSEPORT listener per
+ * configured address. Nothing on the connection path is shared between
+ * workers: each has its own listeners (the kernel spreads connections, and
+ * SO_INCOMING_CPU keeps each one on the CPU that took its packets), its own
+ * resolver, pipe pool and counters.
+ *
+ * Deadlines are not ring timeouts: every connection in a given phase has the
+ * same timeout, so each phase is a FIFO already sorted by deadline, and the
+ * ring wait carries the nearest one. That costs no SQE or CQE per operation,
+ * where a linked timeout would add one of each to every poll.
+ */
+#include "core/worker.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/core.h"
+#include "core/log.h"
+
+#define RING_ENTRIES 4096
+#define CQ_ENTRIES   (RING_ENTRIES * 4)
+/* A client gets this long to send its first bytes before the kernel hands it to us anyway. */
+#define DEFER_ACCEPT_S	2
+#define ACCEPT_RETRY_MS 100
+
+uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+struct io_uring_sqe *worker_sqe(struct worker *w)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+	while (!sqe) {
+		/* SQ full: hand what we have to the kernel, then there is room. */
+		io_uring_submit(&w->ring);
+		sqe = io_uring_get_sqe(&w->ring);
+	}
+	return sqe;
+}
+
+static int listener_open(struct worker *w, struct listener *l)
+{
+	const struct conf_listener *cl = l->cl;
+	int one = 1, fd;
+
+	fd = socket(cl->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+		goto err;
+	/* "::" must not also take IPv4, or "0.0.0.0" on the same port could not bind. */
+	if (cl->sa.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	/* Accepted sockets inherit it: TLS handshakes are small writes that must not wait. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	int defer = DEFER_ACCEPT_S;
+	setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof(defer));
+	if (w->cpu >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &w->cpu, sizeof(w->cpu));
+	if (bind(fd, (const struct sockaddr *)&cl->sa, cl->sa_len) < 0)
+		goto err;
+	if (listen(fd, 4096) < 0)
+		goto err;
+	l->fd = fd;
+	return 0;
+err:;
+	int e = errno;
+	close(fd);
+	return -e;
+}
+
+static void arm_accept(struct worker *w, struct listener *l)
+{
+	struct io_uring_sqe *sqe = worker_sqe(w);
+	io_uring_prep_multishot_accept(sqe, l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	io_uring_sqe_set_data64(sqe, ud_pack(l, OP_ACCEPT));
+	l->armed = true;
+}
+
+static void arm_fd_poll(struct worker *w, int fd, enum op op)
+{
+	struct io_uring_sqe *sqe = worker_sqe(w);
+	io_uring_prep_poll_add(sqe, fd, POLLIN);
+	io_uring_sqe_set_data64(sqe, ud_pack(w, op));
+}
+
+static void stop_listeners(struct worker *w)
+{
+	for (unsigned i = 0; i < w->n_ls; i++) {
+		struct listener *l = &w->ls[i];
+		if (l->fd < 0)
+			continue;
+		/* The multishot accept holds the file: cancel it, or the port stays open. */
+		struct io_uring_sqe *sqe = worker_sqe(w);
+		io_uring_prep_cancel_fd(sqe, l->fd, IORING_ASYNC_CANCEL_ALL);
+		io_uring_sqe_set_data64(sqe, ud_pack(NULL, OP_IGNORE));
+		io_uring_submit(&w->ring);
+		close(l->fd);
+		l->fd = -1;
+	}
+}
+
+static void on_accept(struct worker *w, struct listener *l, struct io_uring_cqe *cqe)
+{
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		l->armed = false;
+	if (cqe->res >= 0) {
+		if (w->stopping) {
+			close(cqe->res);
+			return;
+		}
+		conn_accept(w, l, cqe->res);
+		return;
+	}
+	if (cqe->res == -ECANCELED || l->fd < 0)
+		return;
+	/* EMFILE and friends: re-arming at once would spin while nothing can change. */
+	log_msg(CONF_LOG_WARN, "accept on %s: %s", l->name, strerror(-cqe->res));
+	if (!l->armed)
+		l->retry_at = w->now + ACCEPT_RETRY_MS;
+}
+
+static void handle_cqe(struct worker *w, struct io_uring_cqe *cqe)
+{
+	uint64_t ud = io_uring_cqe_get_data64(cqe);
+	void *obj = ud_ptr(ud);
+
+	switch (ud_op(ud)) {
+	case OP_IGNORE:
+		return;
+	case OP_ACCEPT:
+		on_accept(w, obj, cqe);
+		return;
+	case OP_STOP: {
+		uint64_t v;
+		if (read(w->stop_fd, &v, sizeof(v)) < 0) {
+			/* Nothing to do: the poll said it was readable. */
+		}
+		w->stopping = true;
+		stop_listeners(w);
+		conn_shutdown_all(w);
+		return;
+	}
+	case OP_DNS:
+		if (resolver_process(w->res, w->now) < 0)
+			log_msg(CONF_LOG_WARN, "worker %u: resolver failed to deliver answers",
+				w->id);
+		arm_fd_poll(w, resolver_fd(w->res), OP_DNS);
+		return;
+	default:
+		conn_complete(w, obj, ud_op(ud), cqe->res);
+		return;
+	}
+}
+
+static uint64_t next_deadline(struct worker *w)
+{
+	struct list *qs[] = {&w->q_hello, &w->q_dns, &w->q_connect, &w->q_relay};
+	uint64_t best = w->now + 1000; /* wake at least once a second */
+
+	for (size_t i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
+		uint64_t dl = conn_first_deadline(qs[i]);
+		if (dl < best)
+			best = dl;
+	}
+	for (unsigned i = 0; i < w->n_ls; i++)
+		if (w->ls[i].fd >= 0 && !w->ls[i].armed && w->ls[i].retry_at < best)
+			best = w->ls[i].retry_at;
+	return best;
+}
+
+static void loop(struct worker *w)
+{
+	for (;;) {
+		struct io_uring_cqe *cqe;
+		struct __kernel_timespec ts = {0};
+		unsigned head, n = 0;
+
+		w->now = now_ms();
+		if (list_empty(&w->q_ready)) {
+			uint64_t dl = next_deadline(w);
+			uint64_t wait = dl > w->now ? dl - w->now : 0;
+			ts.tv_sec = (long long)(wait / 1000);
+			ts.tv_nsec = (long long)(wait % 1000) * 1000000;
+		}
+		int rc = io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
+		if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
+			log_msg(CONF_LOG_ERROR, "worker %u: io_uring wait: %s", w->id,
+				strerror(-rc));
+		w->now = now_ms();
+		io_uring_for_each_cqe(&w->ring, head, cqe) {
+			handle_cqe(w, cqe);
+			n++;
+		}
+		io_uring_cq_advance(&w->ring, n);
+
+		conn_run_ready(w);
+		conn_expire(w, &w->q_hello);
+		conn_expire(w, &w->q_dns);
+		conn_expire(w, &w->q_connect);
+		conn_expire(w, &w->q_relay);
+		for (unsigned i = 0; i < w->n_ls; i++) {
+			struct listener *l = &w->ls[i];
+			if (l->fd >= 0 && !l->armed && l->retry_at <= w->now)
+				arm_accept(w, l);
+		}
+		if (w->stopping && w->live == 0)
+			return;
+	}
+}
+
+static int setup(struct worker *w)
+{
+	struct io_uring_params p = {0};
+	int rc;
+
+	if (w->cpu >= 0) {
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		CPU_SET(w->cpu, &set);
+		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	}
+	/* The ring is only ever used by this thread: let the kernel skip the locking. */
+	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_CQSIZE;
+	p.cq_entries = CQ_ENTRIES;
+	rc = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &p);
+	if (rc == -EINVAL) {
+		memset(&p, 0, sizeof(p));
+		p.flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_CQSIZE;
+		p.cq_entries = CQ_ENTRIES;
+		rc = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &p);
+	}
+	if (rc < 0) {
+		w->start_msg = "io_uring setup failed";
+		return rc;
+	}
+	w->ring_ok = true;
+	io_uring_register_ring_fd(&w->ring);
+	/* Nothing here should ever go to io-wq; if something does, keep it small. */
+	unsigned iowq[2] = {2, 2};
+	io_uring_register_iowq_max_workers(&w->ring, iowq);
+
+	const struct conf *c = w->conf;
+	struct resolver_opts ro = {
+		.forwarders = (const char *const *)c->resolver.forwarders,
+		.n_forwarders = c->resolver.n_forwarders,
+		.resolv_conf = c->resolver.resolv_conf,
+		.family = (enum resolver_family)c->resolver.family,
+		.cache_size = c->resolver.cache_size,
+		.max_ttl_s = c->resolver.max_ttl_s,
+		.negative_ttl_s = c->resolver.negative_ttl_s,
+	};
+	const char *err;
+	rc = resolver_new(&w->res, &ro, &err);
+	if (rc < 0) {
+		w->start_msg = err ? err : "resolver setup failed";
+		return rc;
+	}
+	w->pp = pipepool_new(c->relay.pipe_size, c->relay.pipe_max_size);
+	w->scratch_len = c->limits.max_client_hello;
+	/* Room for the records around the message, fragmented into small records. */
+	w->peek_len = w->scratch_len * 2 + 1024;
+	w->peek = malloc(w->peek_len);
+	w->scratch = malloc(w->scratch_len);
+	if (!w->pp || !w->peek || !w->scratch) {
+		w->start_msg = "out of memory";
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < w->n_ls; i++) {
+		rc = listener_open(w, &w->ls[i]);
+		if (rc < 0) {
+			w->start_msg = w->ls[i].name;
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	int rc = setup(w);
+
+	w->start_err = rc;
+	/* Tell main we are set up (or not); it waits on this before saying "ready". */
+	uint64_t one = 1;
+	if (write(w->ready_fd, &one, sizeof(one)) < 0) {
+		/* main reads start_err after joining anyway */
+	}
+	if (rc < 0)
+		return NULL;
+	w->now = now_ms();
+	for (unsigned i = 0; i < w->n_ls; i++)
+		arm_accept(w, &w->ls[i]);
+	arm_fd_poll(w, w->stop_fd, OP_STOP);
+	arm_fd_poll(w, resolver_fd(w->res), OP_DNS);
+	loop(w);
+	return NULL;
+}
+
+struct worker *worker_create(unsigned id, int cpu, const struct conf *c, const struct allowlist *al,
+			     unsigned max_live, int ready_fd)
+{
+	struct worker *w = calloc(1, sizeof(*w));
+	if (!w)
+		return NULL;
+	w->id = id;
+	w->cpu = cpu;
+	w->conf = c;
+	w->al = al;
+	w->max_live = max_live;
+	w->ready_fd = ready_fd;
+	list_init(&w->q_hello);
+	list_init(&w->q_dns);
+	list_init(&w->q_connect);
+	list_init(&w->q_relay);
+	list_init(&w->q_ready);
+	w->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	w->n_ls = c->n_listeners;
+	w->ls = calloc(w->n_ls, sizeof(*w->ls));
+	if (w->stop_fd < 0 || !w->ls) {
+		worker_destroy(w);
+		return NULL;
+	}
+	for (unsigned i = 0; i < w->n_ls; i++) {
+		struct listener *l = &w->ls[i];
+		l->fd = -1;
+		l->cl = &c->listeners[i];
+		l->w = w;
+		const char *a = l->cl->address;
+		snprintf(l->name, sizeof(l->name), strchr(a, ':') ? "[%s]:%u" : "%s:%u", a,
+			 l->cl->port);
+	}
+	return w;
+}
+
+int worker_start(struct worker *w)
+{
+	return -pthread_create(&w->thread, NULL, worker_main, w);
+}
+
+void worker_stop(struct worker *w)
+{
+	uint64_t one = 1;
+	if (write(w->stop_fd, &one, sizeof(one)) < 0) {
+		/* The eventfd cannot overflow with one write per stop. */
+	}
+}
+
+int worker_join(struct worker *w)
+{
+	pthread_join(w->thread, NULL);
+	return w->start_err;
+}
+
+const char *worker_start_msg(const struct worker *w)
+{
+	return w->start_msg;
+}
+
+const struct stats *worker_stats(const struct worker *w)
+{
+	return &w->st;
+}
+
+void worker_destroy(struct worker *w)
+{
+	if (!w)
+		return;
+	for (unsigned i = 0; w->ls && i < w->n_ls; i++)
+		if (w->ls[i].fd >= 0)
+			close(w->ls[i].fd);
+	if (w->ring_ok)
+		io_uring_queue_exit(&w->ring);
+	resolver_free(w->res);
+	pipepool_free(w->pp);
+	free(w->peek);
+	free(w->scratch);
+	free(w->ls);
+	if (w->stop_fd >= 0)
+		close(w->stop_fd);
+	free(w);
+}
