@@ -89,7 +89,8 @@ struct conn {
 	struct resolver_answer ans;
 	struct sockaddr_storage up;
 	socklen_t up_len;
-	struct dir d[2]; /* 0: client -> upstream, 1: upstream -> client */
+	struct sockaddr_storage peer; /* the client, taken at accept: a reset socket forgets it */
+	struct dir d[2];	      /* 0: client -> upstream, 1: upstream -> client */
 	uint64_t t0;
 };
 
@@ -149,13 +150,10 @@ static size_t fmt_addr(const struct sockaddr_storage *ss, char *buf, size_t len)
 static void access_line(struct conn *c)
 {
 	char line[1024], client[64] = "?", up[64] = "", ts[40];
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
 	struct timespec rt;
 	struct tm tm;
 
-	if (getpeername(c->cfd, (struct sockaddr *)&ss, &sl) == 0)
-		fmt_addr(&ss, client, sizeof(client));
+	fmt_addr(&c->peer, client, sizeof(client));
 	if (c->up_len)
 		fmt_addr(&c->up, up, sizeof(up));
 	clock_gettime(CLOCK_REALTIME, &rt);
@@ -426,6 +424,10 @@ static void connect_next(struct conn *c)
 
 static void connect_done(struct conn *c, int res)
 {
+	if (c->w->stopping) {
+		conn_end(c, RS_SHUTDOWN, true);
+		return;
+	}
 	if (res == 0) {
 		relay_start(c);
 		return;
@@ -566,6 +568,10 @@ void conn_accept(struct worker *w, struct listener *l, int fd)
 	c->ufd = -1;
 	c->state = CS_HELLO;
 	c->t0 = w->now;
+	if (w->conf->access_log && log_enabled(CONF_LOG_INFO)) {
+		socklen_t sl = sizeof(c->peer);
+		getpeername(fd, (struct sockaddr *)&c->peer, &sl);
+	}
 	queue_deadline(c, &w->q_hello, w->conf->timeouts.client_hello_ms);
 	/* With TCP_DEFER_ACCEPT the hello is usually there already: try at once. */
 	hello_try(c);
