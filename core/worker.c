@@ -220,8 +220,10 @@ static void loop(struct worker *w)
 			if (l->fd >= 0 && !l->armed && l->retry_at <= w->now)
 				arm_accept(w, l);
 		}
-		if (w->stopping && w->live == 0)
+		if (w->stopping && w->live == 0) {
+			io_uring_submit(&w->ring); /* the last closes */
 			return;
+		}
 	}
 }
 
