@@ -275,6 +275,13 @@ static void relay_arm(struct conn *c, int di, bool dst_blocked)
 		arm_poll(c, di == 0 ? OP_UOUT : OP_COUT, dst, POLLOUT);
 	else if (!d->eof && !d->ready)
 		arm_poll(c, di == 0 ? OP_CIN : OP_UIN, src, POLLIN | POLLRDHUP);
+	else if (d->eof)
+		/*
+		 * A half-closed source is still watched, for errors only (poll
+		 * always reports POLLERR and POLLHUP): a client that resets after
+		 * its FIN must reset the upstream even when no byte flows back.
+		 */
+		arm_poll(c, di == 0 ? OP_CIN : OP_UIN, src, 0);
 }
 
 /*
@@ -374,6 +381,16 @@ static bool dir_pump(struct conn *c, int di)
 		touch(c);
 	relay_arm(c, di, dst_blocked);
 	return true;
+}
+
+/* A source poll fired: data, EOF, or an error on a source already at EOF. */
+static void relay_event(struct conn *c, int di, int res)
+{
+	if (c->d[di].eof && res > 0 && (res & (POLLERR | POLLHUP))) {
+		conn_end(c, di == 0 ? RS_CLIENT_RESET : RS_UPSTREAM_RESET, true);
+		return;
+	}
+	dir_pump(c, di);
 }
 
 static void relay_start(struct conn *c)
@@ -607,13 +624,15 @@ void conn_complete(struct worker *w, void *obj, enum op op, int res)
 				c->rdhup = true;
 			hello_try(c);
 		} else {
-			dir_pump(c, 0);
+			relay_event(c, 0, res);
 		}
 		return;
 	case OP_UOUT:
 		dir_pump(c, 0);
 		return;
 	case OP_UIN:
+		relay_event(c, 1, res);
+		return;
 	case OP_COUT:
 		dir_pump(c, 1);
 		return;
