@@ -24,9 +24,9 @@ struct allowlist;
 enum allowlist_err {
 	ALLOWLIST_OK = 0,
 	ALLOWLIST_E_NOMEM = 1,
-	ALLOWLIST_E_EMPTY_NAME,   /* "" or "." */
-	ALLOWLIST_E_TOO_LONG,     /* over 253 bytes or a label over 63 */
-	ALLOWLIST_E_BAD_CHAR,     /* a byte not allowed in a host name */
+	ALLOWLIST_E_EMPTY_NAME,	  /* "", ".", or an empty label ("a..b", ".a") */
+	ALLOWLIST_E_TOO_LONG,	  /* over 253 bytes or a label over 63 */
+	ALLOWLIST_E_BAD_CHAR,	  /* a byte not allowed in a host name */
 	ALLOWLIST_E_BAD_WILDCARD, /* '*' anywhere but a leading "*." label, or "*." alone */
 };
 
@@ -39,7 +39,11 @@ struct allowlist *allowlist_build(const char *const *names, size_t n, enum allow
 				  size_t *bad_index);
 void allowlist_free(struct allowlist *al);
 
-/* name need not be NUL-terminated nor lower case; len excludes any terminator. */
+/*
+ * name need not be NUL-terminated nor lower case; len excludes any
+ * terminator. False for anything that is not a valid host name (bad bytes,
+ * empty labels, too long), so such a name cannot reach a wildcard.
+ */
 bool allowlist_match(const struct allowlist *al, const char *name, size_t len);
 
 size_t allowlist_count(const struct allowlist *al); /* distinct entries, exact + wildcard */
