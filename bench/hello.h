@@ -18,12 +18,12 @@
 #include <stdint.h>
 
 struct hello_opts {
-	const char *sni;    /* NULL: no server_name extension at all */
-	size_t size;        /* wanted total wire size in bytes, 0 = natural size (~300) */
-	unsigned records;   /* split the handshake message over this many records; 0 or 1 = one */
-	bool ech;           /* add an encrypted_client_hello extension (GREASE-like payload) */
-	bool grease;        /* add GREASE cipher suite, group and extension values (RFC 8701) */
-	bool pq_keyshare;   /* add an X25519MLKEM768 (0x11ec) key share of 1216 bytes */
+	const char *sni;  /* NULL: no server_name extension at all */
+	size_t size;	  /* wanted total wire size in bytes, 0 = natural size (~300) */
+	unsigned records; /* split the handshake message over this many records; 0 or 1 = one */
+	bool ech;	  /* add an encrypted_client_hello extension (GREASE-like payload) */
+	bool grease;	  /* add GREASE cipher suite, group and extension values (RFC 8701) */
+	bool pq_keyshare; /* add an X25519MLKEM768 (0x11ec) key share of 1216 bytes */
 };
 
 /*
