@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for the parts of core/ that stand alone: the pipe pool and its
+ * process-wide budget, the user_data packing of ring requests, the reason
+ * names and the counters' JSON.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/core.h"
+#include "core/pipepool.h"
+#include "core/stats.h"
+
+static int open_fds(void)
+{
+	int n = 0;
+	for (int fd = 0; fd < 4096; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			n++;
+	return n;
+}
+
+Test(pipepool, pipes_are_reused_and_freed)
+{
+	int base = open_fds();
+	pipepool_set_budget(~0ULL);
+	struct pipepool *pp = pipepool_new(65536, 1 << 20);
+	cr_assert_not_null(pp);
+
+	struct pipe *p = pipe_get(pp);
+	cr_assert_not_null(p);
+	cr_assert_eq(p->size, 65536);
+	cr_assert_eq(open_fds(), base + 2);
+	int rfd = p->rfd;
+	pipe_put(pp, p);
+	struct pipe *q = pipe_get(pp);
+	cr_assert_eq(q->rfd, rfd, "an empty pipe put back is handed out again");
+	cr_assert_eq(open_fds(), base + 2, "no new pipe was made");
+
+	struct pipe *big = pipe_get_large(pp);
+	cr_assert_not_null(big);
+	cr_assert_eq(big->size, 1 << 20);
+	cr_assert_eq(pipepool_bytes(), 65536 + (1 << 20));
+
+	/* A pipe with bytes in it is killed, never pooled. */
+	cr_assert_eq(write(q->wfd, "x", 1), 1);
+	pipe_kill(pp, q);
+	pipe_put(pp, big);
+	pipepool_free(pp);
+	cr_assert_eq(open_fds(), base, "every pipe closed");
+	cr_assert_eq(pipepool_bytes(), 0);
+}
+
+Test(pipepool, budget_is_enforced)
+{
+	pipepool_set_budget(3 * 65536);
+	struct pipepool *pp = pipepool_new(65536, 1 << 20);
+	struct pipe *p[4];
+	for (int i = 0; i < 3; i++)
+		cr_assert_not_null(p[i] = pipe_get(pp));
+	errno = 0;
+	cr_assert_null(pipe_get(pp));
+	cr_assert_eq(errno, ENOBUFS);
+	cr_assert_null(pipe_get_large(pp), "a large pipe does not fit the budget either");
+	pipe_put(pp, p[0]);
+	cr_assert_not_null(p[3] = pipe_get(pp), "a pooled pipe is still within budget");
+	for (int i = 1; i < 4; i++)
+		pipe_put(pp, p[i]);
+	pipepool_free(pp);
+	cr_assert_eq(pipepool_bytes(), 0);
+	pipepool_set_budget(~0ULL);
+}
+
+Test(pipepool, pool_keeps_a_bounded_number)
+{
+	enum { N = 200 };
+	static struct pipe *p[N];
+	int base = open_fds();
+	struct pipepool *pp = pipepool_new(65536, 65536);
+	for (int i = 0; i < N; i++)
+		cr_assert_not_null(p[i] = pipe_get(pp));
+	for (int i = 0; i < N; i++)
+		pipe_put(pp, p[i]);
+	int kept = (open_fds() - base) / 2;
+	cr_assert(kept > 0 && kept < N, "kept %d of %d pipes", kept, N);
+	cr_assert_null(pipe_get_large(pp), "no large class when both sizes are equal");
+	pipepool_free(pp);
+	cr_assert_eq(open_fds(), base);
+}
+
+Test(ring, user_data_round_trips)
+{
+	void *objs[] = {malloc(64), malloc(200), malloc(4096)};
+	for (int i = 0; i < 3; i++) {
+		for (int op = OP_IGNORE; op <= OP_CONNECT; op++) {
+			uint64_t ud = ud_pack(objs[i], (enum op)op);
+			cr_assert_eq(ud_ptr(ud), objs[i]);
+			cr_assert_eq(ud_op(ud), (enum op)op);
+		}
+		free(objs[i]);
+	}
+}
+
+Test(stats, every_reason_has_a_distinct_name)
+{
+	for (int i = 1; i < RS__COUNT; i++) {
+		const char *a = reason_str((enum reason)i);
+		if (i >= SNI_R__COUNT && i < RS_NOT_ALLOWED) {
+			cr_assert_null(a, "slot %d is unused", i);
+			continue;
+		}
+		cr_assert_not_null(a, "reason %d has no name", i);
+		for (int j = 1; j < i; j++) {
+			const char *b = reason_str((enum reason)j);
+			cr_assert(!b || strcmp(a, b), "reasons %d and %d are both %s", i, j, a);
+		}
+	}
+}
+
+Test(stats, json_sums_and_names)
+{
+	struct stats a = {.accepted = 3, .denied = 2}, b = {.accepted = 4, .relayed = 1};
+	struct stats sum = {0};
+	char buf[4096];
+	a.reason[RS_NOT_ALLOWED] = 2;
+	b.reason[RS_DNS_NXDOMAIN] = 1;
+	stats_add(&sum, &a);
+	stats_add(&sum, &b);
+	size_t n = stats_json(&sum, buf, sizeof(buf));
+	cr_assert_eq(n, strlen(buf));
+	cr_assert(strstr(buf, "\"accepted\":7,"), "%s", buf);
+	cr_assert(strstr(buf, "\"not_allowed\":2"), "%s", buf);
+	cr_assert(strstr(buf, "\"dns_nxdomain\":1"), "%s", buf);
+	cr_assert_eq(buf[0], '{');
+	cr_assert_eq(buf[n - 1], '}');
+
+	char small[16];
+	n = stats_json(&sum, small, sizeof(small));
+	cr_assert_lt(n, sizeof(small), "a short buffer is truncated, not overrun");
+}
