@@ -21,11 +21,11 @@
 #define CONF_MAX_FORWARDERS 16
 
 enum conf_family {
-	CONF_V4_ONLY = 0, /* A records only (Envoy default for this deployment) */
-	CONF_V6_ONLY,     /* AAAA only */
+	CONF_V4_ONLY = 0,  /* A records only (Envoy default for this deployment) */
+	CONF_V6_ONLY,	   /* AAAA only */
 	CONF_V4_PREFERRED, /* A; AAAA only when there is no A */
-	CONF_AUTO,        /* AAAA; A only when there is no AAAA (Envoy's AUTO) */
-	CONF_ALL,         /* both; IPv4 addresses tried first */
+	CONF_AUTO,	   /* AAAA; A only when there is no AAAA (Envoy's AUTO) */
+	CONF_ALL,	   /* both; IPv4 addresses tried first */
 };
 
 enum conf_log_level {
@@ -36,12 +36,12 @@ enum conf_log_level {
 };
 
 struct conf_listener {
-	char *address;                  /* as written: "127.0.0.1", "::", "0.0.0.0" */
-	uint16_t port;                  /* listening port */
-	uint16_t upstream_port;         /* port dialled on the allowed name; default 443 */
-	struct sockaddr_storage sa;     /* filled by conf_validate() */
-	socklen_t sa_len;               /* filled by conf_validate() */
-	unsigned line;                  /* source line, 0 when from the command line */
+	char *address;		    /* as written: "127.0.0.1", "::", "0.0.0.0" */
+	uint16_t port;		    /* listening port */
+	uint16_t upstream_port;	    /* port dialled on the allowed name; default 443 */
+	struct sockaddr_storage sa; /* filled when loaded, added or validated */
+	socklen_t sa_len;	    /* likewise */
+	unsigned line;		    /* source line, 0 when from the command line */
 };
 
 struct conf {
@@ -52,25 +52,25 @@ struct conf {
 	struct conf_listener *listeners;
 	unsigned n_listeners;
 
-	char **allow; /* "api.github.com", "*.githubusercontent.com" */
+	char **allow;	       /* "api.github.com", "*.githubusercontent.com" */
 	unsigned *allow_lines; /* source line per entry, 0 when from the command line */
 	unsigned n_allow;
 
 	struct {
 		char **forwarders; /* "IP" or "IP@port"; none = use resolv_conf */
 		unsigned n_forwarders;
-		char *resolv_conf;  /* default "/etc/resolv.conf" */
+		char *resolv_conf;	 /* default "/etc/resolv.conf" */
 		enum conf_family family; /* default CONF_V4_ONLY, as the Envoy pod */
-		unsigned cache_size;     /* names cached per thread; default 4096 */
-		unsigned max_ttl_s;      /* cap on a cached answer's TTL; default 3600 */
+		unsigned cache_size;	 /* names cached per thread; default 4096 */
+		unsigned max_ttl_s;	 /* cap on a cached answer's TTL; default 3600 */
 		unsigned negative_ttl_s; /* how long NXDOMAIN/no-data is cached; default 5 */
 	} resolver;
 
 	struct {
 		unsigned client_hello_ms; /* whole ClientHello must arrive in; default 10000 */
-		unsigned connect_ms;      /* upstream connect, per address; default 5000 */
-		unsigned dns_ms;          /* name resolution; default 5000 */
-		unsigned idle_ms;         /* relayed connection with no bytes either way; default 3600000 */
+		unsigned connect_ms;	  /* upstream connect, per address; default 5000 */
+		unsigned dns_ms;	  /* name resolution; default 5000 */
+		unsigned idle_ms;	  /* relayed, no bytes either way; default 3600000 */
 	} timeouts;
 
 	struct {
@@ -79,9 +79,10 @@ struct conf {
 	} limits;
 
 	struct {
-		unsigned pipe_size;     /* bytes; initial pipe size, default 65536 */
-		unsigned pipe_max_size; /* bytes; size a streaming flow may grow to, default 1048576 */
-		unsigned long long pipe_memory_max; /* bytes of pipe buffers, all threads; default 256 MiB */
+		unsigned pipe_size;	/* bytes; initial pipe size, default 65536 */
+		unsigned pipe_max_size; /* bytes; a streaming flow may grow to, default 1048576 */
+		/* bytes of pipe buffers, all threads together; default 256 MiB */
+		unsigned long long pipe_memory_max;
 	} relay;
 
 	char *admin_address; /* reserved for the admin endpoint; "host:port" or NULL */
@@ -91,8 +92,8 @@ struct conf {
 };
 
 struct conf_error {
-	char file[256];  /* "" when the error is not tied to a file */
-	unsigned line;   /* 1-based; 0 when unknown or from the command line */
+	char file[256];	 /* "" when the error is not tied to a file */
+	unsigned line;	 /* 1-based; 0 when unknown or from the command line */
 	char field[128]; /* "timeouts.connect", "allow[3]", "listeners[0].port" */
 	char msg[256];
 };
@@ -102,8 +103,10 @@ struct conf *conf_new_default(void);
 
 /*
  * Load a YAML file. Returns 0 and *out, or a negative errno-style value with
- * *err filled (-EINVAL for content, -errno for I/O). Validates before
- * returning, so a struct that comes back is ready to run.
+ * *err filled (-EINVAL for content, -ENOMEM, -errno for I/O). Every field is
+ * checked before returning, but a file need not list any listener or allow
+ * entry, because the command line may add them: call conf_validate() before
+ * using the result. An empty file gives the defaults.
  */
 int conf_load_file(const char *path, struct conf **out, struct conf_error *err);
 /* Same, from memory; name is used as the file name in errors. */
@@ -111,15 +114,21 @@ int conf_load_buf(const char *buf, size_t len, const char *name, struct conf **o
 		  struct conf_error *err);
 
 /*
- * Check cross-field rules and fill derived fields (listener sockaddrs).
- * Call again after changing fields by hand. Returns 0 or -EINVAL with *err.
+ * Check every field and the cross-field rules (at least one listener and one
+ * allow entry, no listener twice), and fill derived fields (listener
+ * sockaddrs). Call again after changing fields by hand. Returns 0, or -EINVAL
+ * (-ENOMEM) with *err; an error names the file and line only when the field
+ * came from the file.
  */
 int conf_validate(struct conf *c, struct conf_error *err);
 
-/* Helpers for the command line; each returns 0 or -EINVAL with err->msg set. */
-int conf_add_listener(struct conf *c, const char *hostport, struct conf_error *err); /* "127.0.0.1:8443", "[::1]:8443" */
+/*
+ * Helpers for the command line; each returns 0 or -EINVAL with err->msg set.
+ * A listener is "127.0.0.1:8443" or "[::1]:8443", a forwarder "127.0.0.1@5353".
+ */
+int conf_add_listener(struct conf *c, const char *hostport, struct conf_error *err);
 int conf_add_allow(struct conf *c, const char *name, struct conf_error *err);
-int conf_add_forwarder(struct conf *c, const char *fwd, struct conf_error *err); /* "127.0.0.1@5353" */
+int conf_add_forwarder(struct conf *c, const char *fwd, struct conf_error *err);
 void conf_clear_listeners(struct conf *c);
 void conf_clear_allow(struct conf *c);
 void conf_clear_forwarders(struct conf *c);
@@ -129,6 +138,9 @@ const char *conf_error_str(const struct conf_error *err, char *buf, size_t len);
 
 const char *conf_family_str(enum conf_family f);
 int conf_family_parse(const char *s, enum conf_family *out); /* "V4_ONLY" ...; 0 or -EINVAL */
+
+const char *conf_log_level_str(enum conf_log_level l);		   /* "error" ... "debug" */
+int conf_log_level_parse(const char *s, enum conf_log_level *out); /* 0 or -EINVAL */
 
 void conf_free(struct conf *c);
 

@@ -1,0 +1,1713 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * conf: load and check snigate's YAML configuration.
+ *
+ * A file goes through three passes:
+ *
+ *  1. libyaml's event parser walks the text once. It reports syntax errors
+ *     with their line, rejects duplicate keys and a second document, and
+ *     records the line of every key and value by its field path
+ *     ("listeners[0].port"), because libcyaml 1.3.1 only puts positions in
+ *     its error backtrace and none in the data it returns.
+ *  2. libcyaml maps the document onto struct raw, where every leaf is still
+ *     text. Its log output is captured and turned into one error: the message
+ *     names the kind of mistake, the backtrace names the field path.
+ *  3. Each leaf is parsed and range checked here, so a message can quote the
+ *     value as written and the line map can name its line.
+ *
+ * conf_validate() reruns the checks of pass 3 on the struct alone, because the
+ * command line may have changed fields after loading.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cyaml/cyaml.h>
+#include <yaml.h>
+
+#include "conf/conf.h"
+#include "sni/allowlist.h"
+
+#define PATH_LEN       128 /* as conf_error.field */
+#define MAX_DEPTH      32  /* the schema is 3 deep; more is a mistake, not a config */
+#define MAX_FILE_BYTES (64u << 20)
+
+#define KIB 1024ULL
+#define MIB (1024ULL * KIB)
+#define GIB (1024ULL * MIB)
+
+#define SEC_MS	1000ULL
+#define MIN_MS	(60 * SEC_MS)
+#define HOUR_MS (60 * MIN_MS)
+#define DAY_MS	(24 * HOUR_MS)
+
+/* Ranges, shared by the loader and conf_validate(). */
+#define THREADS_MAX	1024
+#define CACHE_SIZE_MIN	1
+#define CACHE_SIZE_MAX	10000000
+#define MAX_TTL_MAX_S	(7 * 24 * 3600)
+#define NEG_TTL_MAX_S	(24 * 3600)
+#define TIMEOUT_MAX_MS	DAY_MS
+#define IDLE_MAX_MS	(7 * DAY_MS)
+#define HELLO_MIN	512
+#define HELLO_MAX	65536
+#define MAX_CONNS_MAX	100000000
+#define PIPE_MIN	(4 * KIB)
+#define PIPE_MAX	(64 * MIB)
+#define PIPE_MEMORY_MAX (1024 * GIB)
+
+#define DEFAULT_UPSTREAM_PORT 443
+#define DEFAULT_RESOLV_CONF   "/etc/resolv.conf"
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                   */
+
+struct linemap;
+
+struct ectx {
+	const char *file;
+	bool in_file;		  /* loading: every error belongs to the file */
+	const struct linemap *lm; /* NULL outside a load */
+	struct conf_error *err;
+};
+
+static void set_file(struct conf_error *err, const char *file)
+{
+	size_t n = file ? strlen(file) : 0;
+
+	if (n < sizeof(err->file))
+		memcpy(err->file, file ? file : "", n + 1);
+	else /* the end of a long path is the part that tells files apart */
+		snprintf(err->file, sizeof(err->file), "...%s", file + n - (sizeof(err->file) - 4));
+}
+
+static int __attribute__((format(printf, 5, 6)))
+fail_rc(struct ectx *x, int rc, unsigned line, const char *field, const char *fmt, ...)
+{
+	struct conf_error *err = x->err;
+	va_list ap;
+
+	memset(err, 0, sizeof(*err));
+	/* Outside a load a line-less error came from the command line, not the file. */
+	if (x->in_file || line)
+		set_file(err, x->file);
+	err->line = line;
+	snprintf(err->field, sizeof(err->field), "%s", field ? field : "");
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+#define fail(x, line, field, ...) fail_rc(x, -EINVAL, line, field, __VA_ARGS__)
+
+static int oom(struct ectx *x)
+{
+	return fail_rc(x, -ENOMEM, 0, "", "out of memory");
+}
+
+/* User text quoted for a message: bounded, and no control bytes reach a terminal. */
+static const char *quote(const char *s, char *buf, size_t len)
+{
+	size_t o = 0, max = len - 6; /* room for both quotes, "...", NUL */
+
+	buf[o++] = '"';
+	for (; *s && o < max; s++)
+		buf[o++] = (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s;
+	if (*s) {
+		memcpy(buf + o, "...", 3);
+		o += 3;
+	}
+	buf[o++] = '"';
+	buf[o] = '\0';
+	return buf;
+}
+
+#define Q(s) quote((s), (char[72]){0}, 72)
+
+/* ------------------------------------------------------------------------ */
+/* Pass 1: the line map                                                     */
+
+struct lm_entry {
+	char *path;
+	unsigned line;
+	unsigned seq; /* order of appearance, to tell first from second of a duplicate */
+};
+
+struct linemap {
+	struct lm_entry *v;
+	size_t n, cap;
+};
+
+static void lm_free(struct linemap *lm)
+{
+	for (size_t i = 0; i < lm->n; i++)
+		free(lm->v[i].path);
+	free(lm->v);
+	memset(lm, 0, sizeof(*lm));
+}
+
+static int lm_add(struct linemap *lm, const char *path, unsigned line)
+{
+	if (lm->n == lm->cap) {
+		size_t cap = lm->cap ? lm->cap * 2 : 64;
+		struct lm_entry *v = realloc(lm->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		lm->v = v;
+		lm->cap = cap;
+	}
+	char *p = strdup(path);
+	if (!p)
+		return -ENOMEM;
+	lm->v[lm->n] = (struct lm_entry){.path = p, .line = line, .seq = (unsigned)lm->n};
+	lm->n++;
+	return 0;
+}
+
+static int lm_cmp(const void *a, const void *b)
+{
+	const struct lm_entry *x = a, *y = b;
+	int c = strcmp(x->path, y->path);
+
+	if (c)
+		return c;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int lm_key_cmp(const void *key, const void *e)
+{
+	return strcmp(key, ((const struct lm_entry *)e)->path);
+}
+
+/*
+ * Line of a path, or of its nearest recorded ancestor: a value reached through
+ * an alias has no entries below the alias itself.
+ */
+static unsigned lm_line(const struct linemap *lm, const char *path)
+{
+	char p[PATH_LEN];
+
+	if (!lm || !lm->n)
+		return 0;
+	snprintf(p, sizeof(p), "%s", path);
+	for (;;) {
+		const struct lm_entry *e = bsearch(p, lm->v, lm->n, sizeof(*lm->v), lm_key_cmp);
+		if (e)
+			return e->line;
+		char *cut = strrchr(p, '.');
+		char *br = strrchr(p, '[');
+		if (br && (!cut || br > cut))
+			cut = br;
+		if (!cut)
+			return 0;
+		*cut = '\0';
+	}
+}
+
+static unsigned line_of(const struct ectx *x, const char *path)
+{
+	return lm_line(x->lm, path);
+}
+
+struct frame {
+	bool map;
+	bool want_key; /* map: the next node is a key */
+	size_t plen;   /* length of this collection's own path */
+	unsigned idx;  /* sequence: index of the next entry */
+};
+
+static bool is_null_scalar(const yaml_event_t *ev)
+{
+	const char *v = (const char *)ev->data.scalar.value;
+
+	if (ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return false;
+	return !*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") ||
+	       !strcmp(v, "NULL");
+}
+
+/* 1-based line of the last byte that is not white space; 0 for a blank text. */
+static unsigned last_content_line(const char *buf, size_t len)
+{
+	size_t end = len;
+	unsigned line = 1;
+
+	while (end && isspace((unsigned char)buf[end - 1]))
+		end--;
+	if (!end)
+		return 0;
+	for (size_t i = 0; i < end; i++)
+		line += buf[i] == '\n';
+	return line;
+}
+
+static bool line_indented_with_tab(const char *buf, size_t len, size_t line0)
+{
+	size_t i = 0;
+
+	for (size_t l = 0; l < line0 && i < len; i++)
+		l += buf[i] == '\n';
+	for (; i < len && (buf[i] == ' ' || buf[i] == '\t'); i++)
+		if (buf[i] == '\t')
+			return true;
+	return false;
+}
+
+static int syntax_error(struct ectx *x, const yaml_parser_t *p, const char *buf, size_t len)
+{
+	const char *problem = p->problem ? p->problem : "not valid YAML";
+	unsigned line = (unsigned)p->problem_mark.line + 1;
+	unsigned ctx_line = (unsigned)p->context_mark.line + 1;
+
+	if (p->error == YAML_MEMORY_ERROR)
+		return oom(x);
+	/*
+	 * An unclosed bracket or quote is noticed only at the end of the file,
+	 * a line after the mistake; where the construct opened is the useful line.
+	 */
+	if (p->context && line > last_content_line(buf, len))
+		return fail(x, ctx_line, "",
+			    "YAML syntax error %s: %s (reached the end of the file)", p->context,
+			    problem);
+	const char *hint = line_indented_with_tab(buf, len, p->problem_mark.line)
+				   ? " (indent with spaces: YAML does not allow tabs)"
+				   : "";
+	if (p->context && ctx_line != line)
+		return fail(x, line, "", "YAML syntax error %s started on line %u: %s%s",
+			    p->context, ctx_line, problem, hint);
+	return fail(x, line, "", "YAML syntax error: %s%s", problem, hint);
+}
+
+static int report_duplicate(struct ectx *x, struct linemap *lm)
+{
+	const struct lm_entry *dup = NULL, *first = NULL;
+
+	for (size_t i = 1; i < lm->n; i++) {
+		/* Sorted by path, then order: v[i] repeats v[i-1]'s key. */
+		if (strcmp(lm->v[i].path, lm->v[i - 1].path))
+			continue;
+		if (!dup || lm->v[i].seq < dup->seq) {
+			dup = &lm->v[i];
+			first = &lm->v[i - 1];
+			while (first > lm->v && !strcmp((first - 1)->path, dup->path))
+				first--;
+		}
+	}
+	if (!dup)
+		return 0;
+	return fail(x, dup->line, dup->path, "duplicate key (first set on line %u)", first->line);
+}
+
+struct prepass {
+	struct linemap lm;
+	bool empty; /* no document, or a null one: every default applies */
+};
+
+static int prepass_node(struct ectx *x, struct prepass *pp, struct frame *st, unsigned *depth,
+			char *path, const yaml_event_t *ev)
+{
+	unsigned line = (unsigned)ev->start_mark.line + 1;
+	bool coll = ev->type == YAML_SEQUENCE_START_EVENT || ev->type == YAML_MAPPING_START_EVENT;
+
+	if (*depth == 0) {
+		if (ev->type == YAML_MAPPING_START_EVENT) {
+			st[(*depth)++] = (struct frame){.map = true, .want_key = true};
+			return 0;
+		}
+		if (ev->type == YAML_SCALAR_EVENT && is_null_scalar(ev)) {
+			pp->empty = true;
+			return 0;
+		}
+		return fail(x, line, "",
+			    "expected settings as \"key: value\" lines at the top level, found %s",
+			    ev->type == YAML_SEQUENCE_START_EVENT ? "a list" : "a single value");
+	}
+
+	struct frame *f = &st[*depth - 1];
+	size_t plen;
+
+	if (f->map && f->want_key) {
+		path[f->plen] = '\0'; /* drop the previous sibling's key */
+		if (ev->type != YAML_SCALAR_EVENT)
+			return fail(x, line, path, "keys must be plain names, not %s",
+				    ev->type == YAML_ALIAS_EVENT ? "aliases" : "lists or mappings");
+		int n = snprintf(path + f->plen, PATH_LEN - f->plen, "%s%s", f->plen ? "." : "",
+				 (const char *)ev->data.scalar.value);
+		/* A cut path could pass for another key; no setting is named this long. */
+		if ((size_t)n >= PATH_LEN - f->plen)
+			return fail(x, line, "", "key too long: %s", Q(path));
+		f->want_key = false;
+		return lm_add(&pp->lm, path, line) ? oom(x) : 0;
+	}
+	if (f->map) {
+		/* The key's entry is the last one; a scalar's own line is more exact. */
+		if (!coll)
+			pp->lm.v[pp->lm.n - 1].line = line;
+		f->want_key = true;
+		plen = strlen(path);
+	} else {
+		int n = snprintf(path + f->plen, PATH_LEN - f->plen, "[%u]", f->idx++);
+		if ((size_t)n >= PATH_LEN - f->plen)
+			return fail(x, line, "", "nested too deeply");
+		if (lm_add(&pp->lm, path, line))
+			return oom(x);
+		plen = strlen(path);
+	}
+	if (!coll)
+		return 0;
+	if (*depth == MAX_DEPTH)
+		return fail(x, line, path, "nested too deeply");
+	st[(*depth)++] = (struct frame){
+		.map = ev->type == YAML_MAPPING_START_EVENT, .want_key = true, .plen = plen};
+	return 0;
+}
+
+static int prepass(struct ectx *x, const char *buf, size_t len, struct prepass *pp)
+{
+	struct frame st[MAX_DEPTH];
+	char path[PATH_LEN] = "";
+	unsigned depth = 0, docs = 0;
+	yaml_parser_t p;
+	yaml_event_t ev;
+	bool done = false;
+	int rc = 0;
+
+	if (!yaml_parser_initialize(&p))
+		return oom(x);
+	yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
+	while (!done && !rc) {
+		if (!yaml_parser_parse(&p, &ev)) {
+			rc = syntax_error(x, &p, buf, len);
+			break;
+		}
+		switch (ev.type) {
+		case YAML_STREAM_END_EVENT:
+			done = true;
+			break;
+		case YAML_DOCUMENT_START_EVENT:
+			/* libcyaml would read the first document and drop the rest unseen. */
+			if (++docs > 1)
+				rc = fail(
+					x, (unsigned)ev.start_mark.line + 1, "",
+					"a second YAML document starts here; put the whole configuration in one");
+			break;
+		case YAML_SCALAR_EVENT:
+		case YAML_ALIAS_EVENT:
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			rc = prepass_node(x, pp, st, &depth, path, &ev);
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			depth--;
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&p);
+	if (rc)
+		return rc;
+	if (!docs)
+		pp->empty = true;
+	if (pp->lm.n)
+		qsort(pp->lm.v, pp->lm.n, sizeof(*pp->lm.v), lm_cmp);
+	return report_duplicate(x, &pp->lm);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Pass 2: libcyaml                                                         */
+
+struct raw_listener {
+	char *address, *port, *upstream_port;
+};
+
+struct raw_resolver {
+	char **forwarders;
+	unsigned n_forwarders;
+	char *resolv_conf, *lookup_family, *cache_size, *max_ttl, *negative_ttl;
+};
+
+struct raw_timeouts {
+	char *client_hello, *connect, *dns, *idle;
+};
+
+struct raw_limits {
+	char *max_client_hello, *max_connections;
+};
+
+struct raw_relay {
+	char *pipe_size, *pipe_max_size, *pipe_memory_max;
+};
+
+struct raw_admin {
+	char *address;
+};
+
+struct raw_log {
+	char *level, *access;
+};
+
+struct raw {
+	char *threads;
+	struct raw_listener *listeners;
+	unsigned n_listeners;
+	char **allow;
+	unsigned n_allow;
+	struct raw_resolver *resolver;
+	struct raw_timeouts *timeouts;
+	struct raw_limits *limits;
+	struct raw_relay *relay;
+	struct raw_admin *admin;
+	struct raw_log *log;
+};
+
+/*
+ * Every leaf is text, so this file, not libcyaml, decides what a valid port or
+ * duration is and can say so. A null or empty value counts as not written, so
+ * a section whose lines are all commented out is just empty.
+ */
+#define OPT			(CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER_NULL_STR)
+#define LEAF(key, type, member) CYAML_FIELD_STRING_PTR(key, OPT, type, member, 0, CYAML_UNLIMITED)
+
+static const cyaml_schema_value_t string_entry = {
+	CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 0, CYAML_UNLIMITED),
+};
+
+static const cyaml_schema_field_t listener_fields[] = {
+	LEAF("address", struct raw_listener, address),
+	LEAF("port", struct raw_listener, port),
+	LEAF("upstream_port", struct raw_listener, upstream_port),
+	CYAML_FIELD_END,
+};
+
+static const cyaml_schema_value_t listener_entry = {
+	CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_listener, listener_fields),
+};
+
+static const cyaml_schema_field_t resolver_fields[] = {
+	CYAML_FIELD_SEQUENCE_COUNT("forwarders", OPT, struct raw_resolver, forwarders, n_forwarders,
+				   &string_entry, 0, CYAML_UNLIMITED),
+	LEAF("resolv_conf", struct raw_resolver, resolv_conf),
+	LEAF("lookup_family", struct raw_resolver, lookup_family),
+	LEAF("cache_size", struct raw_resolver, cache_size),
+	LEAF("max_ttl", struct raw_resolver, max_ttl),
+	LEAF("negative_ttl", struct raw_resolver, negative_ttl),
+	CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t timeouts_fields[] = {
+	LEAF("client_hello", struct raw_timeouts, client_hello),
+	LEAF("connect", struct raw_timeouts, connect),
+	LEAF("dns", struct raw_timeouts, dns),
+	LEAF("idle", struct raw_timeouts, idle),
+	CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t limits_fields[] = {
+	LEAF("max_client_hello", struct raw_limits, max_client_hello),
+	LEAF("max_connections", struct raw_limits, max_connections),
+	CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t relay_fields[] = {
+	LEAF("pipe_size", struct raw_relay, pipe_size),
+	LEAF("pipe_max_size", struct raw_relay, pipe_max_size),
+	LEAF("pipe_memory_max", struct raw_relay, pipe_memory_max),
+	CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t admin_fields[] = {
+	LEAF("address", struct raw_admin, address),
+	CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t log_fields[] = {
+	LEAF("level", struct raw_log, level),
+	LEAF("access", struct raw_log, access),
+	CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t top_fields[] = {
+	LEAF("threads", struct raw, threads),
+	CYAML_FIELD_SEQUENCE_COUNT("listeners", OPT, struct raw, listeners, n_listeners,
+				   &listener_entry, 0, CYAML_UNLIMITED),
+	CYAML_FIELD_SEQUENCE_COUNT("allow", OPT, struct raw, allow, n_allow, &string_entry, 0,
+				   CYAML_UNLIMITED),
+	CYAML_FIELD_MAPPING_PTR("resolver", OPT, struct raw, resolver, resolver_fields),
+	CYAML_FIELD_MAPPING_PTR("timeouts", OPT, struct raw, timeouts, timeouts_fields),
+	CYAML_FIELD_MAPPING_PTR("limits", OPT, struct raw, limits, limits_fields),
+	CYAML_FIELD_MAPPING_PTR("relay", OPT, struct raw, relay, relay_fields),
+	CYAML_FIELD_MAPPING_PTR("admin", OPT, struct raw, admin, admin_fields),
+	CYAML_FIELD_MAPPING_PTR("log", OPT, struct raw, log, log_fields),
+	CYAML_FIELD_END,
+};
+
+static const cyaml_schema_value_t top_schema = {
+	CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, struct raw, top_fields),
+};
+
+/* For "unknown key" messages: the keys a mapping at a path may hold. */
+static const struct {
+	const char *path; /* with sequence indices removed */
+	const cyaml_schema_field_t *fields;
+} sections[] = {
+	{"", top_fields},
+	{"listeners", listener_fields},
+	{"resolver", resolver_fields},
+	{"timeouts", timeouts_fields},
+	{"limits", limits_fields},
+	{"relay", relay_fields},
+	{"admin", admin_fields},
+	{"log", log_fields},
+};
+
+/*
+ * What libcyaml logged at error level: the first message, then the backtrace
+ * it prints after "Backtrace:", innermost frame first.
+ */
+struct cylog {
+	char msg[256];
+	bool in_backtrace;
+	unsigned n_frames;
+	struct {
+		char key[64];	/* mapping field; "" for a sequence entry or bare mapping */
+		unsigned entry; /* sequence entry, 1-based as libcyaml prints it; 0 if none */
+		unsigned line;
+	} frames[MAX_DEPTH];
+};
+
+static void __attribute__((format(printf, 3, 0)))
+cylog_fn(cyaml_log_t level, void *ctx, const char *fmt, va_list ap)
+{
+	struct cylog *l = ctx;
+	char buf[256];
+	size_t line, col;
+	unsigned entry;
+
+	if (level < CYAML_LOG_ERROR)
+		return;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	buf[strcspn(buf, "\n")] = '\0';
+	if (!strcmp(buf, "Load: Backtrace:")) {
+		l->in_backtrace = true;
+		return;
+	}
+	if (!l->in_backtrace) {
+		if (!l->msg[0])
+			snprintf(l->msg, sizeof(l->msg), "%s",
+				 strncmp(buf, "Load: ", 6) ? buf : buf + 6);
+		return;
+	}
+	if (l->n_frames == MAX_DEPTH)
+		return;
+	typeof(l->frames[0]) *f = &l->frames[l->n_frames];
+	memset(f, 0, sizeof(*f));
+	if (sscanf(buf, "  in mapping field '%63[^']' (line: %zu, column: %zu)", f->key, &line,
+		   &col) == 3) {
+		f->line = (unsigned)line;
+	} else if (sscanf(buf, "  in sequence entry '%u' (line: %zu, column: %zu)", &entry, &line,
+			  &col) == 3) {
+		f->entry = entry;
+		f->line = (unsigned)line;
+	} else if (sscanf(buf, "  in mapping (line: %zu, column: %zu)", &line, &col) == 2) {
+		f->line = (unsigned)line;
+	} else if (sscanf(buf, "  in mapping field: %63s", f->key) != 1) {
+		return;
+	}
+	l->n_frames++;
+}
+
+/* The field path the backtrace describes, outermost frame first. */
+static void cylog_path(const struct cylog *l, char *path, size_t len)
+{
+	size_t o = 0;
+
+	path[0] = '\0';
+	for (unsigned i = l->n_frames; i-- > 0 && o < len;) {
+		if (l->frames[i].key[0])
+			o += (size_t)snprintf(path + o, len - o, "%s%s", o ? "." : "",
+					      l->frames[i].key);
+		else if (l->frames[i].entry)
+			o += (size_t)snprintf(path + o, len - o, "[%u]", l->frames[i].entry - 1);
+	}
+}
+
+static const char *yaml_kind(const char *s)
+{
+	static const struct {
+		const char *cyaml, *text;
+	} kinds[] = {
+		{"SEQUENCE_START", "a list"},	{"SEQUENCE", "a list"},
+		{"MAPPING_START", "a mapping"}, {"MAPPING", "a mapping"},
+		{"SCALAR", "a single value"},	{"STRING", "a single value"},
+		{"ALIAS", "an alias"},
+	};
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (!strcmp(s, kinds[i].cyaml))
+			return kinds[i].text;
+	return s;
+}
+
+static void known_keys(const char *parent, char *buf, size_t len)
+{
+	char norm[PATH_LEN];
+	size_t o = 0;
+
+	/* "listeners[3]" holds what every listeners entry holds. */
+	for (const char *s = parent; *s && o < sizeof(norm) - 1; s++) {
+		if (*s == '[')
+			s += strcspn(s, "]");
+		else
+			norm[o++] = *s;
+		if (!*s)
+			break;
+	}
+	norm[o] = '\0';
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
+		if (strcmp(norm, sections[i].path))
+			continue;
+		o = 0;
+		for (const cyaml_schema_field_t *f = sections[i].fields; f->key && o < len; f++)
+			o += (size_t)snprintf(buf + o, len - o, "%s%s", o ? ", " : "", f->key);
+	}
+}
+
+static int cyaml_failure(struct ectx *x, cyaml_err_t e, const struct cylog *l)
+{
+	char path[PATH_LEN], key[64], want[32], got[32], keys[160];
+	unsigned line = 0;
+
+	if (e == CYAML_ERR_OOM)
+		return oom(x);
+	cylog_path(l, path, sizeof(path));
+	for (unsigned i = 0; i < l->n_frames && !line; i++)
+		line = l->frames[i].line;
+
+	if (sscanf(l->msg, "Unexpected key: %63[^\n]", key) == 1) {
+		size_t n = strlen(path);
+		known_keys(path, keys, sizeof(keys));
+		snprintf(path + n, sizeof(path) - n, "%s%s", n ? "." : "", key);
+		/* libcyaml's line is the enclosing mapping's; the line map has the key's. */
+		unsigned kl = line_of(x, path);
+		if (keys[0])
+			return fail(x, kl ? kl : line, path, "unknown key (known here: %s)", keys);
+		return fail(x, kl ? kl : line, path, "unknown key");
+	}
+	if (line_of(x, path))
+		line = line_of(x, path);
+	if (sscanf(l->msg, "No anchor found for alias: '%63[^']'", key) == 1)
+		return fail(x, line, path, "alias *%s has no anchor &%s before it", key, key);
+	if (sscanf(l->msg, "Expecting %31s got event: %31s", want, got) == 2) {
+		want[strcspn(want, ",")] = '\0';
+		return fail(x, line, path, "expected %s, found %s", yaml_kind(want),
+			    yaml_kind(got));
+	}
+	if (l->msg[0])
+		return fail(x, line, path, "%s", l->msg);
+	return fail(x, line, path, "%s", cyaml_strerror(e));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Pass 3: values                                                           */
+
+enum unit {
+	U_NUM,	/* a whole number */
+	U_MS,	/* a duration, kept in milliseconds */
+	U_SEC,	/* a duration in whole seconds, kept in seconds */
+	U_SIZE, /* bytes */
+};
+
+static void fmt_value(enum unit u, unsigned long long v, char *buf, size_t len)
+{
+	static const struct {
+		unsigned long long div;
+		const char *suffix;
+	} ms[] = {{HOUR_MS, "h"}, {MIN_MS, "m"}, {SEC_MS, "s"}, {1, "ms"}},
+	  size[] = {{GIB, "GiB"}, {MIB, "MiB"}, {KIB, "KiB"}, {1, ""}};
+
+	if (u == U_SEC)
+		v *= SEC_MS;
+	if (u == U_NUM || (u == U_SIZE && v == 0)) {
+		snprintf(buf, len, "%llu", v);
+		return;
+	}
+	if (v == 0) {
+		snprintf(buf, len, "0%s", u == U_SEC ? "s" : "ms");
+		return;
+	}
+	for (size_t i = 0; i < 4; i++) {
+		const typeof(ms[0]) *t = u == U_SIZE ? &size[i] : &ms[i];
+		if (v % t->div == 0) {
+			snprintf(buf, len, "%llu%s", v / t->div, t->suffix);
+			return;
+		}
+	}
+}
+
+static int check_range(struct ectx *x, unsigned line, const char *path, enum unit u,
+		       unsigned long long v, unsigned long long min, unsigned long long max)
+{
+	char a[32], b[32], c[32];
+
+	if (v >= min && v <= max)
+		return 0;
+	fmt_value(u, v, a, sizeof(a));
+	fmt_value(u, min, b, sizeof(b));
+	fmt_value(u, max, c, sizeof(c));
+	return fail(x, line, path, "%s is out of range (%s..%s)", a, b, c);
+}
+
+/* Decimal digits only: no sign, no space, no 0x. -EINVAL or -ERANGE. */
+static int parse_digits(const char *s, const char **end, unsigned long long *v)
+{
+	unsigned long long n = 0;
+	const char *p = s;
+
+	if (!isdigit((unsigned char)*p))
+		return -EINVAL;
+	for (; isdigit((unsigned char)*p); p++) {
+		unsigned d = (unsigned)(*p - '0');
+		if (n > (ULLONG_MAX - d) / 10)
+			return -ERANGE;
+		n = n * 10 + d;
+	}
+	*end = p;
+	*v = n;
+	return 0;
+}
+
+/* Text to a value in the unit's storage; -EINVAL (bad form), -ERANGE, -EDOM (not whole s). */
+static int parse_value(enum unit u, const char *s, unsigned long long *out)
+{
+	static const struct {
+		const char *suffix;
+		unsigned long long mul;
+	} ms[] = {{"", 1}, {"ms", 1}, {"s", SEC_MS}, {"m", MIN_MS}, {"h", HOUR_MS}, {NULL, 0}},
+	  size[] = {{"", 1}, {"KiB", KIB}, {"MiB", MIB}, {"GiB", GIB}, {NULL, 0}};
+	unsigned long long v;
+	const char *end;
+	int rc = parse_digits(s, &end, &v);
+
+	if (rc)
+		return rc;
+	if (u == U_NUM)
+		return *end ? -EINVAL : (*out = v, 0);
+	for (const typeof(ms[0]) *t = u == U_SIZE ? size : ms; t->suffix; t++) {
+		if (strcmp(end, t->suffix))
+			continue;
+		if (v > ULLONG_MAX / t->mul)
+			return -ERANGE;
+		v *= t->mul;
+		if (u == U_SEC) {
+			if (v % SEC_MS)
+				return -EDOM;
+			v /= SEC_MS;
+		}
+		*out = v;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/*
+ * A number, duration or size leaf: NULL (not written) leaves *v alone.
+ * Range checked here because the value may not fit the field it goes to.
+ */
+static int get_value(struct ectx *x, const char *path, const char *s, enum unit u,
+		     unsigned long long min, unsigned long long max, unsigned long long *v)
+{
+	unsigned line = line_of(x, path);
+	char a[32], b[32];
+	int rc;
+
+	if (!s)
+		return 0;
+	rc = parse_value(u, s, v);
+	if (rc == -ERANGE) {
+		fmt_value(u, min, a, sizeof(a));
+		fmt_value(u, max, b, sizeof(b));
+		return fail(x, line, path, "%s is out of range (%s..%s)", Q(s), a, b);
+	}
+	if (rc == -EDOM)
+		return fail(
+			x, line, path,
+			"%s is not a whole number of seconds (write e.g. 30s, 5m, 1h; a bare number means milliseconds)",
+			Q(s));
+	if (rc) {
+		switch (u) {
+		case U_NUM:
+			return fail(x, line, path, "%s is not a whole number", Q(s));
+		case U_MS:
+		case U_SEC:
+			return fail(x, line, path, "invalid duration %s (use 250ms, 10s, 5m, 1h)",
+				    Q(s));
+		case U_SIZE:
+			return fail(
+				x, line, path,
+				"invalid size %s (use bytes, or a KiB, MiB or GiB suffix: 65536, 64KiB, 1MiB)",
+				Q(s));
+		}
+	}
+	return check_range(x, line, path, u, *v, min, max);
+}
+
+static int get_uint(struct ectx *x, const char *path, const char *s, enum unit u,
+		    unsigned long long min, unsigned long long max, unsigned *out)
+{
+	unsigned long long v = *out;
+	int rc = get_value(x, path, s, u, min, max, &v);
+
+	if (!rc)
+		*out = (unsigned)v;
+	return rc;
+}
+
+static int get_port(struct ectx *x, const char *path, const char *s, uint16_t *out)
+{
+	unsigned long long v = *out;
+	int rc = get_value(x, path, s, U_NUM, 1, 65535, &v);
+
+	if (!rc)
+		*out = (uint16_t)v;
+	return rc;
+}
+
+static int get_bool(struct ectx *x, const char *path, const char *s, bool *out)
+{
+	static const char *const yes[] = {"true", "yes", "on"}, *const no[] = {"false", "no",
+									       "off"};
+
+	if (!s)
+		return 0;
+	for (size_t i = 0; i < 3; i++) {
+		if (!strcasecmp(s, yes[i]) || !strcasecmp(s, no[i])) {
+			*out = !strcasecmp(s, yes[i]);
+			return 0;
+		}
+	}
+	return fail(x, line_of(x, path), path, "%s is not true or false", Q(s));
+}
+
+static int get_string(struct ectx *x, const char *path, const char *s, char **out)
+{
+	if (!s)
+		return 0;
+	if (!*s)
+		return fail(x, line_of(x, path), path, "empty value");
+	char *d = strdup(s);
+	if (!d)
+		return oom(x);
+	free(*out);
+	*out = d;
+	return 0;
+}
+
+static const char *const family_names[] = {
+	[CONF_V4_ONLY] = "V4_ONLY",
+	[CONF_V6_ONLY] = "V6_ONLY",
+	[CONF_V4_PREFERRED] = "V4_PREFERRED",
+	[CONF_AUTO] = "AUTO",
+	[CONF_ALL] = "ALL",
+};
+
+static const char *const level_names[] = {
+	[CONF_LOG_ERROR] = "error",
+	[CONF_LOG_WARN] = "warn",
+	[CONF_LOG_INFO] = "info",
+	[CONF_LOG_DEBUG] = "debug",
+};
+
+/* ------------------------------------------------------------------------ */
+/* Addresses                                                                */
+
+static const char *parse_ip(const char *s, uint16_t port, struct sockaddr_storage *ss,
+			    socklen_t *len)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, s, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		in->sin_port = htons(port);
+		*len = sizeof(*in);
+		return NULL;
+	}
+	if (inet_pton(AF_INET6, s, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		*len = sizeof(*in6);
+		return NULL;
+	}
+	return "is not an IPv4 or IPv6 address";
+}
+
+static int port_of(const char *s, uint16_t *port)
+{
+	unsigned long long v;
+	const char *end;
+
+	if (parse_digits(s, &end, &v) || *end || v < 1 || v > 65535)
+		return -EINVAL;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+/*
+ * "IPv4:port" or "[IPv6]:port" into host (brackets removed), port and a
+ * sockaddr. Returns NULL or why not.
+ */
+static const char *parse_hostport(const char *s, char *host, size_t hlen, uint16_t *port,
+				  struct sockaddr_storage *ss, socklen_t *sl)
+{
+	const char *colon, *h = s;
+	size_t n;
+
+	if (*s == '[') {
+		const char *close = strchr(s, ']');
+		if (!close || close[1] != ':')
+			return "is not [IPv6]:port (e.g. [::1]:8443)";
+		h = s + 1;
+		n = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon)
+			return "is not address:port (e.g. 127.0.0.1:8443 or [::1]:8443)";
+		if (memchr(s, ':', (size_t)(colon - s)))
+			return "has an IPv6 address without brackets (write [::1]:8443)";
+		n = (size_t)(colon - s);
+	}
+	if (n >= hlen)
+		return "is not an IPv4 or IPv6 address and port";
+	memcpy(host, h, n);
+	host[n] = '\0';
+	if (port_of(colon + 1, port))
+		return "has no valid port (1..65535) after the ':'";
+	if (parse_ip(host, *port, ss, sl))
+		return "is not an IPv4 or IPv6 address and port";
+	return NULL;
+}
+
+/* libunbound's forwarder syntax: "IP" or "IP@port". Returns NULL or why not. */
+static const char *check_forwarder(const char *s)
+{
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *at = strchr(s, '@');
+	size_t n = at ? (size_t)(at - s) : strlen(s);
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	uint16_t port;
+
+	if (n >= sizeof(host))
+		return "is not IP or IP@port (e.g. 127.0.0.1@5353)";
+	memcpy(host, s, n);
+	host[n] = '\0';
+	if (parse_ip(host, 53, &ss, &sl))
+		return "is not IP or IP@port (e.g. 127.0.0.1@5353)";
+	if (at && port_of(at + 1, &port))
+		return "has no valid port (1..65535) after the '@'";
+	return NULL;
+}
+
+static const char *allow_reason(enum allowlist_err e, const char *name, char *buf, size_t len)
+{
+	switch (e) {
+	case ALLOWLIST_E_EMPTY_NAME:
+		return "empty name or empty label";
+	case ALLOWLIST_E_TOO_LONG:
+		return "too long (253 bytes at most, 63 per label)";
+	case ALLOWLIST_E_BAD_CHAR: {
+		size_t i = strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					"0123456789-_.*");
+		unsigned char ch = (unsigned char)name[i];
+		if (ch > 0x20 && ch < 0x7f)
+			snprintf(
+				buf, len,
+				"'%c' is not allowed in a host name (letters, digits, '-', '_', '.')",
+				ch);
+		else if (ch == ' ')
+			snprintf(
+				buf, len,
+				"a space is not allowed in a host name (letters, digits, '-', '_', '.')");
+		else
+			snprintf(
+				buf, len,
+				"byte 0x%02x is not allowed in a host name (letters, digits, '-', '_', '.')",
+				ch);
+		return buf;
+	}
+	case ALLOWLIST_E_BAD_WILDCARD:
+		return "wildcard only as a leading \"*.\" label";
+	default:
+		return allowlist_strerror(e);
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* Checks shared by the loader and conf_validate()                          */
+
+static int listener_line(struct ectx *x, const struct conf_listener *l, const char *path)
+{
+	unsigned line = line_of(x, path);
+	return line ? line : l->line;
+}
+
+static int check_listeners(struct ectx *x, struct conf *c)
+{
+	char path[PATH_LEN];
+
+	if (c->n_listeners > CONF_MAX_LISTENERS)
+		return fail(x, line_of(x, "listeners"), "listeners", "%u listeners; at most %u",
+			    c->n_listeners, CONF_MAX_LISTENERS);
+	for (unsigned i = 0; i < c->n_listeners; i++) {
+		struct conf_listener *l = &c->listeners[i];
+
+		snprintf(path, sizeof(path), "listeners[%u].address", i);
+		if (!l->address)
+			return fail(x, listener_line(x, l, path), path,
+				    "missing (a listener needs an address and a port)");
+		if (parse_ip(l->address, l->port, &l->sa, &l->sa_len))
+			return fail(x, listener_line(x, l, path), path,
+				    "%s is not an IPv4 or IPv6 address", Q(l->address));
+		snprintf(path, sizeof(path), "listeners[%u].port", i);
+		if (!l->port)
+			return fail(x, listener_line(x, l, path), path,
+				    "0 is out of range (1..65535)");
+		snprintf(path, sizeof(path), "listeners[%u].upstream_port", i);
+		if (!l->upstream_port)
+			return fail(x, listener_line(x, l, path), path,
+				    "0 is out of range (1..65535)");
+		for (unsigned j = 0; j < i; j++) {
+			const struct conf_listener *o = &c->listeners[j];
+			if (o->sa_len != l->sa_len || memcmp(&o->sa, &l->sa, l->sa_len))
+				continue;
+			snprintf(path, sizeof(path), "listeners[%u]", i);
+			if (o->line)
+				return fail(
+					x, listener_line(x, l, path), path,
+					"%s port %u is already a listener (listeners[%u], line %u)",
+					l->address, l->port, j, o->line);
+			return fail(x, listener_line(x, l, path), path,
+				    "%s port %u is already a listener (listeners[%u])", l->address,
+				    l->port, j);
+		}
+	}
+	return 0;
+}
+
+static int check_allow(struct ectx *x, const struct conf *c)
+{
+	enum allowlist_err e;
+	size_t bad = 0;
+	char path[PATH_LEN];
+
+	if (!c->n_allow)
+		return 0;
+	struct allowlist *al = allowlist_build((const char *const *)c->allow, c->n_allow, &e, &bad);
+	if (al) {
+		allowlist_free(al);
+		return 0;
+	}
+	if (e == ALLOWLIST_E_NOMEM || bad >= c->n_allow)
+		return oom(x);
+	snprintf(path, sizeof(path), "allow[%zu]", bad);
+	return fail(x, c->allow_lines ? c->allow_lines[bad] : 0, path, "%s is not a valid name: %s",
+		    Q(c->allow[bad]), allow_reason(e, c->allow[bad], (char[96]){0}, 96));
+}
+
+static int check_resolver(struct ectx *x, const struct conf *c)
+{
+	char path[PATH_LEN];
+	const char *why;
+
+	if (c->resolver.n_forwarders > CONF_MAX_FORWARDERS)
+		return fail(x, line_of(x, "resolver.forwarders"), "resolver.forwarders",
+			    "%u forwarders; at most %u", c->resolver.n_forwarders,
+			    CONF_MAX_FORWARDERS);
+	for (unsigned i = 0; i < c->resolver.n_forwarders; i++) {
+		snprintf(path, sizeof(path), "resolver.forwarders[%u]", i);
+		if ((why = check_forwarder(c->resolver.forwarders[i])))
+			return fail(x, line_of(x, path), path, "%s %s",
+				    Q(c->resolver.forwarders[i]), why);
+	}
+	if (!c->resolver.resolv_conf || !*c->resolver.resolv_conf)
+		return fail(x, line_of(x, "resolver.resolv_conf"), "resolver.resolv_conf",
+			    "empty path");
+	if ((unsigned)c->resolver.family > CONF_ALL)
+		return fail(x, line_of(x, "resolver.lookup_family"), "resolver.lookup_family",
+			    "unknown family %u", (unsigned)c->resolver.family);
+	return 0;
+}
+
+#define RANGE(path, u, v, min, max)                                         \
+	do {                                                                \
+		if (check_range(x, line_of(x, path), path, u, v, min, max)) \
+			return -EINVAL;                                     \
+	} while (0)
+
+static int check_scalars(struct ectx *x, const struct conf *c)
+{
+	RANGE("threads", U_NUM, c->threads, 0, THREADS_MAX);
+	RANGE("resolver.cache_size", U_NUM, c->resolver.cache_size, CACHE_SIZE_MIN, CACHE_SIZE_MAX);
+	RANGE("resolver.max_ttl", U_SEC, c->resolver.max_ttl_s, 0, MAX_TTL_MAX_S);
+	RANGE("resolver.negative_ttl", U_SEC, c->resolver.negative_ttl_s, 0, NEG_TTL_MAX_S);
+	RANGE("timeouts.client_hello", U_MS, c->timeouts.client_hello_ms, 1, TIMEOUT_MAX_MS);
+	RANGE("timeouts.connect", U_MS, c->timeouts.connect_ms, 1, TIMEOUT_MAX_MS);
+	RANGE("timeouts.dns", U_MS, c->timeouts.dns_ms, 1, TIMEOUT_MAX_MS);
+	RANGE("timeouts.idle", U_MS, c->timeouts.idle_ms, 1, IDLE_MAX_MS);
+	RANGE("limits.max_client_hello", U_NUM, c->limits.max_client_hello, HELLO_MIN, HELLO_MAX);
+	RANGE("limits.max_connections", U_NUM, c->limits.max_connections, 0, MAX_CONNS_MAX);
+	RANGE("relay.pipe_max_size", U_SIZE, c->relay.pipe_max_size, PIPE_MIN, PIPE_MAX);
+	RANGE("relay.pipe_size", U_SIZE, c->relay.pipe_size, PIPE_MIN, PIPE_MAX);
+	if (c->relay.pipe_size > c->relay.pipe_max_size) {
+		char a[32], b[32];
+		fmt_value(U_SIZE, c->relay.pipe_size, a, sizeof(a));
+		fmt_value(U_SIZE, c->relay.pipe_max_size, b, sizeof(b));
+		return fail(x, line_of(x, "relay.pipe_size"), "relay.pipe_size",
+			    "%s is larger than relay.pipe_max_size (%s)", a, b);
+	}
+	/* Below two pipes not even one connection could relay. */
+	RANGE("relay.pipe_memory_max", U_SIZE, c->relay.pipe_memory_max, 2ULL * c->relay.pipe_size,
+	      PIPE_MEMORY_MAX);
+	if ((unsigned)c->log_level > CONF_LOG_DEBUG)
+		return fail(x, line_of(x, "log.level"), "log.level", "unknown level %u",
+			    (unsigned)c->log_level);
+	if (c->admin_address) {
+		char host[INET6_ADDRSTRLEN + 1];
+		struct sockaddr_storage ss;
+		socklen_t sl;
+		uint16_t port;
+		const char *why =
+			parse_hostport(c->admin_address, host, sizeof(host), &port, &ss, &sl);
+		if (why)
+			return fail(x, line_of(x, "admin.address"), "admin.address", "%s %s",
+				    Q(c->admin_address), why);
+	}
+	return 0;
+}
+
+static int check_conf(struct ectx *x, struct conf *c)
+{
+	int rc;
+
+	if ((rc = check_scalars(x, c)) || (rc = check_listeners(x, c)) ||
+	    (rc = check_resolver(x, c)) || (rc = check_allow(x, c)))
+		return rc;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Raw to struct conf                                                       */
+
+#define TRY(e)                      \
+	do {                        \
+		int rc_ = (e);      \
+		if (rc_)            \
+			return rc_; \
+	} while (0)
+
+static int convert_listeners(struct ectx *x, const struct raw *r, struct conf *c)
+{
+	char path[PATH_LEN];
+
+	if (!r->n_listeners)
+		return 0;
+	c->listeners = calloc(r->n_listeners, sizeof(*c->listeners));
+	if (!c->listeners)
+		return oom(x);
+	for (unsigned i = 0; i < r->n_listeners; i++) {
+		const struct raw_listener *rl = &r->listeners[i];
+		struct conf_listener *l = &c->listeners[i];
+
+		snprintf(path, sizeof(path), "listeners[%u]", i);
+		l->line = line_of(x, path);
+		l->upstream_port = DEFAULT_UPSTREAM_PORT;
+		c->n_listeners = i + 1;
+		snprintf(path, sizeof(path), "listeners[%u].address", i);
+		if (!rl->address)
+			return fail(x, l->line, path,
+				    "missing (a listener needs an address and a port)");
+		TRY(get_string(x, path, rl->address, &l->address));
+		snprintf(path, sizeof(path), "listeners[%u].port", i);
+		if (!rl->port)
+			return fail(x, l->line, path,
+				    "missing (a listener needs an address and a port)");
+		TRY(get_port(x, path, rl->port, &l->port));
+		snprintf(path, sizeof(path), "listeners[%u].upstream_port", i);
+		TRY(get_port(x, path, rl->upstream_port, &l->upstream_port));
+	}
+	return 0;
+}
+
+static int convert_strings(struct ectx *x, char *const *src, unsigned n, char ***dst,
+			   unsigned *n_dst)
+{
+	if (!n)
+		return 0;
+	*dst = calloc(n, sizeof(**dst));
+	if (!*dst)
+		return oom(x);
+	for (unsigned i = 0; i < n; i++) {
+		if (!((*dst)[i] = strdup(src[i])))
+			return oom(x);
+		*n_dst = i + 1;
+	}
+	return 0;
+}
+
+static int convert_allow(struct ectx *x, const struct raw *r, struct conf *c)
+{
+	char path[PATH_LEN];
+
+	if (!r->n_allow)
+		return 0;
+	c->allow_lines = calloc(r->n_allow, sizeof(*c->allow_lines));
+	if (!c->allow_lines)
+		return oom(x);
+	for (unsigned i = 0; i < r->n_allow; i++) {
+		snprintf(path, sizeof(path), "allow[%u]", i);
+		c->allow_lines[i] = line_of(x, path);
+	}
+	return convert_strings(x, r->allow, r->n_allow, &c->allow, &c->n_allow);
+}
+
+static int convert_resolver(struct ectx *x, const struct raw_resolver *r, struct conf *c)
+{
+	if (!r)
+		return 0;
+	TRY(convert_strings(x, r->forwarders, r->n_forwarders, &c->resolver.forwarders,
+			    &c->resolver.n_forwarders));
+	TRY(get_string(x, "resolver.resolv_conf", r->resolv_conf, &c->resolver.resolv_conf));
+	if (r->lookup_family && conf_family_parse(r->lookup_family, &c->resolver.family))
+		return fail(
+			x, line_of(x, "resolver.lookup_family"), "resolver.lookup_family",
+			"%s is not a lookup family (use V4_ONLY, V6_ONLY, V4_PREFERRED, AUTO or ALL)",
+			Q(r->lookup_family));
+	TRY(get_uint(x, "resolver.cache_size", r->cache_size, U_NUM, CACHE_SIZE_MIN, CACHE_SIZE_MAX,
+		     &c->resolver.cache_size));
+	TRY(get_uint(x, "resolver.max_ttl", r->max_ttl, U_SEC, 0, MAX_TTL_MAX_S,
+		     &c->resolver.max_ttl_s));
+	return get_uint(x, "resolver.negative_ttl", r->negative_ttl, U_SEC, 0, NEG_TTL_MAX_S,
+			&c->resolver.negative_ttl_s);
+}
+
+static int convert_timeouts(struct ectx *x, const struct raw_timeouts *t, struct conf *c)
+{
+	if (!t)
+		return 0;
+	TRY(get_uint(x, "timeouts.client_hello", t->client_hello, U_MS, 1, TIMEOUT_MAX_MS,
+		     &c->timeouts.client_hello_ms));
+	TRY(get_uint(x, "timeouts.connect", t->connect, U_MS, 1, TIMEOUT_MAX_MS,
+		     &c->timeouts.connect_ms));
+	TRY(get_uint(x, "timeouts.dns", t->dns, U_MS, 1, TIMEOUT_MAX_MS, &c->timeouts.dns_ms));
+	return get_uint(x, "timeouts.idle", t->idle, U_MS, 1, IDLE_MAX_MS, &c->timeouts.idle_ms);
+}
+
+static int convert_sections(struct ectx *x, const struct raw *r, struct conf *c)
+{
+	if (r->limits) {
+		TRY(get_uint(x, "limits.max_client_hello", r->limits->max_client_hello, U_NUM,
+			     HELLO_MIN, HELLO_MAX, &c->limits.max_client_hello));
+		TRY(get_uint(x, "limits.max_connections", r->limits->max_connections, U_NUM, 0,
+			     MAX_CONNS_MAX, &c->limits.max_connections));
+	}
+	if (r->relay) {
+		/* Ranges that depend on the other relay fields come in check_scalars(). */
+		TRY(get_uint(x, "relay.pipe_size", r->relay->pipe_size, U_SIZE, PIPE_MIN, PIPE_MAX,
+			     &c->relay.pipe_size));
+		TRY(get_uint(x, "relay.pipe_max_size", r->relay->pipe_max_size, U_SIZE, PIPE_MIN,
+			     PIPE_MAX, &c->relay.pipe_max_size));
+		TRY(get_value(x, "relay.pipe_memory_max", r->relay->pipe_memory_max, U_SIZE, 0,
+			      PIPE_MEMORY_MAX, &c->relay.pipe_memory_max));
+	}
+	if (r->admin)
+		TRY(get_string(x, "admin.address", r->admin->address, &c->admin_address));
+	if (r->log) {
+		const char *lv = r->log->level;
+		if (lv && conf_log_level_parse(lv, &c->log_level))
+			return fail(x, line_of(x, "log.level"), "log.level",
+				    "%s is not a log level (use error, warn, info or debug)",
+				    Q(lv));
+		TRY(get_bool(x, "log.access", r->log->access, &c->access_log));
+	}
+	return 0;
+}
+
+static int convert(struct ectx *x, const struct raw *r, struct conf *c)
+{
+	TRY(get_uint(x, "threads", r->threads, U_NUM, 0, THREADS_MAX, &c->threads));
+	TRY(convert_listeners(x, r, c));
+	TRY(convert_allow(x, r, c));
+	TRY(convert_resolver(x, r->resolver, c));
+	TRY(convert_timeouts(x, r->timeouts, c));
+	return convert_sections(x, r, c);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Public API                                                               */
+
+struct conf *conf_new_default(void)
+{
+	struct conf *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->resolver.resolv_conf = strdup(DEFAULT_RESOLV_CONF);
+	if (!c->resolver.resolv_conf) {
+		free(c);
+		return NULL;
+	}
+	c->resolver.family = CONF_V4_ONLY;
+	c->resolver.cache_size = 4096;
+	c->resolver.max_ttl_s = 3600;
+	c->resolver.negative_ttl_s = 5;
+	c->timeouts.client_hello_ms = 10 * SEC_MS;
+	c->timeouts.connect_ms = 5 * SEC_MS;
+	c->timeouts.dns_ms = 5 * SEC_MS;
+	c->timeouts.idle_ms = HOUR_MS;
+	c->limits.max_client_hello = 16384;
+	c->relay.pipe_size = 64 * KIB;
+	c->relay.pipe_max_size = MIB;
+	c->relay.pipe_memory_max = 256 * MIB;
+	c->log_level = CONF_LOG_INFO;
+	c->access_log = true;
+	return c;
+}
+
+int conf_load_buf(const char *buf, size_t len, const char *name, struct conf **out,
+		  struct conf_error *err)
+{
+	struct conf_error dummy;
+	struct ectx x = {.file = name, .in_file = true, .err = err ? err : &dummy};
+	struct prepass pp = {0};
+	struct cylog captured = {0};
+	const cyaml_config_t cfg = {
+		.log_fn = cylog_fn,
+		.log_ctx = &captured,
+		.mem_fn = cyaml_mem,
+		.log_level = CYAML_LOG_ERROR,
+		.flags = CYAML_CFG_DEFAULT,
+	};
+	struct raw *r = NULL;
+	struct conf *c = NULL;
+	int rc;
+
+	memset(x.err, 0, sizeof(*x.err));
+	*out = NULL;
+	if (!buf) {
+		buf = "";
+		len = 0;
+	}
+	if ((rc = prepass(&x, buf, len, &pp)))
+		goto out;
+	x.lm = &pp.lm;
+	if (!(c = conf_new_default()) || (name && !(c->path = strdup(name)))) {
+		rc = oom(&x);
+		goto out;
+	}
+	if (!pp.empty) {
+		cyaml_err_t e = cyaml_load_data((const uint8_t *)buf, len, &cfg, &top_schema,
+						(cyaml_data_t **)&r, NULL);
+		if (e != CYAML_OK) {
+			rc = cyaml_failure(&x, e, &captured);
+			goto out;
+		}
+		if (r && (rc = convert(&x, r, c)))
+			goto out;
+	}
+	rc = check_conf(&x, c);
+out:
+	if (r)
+		cyaml_free(&cfg, &top_schema, r, 0);
+	lm_free(&pp.lm);
+	if (rc) {
+		conf_free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+int conf_load_file(const char *path, struct conf **out, struct conf_error *err)
+{
+	struct conf_error dummy;
+	struct ectx x = {.file = path, .in_file = true, .err = err ? err : &dummy};
+	size_t len = 0, cap = 0;
+	char *buf = NULL;
+	struct stat st;
+	int fd, rc;
+
+	*out = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		return fail_rc(&x, -e, 0, "", "cannot open: %s", strerror(e));
+	}
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		close(fd);
+		return fail_rc(&x, -EISDIR, 0, "", "is a directory, not a config file");
+	}
+	for (;;) {
+		if (len == cap) {
+			/* Not st_size alone: a pipe or /proc file reports 0. */
+			size_t ncap = cap ? cap * 2 : 64 * 1024;
+			char *nbuf;
+			if (cap >= MAX_FILE_BYTES) {
+				rc = fail_rc(&x, -EFBIG, 0, "", "larger than %u MiB",
+					     MAX_FILE_BYTES >> 20);
+				goto out;
+			}
+			if (!(nbuf = realloc(buf, ncap))) {
+				rc = oom(&x);
+				goto out;
+			}
+			buf = nbuf;
+			cap = ncap;
+		}
+		ssize_t n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = errno;
+			rc = fail_rc(&x, -e, 0, "", "cannot read: %s", strerror(e));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	rc = conf_load_buf(buf, len, path, out, err);
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+int conf_validate(struct conf *c, struct conf_error *err)
+{
+	struct conf_error dummy;
+	struct ectx x = {.file = c->path, .err = err ? err : &dummy};
+	int rc;
+
+	memset(x.err, 0, sizeof(*x.err));
+	if ((rc = check_conf(&x, c)))
+		return rc;
+	/* Nothing on the command line filled the gap, so it is the file's. */
+	x.in_file = true;
+	if (!c->n_listeners)
+		return fail(&x, 0, "listeners",
+			    "no listener configured (add one under listeners:, or use --listen)");
+	if (!c->n_allow)
+		return fail(
+			&x, 0, "allow",
+			"the allowlist is empty, so every connection would be refused (add names under allow:, or use --allow)");
+	return 0;
+}
+
+/*
+ * The command line prints the value itself before the message
+ * ("--listen x: not address:port"), so the reason drops its leading "is ".
+ */
+static const char *bare(const char *why)
+{
+	return strncmp(why, "is ", 3) ? why : why + 3;
+}
+
+int conf_add_listener(struct conf *c, const char *hostport, struct conf_error *err)
+{
+	struct conf_error dummy;
+	struct ectx x = {.err = err ? err : &dummy};
+	struct conf_listener l = {.upstream_port = DEFAULT_UPSTREAM_PORT};
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *why;
+
+	if (c->n_listeners >= CONF_MAX_LISTENERS)
+		return fail(&x, 0, "", "too many listeners (at most %u)", CONF_MAX_LISTENERS);
+	if ((why = parse_hostport(hostport, host, sizeof(host), &l.port, &l.sa, &l.sa_len)))
+		return fail(&x, 0, "", "%s", bare(why));
+	struct conf_listener *v = realloc(c->listeners, (c->n_listeners + 1) * sizeof(*v));
+	if (!v)
+		return oom(&x);
+	c->listeners = v;
+	if (!(l.address = strdup(host)))
+		return oom(&x);
+	c->listeners[c->n_listeners++] = l;
+	return 0;
+}
+
+int conf_add_allow(struct conf *c, const char *name, struct conf_error *err)
+{
+	struct conf_error dummy;
+	struct ectx x = {.err = err ? err : &dummy};
+	enum allowlist_err e;
+	struct allowlist *al = allowlist_build(&name, 1, &e, NULL);
+
+	if (!al)
+		return e == ALLOWLIST_E_NOMEM ? oom(&x)
+					      : fail(&x, 0, "", "not a valid name: %s",
+						     allow_reason(e, name, (char[96]){0}, 96));
+	allowlist_free(al);
+
+	char **v = realloc(c->allow, (c->n_allow + 1) * sizeof(*v));
+	if (!v)
+		return oom(&x);
+	c->allow = v;
+	unsigned *lines = realloc(c->allow_lines, (c->n_allow + 1) * sizeof(*lines));
+	if (!lines)
+		return oom(&x);
+	c->allow_lines = lines;
+	if (!(c->allow[c->n_allow] = strdup(name)))
+		return oom(&x);
+	c->allow_lines[c->n_allow++] = 0;
+	return 0;
+}
+
+int conf_add_forwarder(struct conf *c, const char *fwd, struct conf_error *err)
+{
+	struct conf_error dummy;
+	struct ectx x = {.err = err ? err : &dummy};
+	const char *why = check_forwarder(fwd);
+
+	if (c->resolver.n_forwarders >= CONF_MAX_FORWARDERS)
+		return fail(&x, 0, "", "too many forwarders (at most %u)", CONF_MAX_FORWARDERS);
+	if (why)
+		return fail(&x, 0, "", "%s", bare(why));
+	char **v = realloc(c->resolver.forwarders, (c->resolver.n_forwarders + 1) * sizeof(*v));
+	if (!v)
+		return oom(&x);
+	c->resolver.forwarders = v;
+	if (!(v[c->resolver.n_forwarders] = strdup(fwd)))
+		return oom(&x);
+	c->resolver.n_forwarders++;
+	return 0;
+}
+
+void conf_clear_listeners(struct conf *c)
+{
+	for (unsigned i = 0; i < c->n_listeners; i++)
+		free(c->listeners[i].address);
+	free(c->listeners);
+	c->listeners = NULL;
+	c->n_listeners = 0;
+}
+
+static void free_strings(char ***v, unsigned *n)
+{
+	for (unsigned i = 0; i < *n; i++)
+		free((*v)[i]);
+	free(*v);
+	*v = NULL;
+	*n = 0;
+}
+
+void conf_clear_allow(struct conf *c)
+{
+	free_strings(&c->allow, &c->n_allow);
+	free(c->allow_lines);
+	c->allow_lines = NULL;
+}
+
+void conf_clear_forwarders(struct conf *c)
+{
+	free_strings(&c->resolver.forwarders, &c->resolver.n_forwarders);
+}
+
+static size_t append(char *buf, size_t len, size_t o, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static size_t append(char *buf, size_t len, size_t o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (o >= len)
+		return o;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + o, len - o, fmt, ap);
+	va_end(ap);
+	return n < 0 ? o : o + (size_t)n;
+}
+
+const char *conf_error_str(const struct conf_error *err, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	if (!buf || !len)
+		return buf;
+	buf[0] = '\0';
+	if (!err)
+		return buf;
+	if (err->file[0] && err->line)
+		o = append(buf, len, o, "%s:%u: ", err->file, err->line);
+	else if (err->file[0])
+		o = append(buf, len, o, "%s: ", err->file);
+	else if (err->line)
+		o = append(buf, len, o, "line %u: ", err->line);
+	if (err->field[0])
+		o = append(buf, len, o, "%s: ", err->field);
+	append(buf, len, o, "%s", err->msg);
+	return buf;
+}
+
+const char *conf_family_str(enum conf_family f)
+{
+	if ((unsigned)f < sizeof(family_names) / sizeof(family_names[0]))
+		return family_names[f];
+	return "?";
+}
+
+int conf_family_parse(const char *s, enum conf_family *out)
+{
+	for (unsigned i = 0; s && i < sizeof(family_names) / sizeof(family_names[0]); i++) {
+		if (!strcmp(s, family_names[i])) {
+			*out = (enum conf_family)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+const char *conf_log_level_str(enum conf_log_level l)
+{
+	if ((unsigned)l < sizeof(level_names) / sizeof(level_names[0]))
+		return level_names[l];
+	return "?";
+}
+
+int conf_log_level_parse(const char *s, enum conf_log_level *out)
+{
+	for (unsigned i = 0; s && i < sizeof(level_names) / sizeof(level_names[0]); i++) {
+		if (!strcmp(s, level_names[i])) {
+			*out = (enum conf_log_level)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+void conf_free(struct conf *c)
+{
+	if (!c)
+		return;
+	conf_clear_listeners(c);
+	conf_clear_allow(c);
+	conf_clear_forwarders(c);
+	free(c->resolver.resolv_conf);
+	free(c->admin_address);
+	free(c->path);
+	free(c);
+}

@@ -1,0 +1,919 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * conf: the shipped file, defaults, every field, and the errors an operator
+ * sees. A bad file must be reported once, with the file, the exact line and
+ * the field, so every bad case below pins all three.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "conf/conf.h"
+
+static const char *data_path(const char *name)
+{
+	static char buf[1024];
+	const char *dir = getenv("CONF_TEST_DATA");
+
+	cr_assert(dir, "CONF_TEST_DATA is not set (run through meson test)");
+	snprintf(buf, sizeof(buf), "%s/%s", dir, name);
+	return buf;
+}
+
+static struct conf *load_data(const char *name)
+{
+	struct conf_error err = {0};
+	struct conf *c = NULL;
+	char msg[768];
+	int rc = conf_load_file(data_path(name), &c, &err);
+
+	cr_assert_eq(rc, 0, "%s: %s", name, conf_error_str(&err, msg, sizeof(msg)));
+	cr_assert_not_null(c);
+	return c;
+}
+
+static struct conf *load_str(const char *text, struct conf_error *err)
+{
+	struct conf *c = NULL;
+	int rc = conf_load_buf(text, strlen(text), "test.yaml", &c, err);
+
+	cr_assert_eq(rc == 0, c != NULL, "rc %d but conf %p", rc, (void *)c);
+	return c;
+}
+
+static const char *err_str(const struct conf_error *err)
+{
+	static char buf[768];
+	return conf_error_str(err, buf, sizeof(buf));
+}
+
+static bool ends_with(const char *s, const char *tail)
+{
+	size_t a = strlen(s), b = strlen(tail);
+	return a >= b && !strcmp(s + a - b, tail);
+}
+
+static uint16_t sa_port(const struct conf_listener *l)
+{
+	if (l->sa.ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)&l->sa)->sin_port);
+	return ntohs(((const struct sockaddr_in6 *)&l->sa)->sin6_port);
+}
+
+/* ---- the shipped file ---- */
+
+Test(shipped, loads_and_validates)
+{
+	const char *src = getenv("SNIGATE_SRCDIR");
+	struct conf_error err = {0};
+	struct conf *c = NULL;
+	char path[1024];
+
+	cr_assert(src, "SNIGATE_SRCDIR is not set (run through meson test)");
+	snprintf(path, sizeof(path), "%s/conf/snigate.yaml", src);
+	cr_assert_eq(conf_load_file(path, &c, &err), 0, "%s", err_str(&err));
+	cr_assert_eq(conf_validate(c, &err), 0, "%s", err_str(&err));
+
+	cr_assert_str_eq(c->path, path);
+	cr_assert_eq(c->threads, 0);
+	cr_assert_eq(c->n_listeners, 1);
+	cr_assert_str_eq(c->listeners[0].address, "127.0.0.1");
+	cr_assert_eq(c->listeners[0].port, 8443);
+	cr_assert_eq(c->listeners[0].upstream_port, 443);
+	cr_assert_eq(c->listeners[0].sa.ss_family, AF_INET);
+	cr_assert_eq(c->listeners[0].sa_len, sizeof(struct sockaddr_in));
+	cr_assert_eq(sa_port(&c->listeners[0]), 8443);
+	cr_assert_gt(c->listeners[0].line, 0);
+
+	static const char *const envoy[] = {
+		"api.anthropic.com",
+		"api.github.com",
+		"github.com",
+		"codeload.github.com",
+		"objects.githubusercontent.com",
+		"raw.githubusercontent.com",
+		"ghcr.io",
+		"registry.npmjs.org",
+	};
+	cr_assert_eq(c->n_allow, 8);
+	for (unsigned i = 0; i < 8; i++) {
+		cr_assert_str_eq(c->allow[i], envoy[i]);
+		cr_assert_gt(c->allow_lines[i], c->listeners[0].line);
+		if (i)
+			cr_assert_eq(c->allow_lines[i], c->allow_lines[i - 1] + 1);
+	}
+	cr_assert_eq(c->resolver.n_forwarders, 0);
+	cr_assert_str_eq(c->resolver.resolv_conf, "/etc/resolv.conf");
+	cr_assert_eq(c->resolver.family, CONF_V4_ONLY);
+	cr_assert_eq(c->timeouts.connect_ms, 5000);
+	cr_assert_null(c->admin_address);
+	conf_free(c);
+}
+
+/* The shipped file writes the defaults out: it must agree with the code. */
+Test(shipped, spells_out_the_defaults)
+{
+	const char *src = getenv("SNIGATE_SRCDIR");
+	struct conf_error err = {0};
+	struct conf *c = NULL, *d = conf_new_default();
+	char path[1024];
+
+	snprintf(path, sizeof(path), "%s/conf/snigate.yaml", src ? src : ".");
+	cr_assert_eq(conf_load_file(path, &c, &err), 0, "%s", err_str(&err));
+	cr_assert_eq(c->threads, d->threads);
+	cr_assert_str_eq(c->resolver.resolv_conf, d->resolver.resolv_conf);
+	cr_assert_eq(c->resolver.family, d->resolver.family);
+	cr_assert_eq(c->resolver.cache_size, d->resolver.cache_size);
+	cr_assert_eq(c->resolver.max_ttl_s, d->resolver.max_ttl_s);
+	cr_assert_eq(c->resolver.negative_ttl_s, d->resolver.negative_ttl_s);
+	cr_assert_eq(c->timeouts.client_hello_ms, d->timeouts.client_hello_ms);
+	cr_assert_eq(c->timeouts.connect_ms, d->timeouts.connect_ms);
+	cr_assert_eq(c->timeouts.dns_ms, d->timeouts.dns_ms);
+	cr_assert_eq(c->timeouts.idle_ms, d->timeouts.idle_ms);
+	cr_assert_eq(c->limits.max_client_hello, d->limits.max_client_hello);
+	cr_assert_eq(c->limits.max_connections, d->limits.max_connections);
+	cr_assert_eq(c->relay.pipe_size, d->relay.pipe_size);
+	cr_assert_eq(c->relay.pipe_max_size, d->relay.pipe_max_size);
+	cr_assert_eq(c->relay.pipe_memory_max, d->relay.pipe_memory_max);
+	cr_assert_eq(c->log_level, d->log_level);
+	cr_assert_eq(c->access_log, d->access_log);
+	conf_free(c);
+	conf_free(d);
+}
+
+/* ---- defaults and empty files ---- */
+
+static void assert_defaults(const struct conf *c)
+{
+	cr_assert_eq(c->threads, 0);
+	cr_assert_eq(c->n_listeners, 0);
+	cr_assert_null(c->listeners);
+	cr_assert_eq(c->n_allow, 0);
+	cr_assert_eq(c->resolver.n_forwarders, 0);
+	cr_assert_str_eq(c->resolver.resolv_conf, "/etc/resolv.conf");
+	cr_assert_eq(c->resolver.family, CONF_V4_ONLY);
+	cr_assert_eq(c->resolver.cache_size, 4096);
+	cr_assert_eq(c->resolver.max_ttl_s, 3600);
+	cr_assert_eq(c->resolver.negative_ttl_s, 5);
+	cr_assert_eq(c->timeouts.client_hello_ms, 10000);
+	cr_assert_eq(c->timeouts.connect_ms, 5000);
+	cr_assert_eq(c->timeouts.dns_ms, 5000);
+	cr_assert_eq(c->timeouts.idle_ms, 3600000);
+	cr_assert_eq(c->limits.max_client_hello, 16384);
+	cr_assert_eq(c->limits.max_connections, 0);
+	cr_assert_eq(c->relay.pipe_size, 65536);
+	cr_assert_eq(c->relay.pipe_max_size, 1048576);
+	cr_assert_eq(c->relay.pipe_memory_max, 256ULL << 20);
+	cr_assert_null(c->admin_address);
+	cr_assert_eq(c->log_level, CONF_LOG_INFO);
+	cr_assert(c->access_log);
+}
+
+Test(defaults, new_default)
+{
+	struct conf *c = conf_new_default();
+
+	cr_assert_not_null(c);
+	assert_defaults(c);
+	cr_assert_null(c->path);
+	conf_free(c);
+	conf_free(NULL);
+}
+
+/* An empty file loads (the command line may add everything); validate then asks. */
+Test(defaults, empty_files_load_and_fail_validation_on_listeners)
+{
+	static const char *const files[] = {"empty.yaml", "comments_only.yaml"};
+
+	for (size_t i = 0; i < 2; i++) {
+		struct conf_error err = {0};
+		struct conf *c = load_data(files[i]);
+
+		assert_defaults(c);
+		cr_assert_eq(conf_validate(c, &err), -EINVAL, "%s validated", files[i]);
+		cr_assert(ends_with(err.file, files[i]), "%s: file '%s'", files[i], err.file);
+		cr_assert_eq(err.line, 0);
+		cr_assert_str_eq(err.field, "listeners");
+		cr_assert(strstr(err.msg, "no listener"), "%s", err.msg);
+		conf_free(c);
+	}
+}
+
+Test(defaults, null_documents_are_empty)
+{
+	static const char *const texts[] = {"", "---\n", "~\n", "--- null\n...\n", "\n\n  \n"};
+
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		struct conf_error err = {0};
+		struct conf *c = load_str(texts[i], &err);
+		cr_assert_not_null(c, "'%s': %s", texts[i], err_str(&err));
+		assert_defaults(c);
+		conf_free(c);
+	}
+}
+
+Test(defaults, no_allow_fails_validation_on_allow)
+{
+	struct conf_error err = {0};
+	struct conf *c = load_str("listeners: [{address: 127.0.0.1, port: 1}]\nallow: []\n", &err);
+
+	cr_assert_not_null(c, "%s", err_str(&err));
+	cr_assert_eq(conf_validate(c, &err), -EINVAL);
+	cr_assert_str_eq(err.field, "allow");
+	cr_assert_str_eq(err.file, "test.yaml");
+	conf_free(c);
+}
+
+Test(defaults, null_sections_keep_defaults)
+{
+	struct conf_error err = {0};
+	struct conf *c = load_data("null_sections.yaml");
+
+	cr_assert_eq(conf_validate(c, &err), 0, "%s", err_str(&err));
+	cr_assert_eq(c->threads, 0);
+	cr_assert_eq(c->n_listeners, 1);
+	cr_assert_eq(c->listeners[0].upstream_port, 443);
+	cr_assert_eq(c->resolver.n_forwarders, 0);
+	cr_assert_eq(c->timeouts.connect_ms, 5000);
+	cr_assert_eq(c->relay.pipe_size, 65536);
+	conf_free(c);
+}
+
+/* ---- every field ---- */
+
+Test(fields, every_field_is_parsed)
+{
+	struct conf_error err = {0};
+	struct conf *c = load_data("full.yaml");
+
+	cr_assert_eq(conf_validate(c, &err), 0, "%s", err_str(&err));
+	cr_assert_eq(c->threads, 4);
+
+	cr_assert_eq(c->n_listeners, 3);
+	cr_assert_str_eq(c->listeners[0].address, "127.0.0.1");
+	cr_assert_eq(c->listeners[0].port, 8443);
+	cr_assert_eq(c->listeners[0].upstream_port, 443);
+	cr_assert_eq(c->listeners[0].line, 4);
+	cr_assert_str_eq(c->listeners[1].address, "::1");
+	cr_assert_eq(c->listeners[1].port, 9443);
+	cr_assert_eq(c->listeners[1].upstream_port, 8443);
+	cr_assert_eq(c->listeners[1].line, 6);
+	cr_assert_eq(c->listeners[1].sa.ss_family, AF_INET6);
+	cr_assert_eq(c->listeners[1].sa_len, sizeof(struct sockaddr_in6));
+	cr_assert_eq(sa_port(&c->listeners[1]), 9443);
+	struct in6_addr lo6 = IN6ADDR_LOOPBACK_INIT;
+	cr_assert(!memcmp(&((struct sockaddr_in6 *)&c->listeners[1].sa)->sin6_addr, &lo6,
+			  sizeof(lo6)));
+	cr_assert_str_eq(c->listeners[2].address, "0.0.0.0");
+	cr_assert_eq(c->listeners[2].port, 443);
+	cr_assert_eq(c->listeners[2].line, 9);
+
+	cr_assert_eq(c->n_allow, 4);
+	cr_assert_str_eq(c->allow[0], "api.github.com");
+	cr_assert_str_eq(c->allow[1], "*.githubusercontent.com");
+	cr_assert_str_eq(c->allow[2], "Example.COM.");
+	cr_assert_str_eq(c->allow[3], "api.github.com"); /* duplicates are fine */
+	for (unsigned i = 0; i < 4; i++)
+		cr_assert_eq(c->allow_lines[i], 12 + i);
+
+	cr_assert_eq(c->resolver.n_forwarders, 3);
+	cr_assert_str_eq(c->resolver.forwarders[0], "127.0.0.1@5353");
+	cr_assert_str_eq(c->resolver.forwarders[1], "::1");
+	cr_assert_str_eq(c->resolver.forwarders[2], "2001:db8::53@53");
+	cr_assert_str_eq(c->resolver.resolv_conf, "/run/snigate/resolv.conf");
+	cr_assert_eq(c->resolver.family, CONF_ALL);
+	cr_assert_eq(c->resolver.cache_size, 100);
+	cr_assert_eq(c->resolver.max_ttl_s, 300);
+	cr_assert_eq(c->resolver.negative_ttl_s, 0);
+
+	cr_assert_eq(c->timeouts.client_hello_ms, 250);
+	cr_assert_eq(c->timeouts.connect_ms, 1500);
+	cr_assert_eq(c->timeouts.dns_ms, 2000);
+	cr_assert_eq(c->timeouts.idle_ms, 168u * 3600 * 1000);
+
+	cr_assert_eq(c->limits.max_client_hello, 512);
+	cr_assert_eq(c->limits.max_connections, 20000);
+
+	cr_assert_eq(c->relay.pipe_size, 4096);
+	cr_assert_eq(c->relay.pipe_max_size, 64u << 20);
+	cr_assert_eq(c->relay.pipe_memory_max, 2ULL << 30);
+
+	cr_assert_str_eq(c->admin_address, "[::1]:9901");
+	cr_assert_eq(c->log_level, CONF_LOG_DEBUG);
+	cr_assert_not(c->access_log);
+	conf_free(c);
+}
+
+Test(fields, flow_style_and_aliases)
+{
+	struct conf_error err = {0};
+	struct conf *c = load_data("flow.yaml");
+
+	cr_assert_eq(conf_validate(c, &err), 0, "%s", err_str(&err));
+	cr_assert_eq(c->n_listeners, 2);
+	cr_assert_eq(c->listeners[1].upstream_port, 8443);
+	cr_assert_eq(c->listeners[1].line, 2);
+	cr_assert_eq(c->n_allow, 2);
+	cr_assert_eq(c->allow_lines[1], 3);
+	cr_assert_eq(c->timeouts.connect_ms, 60000);
+	conf_free(c);
+}
+
+Test(fields, durations_and_sizes)
+{
+	static const struct {
+		const char *text;
+		unsigned ms;
+	} d[] = {
+		{"1", 1},	 {"250ms", 250},    {"10s", 10000},   {"5m", 300000},
+		{"1h", 3600000}, {"24h", 86400000}, {"\"7s\"", 7000}, {"86400000", 86400000},
+	};
+	static const struct {
+		const char *text;
+		unsigned long long bytes;
+	} z[] = {
+		{"131072", 131072},   {"128KiB", 131072},      {"1MiB", 1 << 20},
+		{"3GiB", 3ULL << 30}, {"1024GiB", 1ULL << 40},
+	};
+	char buf[128];
+
+	for (size_t i = 0; i < sizeof(d) / sizeof(d[0]); i++) {
+		struct conf_error err = {0};
+		snprintf(buf, sizeof(buf), "timeouts:\n  dns: %s\n", d[i].text);
+		struct conf *c = load_str(buf, &err);
+		cr_assert_not_null(c, "%s: %s", d[i].text, err_str(&err));
+		cr_assert_eq(c->timeouts.dns_ms, d[i].ms, "%s: %u", d[i].text, c->timeouts.dns_ms);
+		conf_free(c);
+	}
+	for (size_t i = 0; i < sizeof(z) / sizeof(z[0]); i++) {
+		struct conf_error err = {0};
+		snprintf(buf, sizeof(buf), "relay:\n  pipe_memory_max: %s\n", z[i].text);
+		struct conf *c = load_str(buf, &err);
+		cr_assert_not_null(c, "%s: %s", z[i].text, err_str(&err));
+		cr_assert_eq(c->relay.pipe_memory_max, z[i].bytes, "%s", z[i].text);
+		conf_free(c);
+	}
+}
+
+Test(fields, booleans_families_levels)
+{
+	static const char *const yes[] = {"true", "True", "yes", "on"}, *const no[] = {"false",
+										       "no", "OFF"};
+	static const char *const fam[] = {"V4_ONLY", "V6_ONLY", "V4_PREFERRED", "AUTO", "ALL"};
+	static const char *const lvl[] = {"error", "warn", "info", "debug"};
+	char buf[128];
+
+	for (size_t i = 0; i < 4 + 3; i++) {
+		struct conf_error err = {0};
+		const char *v = i < 4 ? yes[i] : no[i - 4];
+		snprintf(buf, sizeof(buf), "log: {access: %s}\n", v);
+		struct conf *c = load_str(buf, &err);
+		cr_assert_not_null(c, "%s: %s", v, err_str(&err));
+		cr_assert_eq(c->access_log, i < 4, "%s", v);
+		conf_free(c);
+	}
+	for (int i = 0; i < 5; i++) {
+		struct conf_error err = {0};
+		enum conf_family f;
+		snprintf(buf, sizeof(buf), "resolver: {lookup_family: %s}\n", fam[i]);
+		struct conf *c = load_str(buf, &err);
+		cr_assert_not_null(c, "%s: %s", fam[i], err_str(&err));
+		cr_assert_eq(c->resolver.family, (enum conf_family)i);
+		cr_assert_str_eq(conf_family_str((enum conf_family)i), fam[i]);
+		cr_assert_eq(conf_family_parse(fam[i], &f), 0);
+		cr_assert_eq(f, (enum conf_family)i);
+		conf_free(c);
+	}
+	for (int i = 0; i < 4; i++) {
+		struct conf_error err = {0};
+		enum conf_log_level l;
+		snprintf(buf, sizeof(buf), "log: {level: %s}\n", lvl[i]);
+		struct conf *c = load_str(buf, &err);
+		cr_assert_not_null(c, "%s: %s", lvl[i], err_str(&err));
+		cr_assert_eq(c->log_level, (enum conf_log_level)i);
+		cr_assert_str_eq(conf_log_level_str((enum conf_log_level)i), lvl[i]);
+		cr_assert_eq(conf_log_level_parse(lvl[i], &l), 0);
+		cr_assert_eq(l, (enum conf_log_level)i);
+		conf_free(c);
+	}
+	enum conf_family f = CONF_AUTO;
+	cr_assert_eq(conf_family_parse("v4_only", &f), -EINVAL);
+	cr_assert_eq(conf_family_parse(NULL, &f), -EINVAL);
+	cr_assert_eq(f, CONF_AUTO);
+	cr_assert_str_eq(conf_family_str((enum conf_family)99), "?");
+}
+
+/* A long allowlist keeps one line per entry and loads quickly. */
+Test(fields, large_allowlist, .timeout = 20)
+{
+	enum { N = 20000 };
+	size_t cap = N * 32 + 64, o = 0;
+	char *buf = malloc(cap);
+	struct conf_error err = {0};
+
+	o += (size_t)snprintf(buf + o, cap - o, "allow:\n");
+	for (int i = 0; i < N; i++)
+		o += (size_t)snprintf(buf + o, cap - o, "  - host%d.example.com\n", i);
+	struct conf *c = load_str(buf, &err);
+	cr_assert_not_null(c, "%s", err_str(&err));
+	cr_assert_eq(c->n_allow, N);
+	cr_assert_eq(c->allow_lines[0], 2);
+	cr_assert_eq(c->allow_lines[N - 1], N + 1);
+	conf_free(c);
+	free(buf);
+}
+
+/* ---- bad files: one error, with the line and the field ---- */
+
+struct bad {
+	const char *file;
+	unsigned line;
+	const char *field;
+	const char *msg; /* a substring of err.msg */
+};
+
+static const struct bad bad_files[] = {
+	{"bad_duration.yaml", 9, "timeouts.connect",
+	 "invalid duration \"5x\" (use 250ms, 10s, 5m, 1h)"},
+	{"bad_duration_fraction.yaml", 2, "timeouts.dns", "invalid duration \"1.5s\""},
+	{"bad_duration_zero.yaml", 2, "timeouts.client_hello", "0ms is out of range (1ms..24h)"},
+	{"bad_duration_long.yaml", 2, "timeouts.connect", "25h is out of range (1ms..24h)"},
+	{"bad_idle_long.yaml", 2, "timeouts.idle", "169h is out of range (1ms..168h)"},
+	{"bad_ttl_ms.yaml", 4, "resolver.max_ttl", "\"3600\" is not a whole number of seconds"},
+	{"bad_size.yaml", 2, "relay.pipe_size",
+	 "invalid size \"64KB\" (use bytes, or a KiB, MiB or GiB suffix"},
+	{"bad_pipe_order.yaml", 2, "relay.pipe_size",
+	 "2MiB is larger than relay.pipe_max_size (1MiB)"},
+	{"bad_pipe_max.yaml", 2, "relay.pipe_max_size", "128MiB is out of range (4KiB..64MiB)"},
+	{"bad_pipe_memory.yaml", 3, "relay.pipe_memory_max",
+	 "64KiB is out of range (128KiB..1024GiB)"},
+	{"bad_unknown_key.yaml", 6, "timeouts.conect",
+	 "unknown key (known here: client_hello, connect, dns, idle)"},
+	{"bad_unknown_top.yaml", 2, "listener",
+	 "unknown key (known here: threads, listeners, allow, resolver, timeouts, limits, relay, "
+	 "admin, log)"},
+	{"bad_unknown_listener_key.yaml", 6, "listeners[1].upstream",
+	 "unknown key (known here: address, port, upstream_port)"},
+	{"bad_port_zero.yaml", 3, "listeners[0].port", "0 is out of range (1..65535)"},
+	{"bad_port_high.yaml", 5, "listeners[1].port", "70000 is out of range (1..65535)"},
+	{"bad_upstream_port.yaml", 4, "listeners[0].upstream_port",
+	 "\"https\" is not a whole number"},
+	{"bad_port_missing.yaml", 2, "listeners[0].port", "missing"},
+	{"bad_ip.yaml", 4, "listeners[1].address", "\"localhost\" is not an IPv4 or IPv6 address"},
+	{"bad_ip_octet.yaml", 2, "listeners[0].address",
+	 "\"256.1.1.1\" is not an IPv4 or IPv6 address"},
+	{"bad_duplicate_listener.yaml", 6, "listeners[2]",
+	 "127.0.0.1 port 8443 is already a listener (listeners[0], line 2)"},
+	{"bad_allow_wildcard.yaml", 7, "allow[2]",
+	 "\"*.*.x\" is not a valid name: wildcard only as a leading \"*.\" label"},
+	{"bad_allow_space.yaml", 3, "allow[1]",
+	 "\"bad name.test\" is not a valid name: a space is not allowed in a host name"},
+	{"bad_allow_label.yaml", 1, "allow[1]",
+	 "\"b..example\" is not a valid name: empty name or empty label"},
+	{"bad_allow_empty.yaml", 3, "allow[1]", "\"\" is not a valid name"},
+	{"bad_family.yaml", 2, "resolver.lookup_family",
+	 "\"V5_ONLY\" is not a lookup family (use V4_ONLY, V6_ONLY, V4_PREFERRED, AUTO or ALL)"},
+	{"bad_forwarder.yaml", 4, "resolver.forwarders[1]",
+	 "\"dns.google\" is not IP or IP@port (e.g. 127.0.0.1@5353)"},
+	{"bad_forwarder_port.yaml", 2, "resolver.forwarders[0]",
+	 "\"127.0.0.1@99999\" has no valid port"},
+	{"bad_syntax.yaml", 3, "",
+	 "YAML syntax error while parsing a flow mapping: did not find expected ',' or '}' "
+	 "(reached the end of the file)"},
+	{"bad_syntax_indent.yaml", 3, "", "mapping values are not allowed in this context"},
+	{"bad_syntax_tab.yaml", 3, "", "(indent with spaces: YAML does not allow tabs)"},
+	{"bad_type_listeners.yaml", 2, "listeners", "expected a list, found a mapping"},
+	{"bad_type_allow_entry.yaml", 3, "allow[1]", "expected a single value, found a list"},
+	{"bad_type_section.yaml", 2, "timeouts", "expected a mapping, found a single value"},
+	{"bad_type_scalar.yaml", 1, "threads", "expected a single value, found a list"},
+	{"bad_duplicate_key.yaml", 4, "timeouts.connect", "duplicate key (first set on line 2)"},
+	{"bad_threads.yaml", 1, "threads", "2000 is out of range (0..1024)"},
+	{"bad_threads_text.yaml", 1, "threads", "\"many\" is not a whole number"},
+	{"bad_hello.yaml", 2, "limits.max_client_hello", "100 is out of range (512..65536)"},
+	{"bad_cache.yaml", 2, "resolver.cache_size", "0 is out of range (1..10000000)"},
+	{"bad_level.yaml", 2, "log.level",
+	 "\"loud\" is not a log level (use error, warn, info or debug)"},
+	{"bad_access.yaml", 3, "log.access", "\"maybe\" is not true or false"},
+	{"bad_admin.yaml", 2, "admin.address", "\"127.0.0.1\" is not address:port"},
+	{"bad_two_docs.yaml", 2, "", "a second YAML document starts here"},
+	{"bad_top_list.yaml", 1, "", "found a list"},
+	{"bad_alias.yaml", 4, "listeners[0].port", "alias *nowhere has no anchor &nowhere"},
+	{"bad_key_mapping.yaml", 2, "timeouts", "keys must be plain names"},
+};
+
+Test(bad, every_bad_file_names_line_and_field)
+{
+	for (size_t i = 0; i < sizeof(bad_files) / sizeof(bad_files[0]); i++) {
+		const struct bad *b = &bad_files[i];
+		struct conf_error err;
+		struct conf *c = (struct conf *)1;
+
+		memset(&err, 0x55, sizeof(err)); /* must be fully overwritten */
+		int rc = conf_load_file(data_path(b->file), &c, &err);
+		cr_expect_eq(rc, -EINVAL, "%s: rc %d", b->file, rc);
+		cr_expect_null(c, "%s: conf returned on error", b->file);
+		if (rc != -EINVAL)
+			continue;
+		cr_expect(ends_with(err.file, b->file), "%s: file '%s'", b->file, err.file);
+		cr_expect_eq(err.line, b->line, "%s: line %u, want %u: %s", b->file, err.line,
+			     b->line, err_str(&err));
+		cr_expect_str_eq(err.field, b->field, "%s: field '%s', want '%s': %s", b->file,
+				 err.field, b->field, err_str(&err));
+		cr_expect(strstr(err.msg, b->msg), "%s: message\n  %s\nlacks\n  %s", b->file,
+			  err.msg, b->msg);
+	}
+}
+
+/* The two examples of the design, to the byte. */
+Test(bad, exact_messages)
+{
+	struct conf_error err = {0};
+	struct conf *c = NULL;
+	const char *text = "# 1\n# 2\n# 3\n# 4\n# 5\n# 6\n# 7\n# 8\n# 9\n# 10\n# 11\n# 12\n"
+			   "timeouts:\n  connect: 5x\n";
+
+	cr_assert_eq(conf_load_buf(text, strlen(text), "snigate.yaml", &c, &err), -EINVAL);
+	cr_assert_str_eq(
+		err_str(&err),
+		"snigate.yaml:14: timeouts.connect: invalid duration \"5x\" (use 250ms, 10s, 5m, 1h)");
+
+	text = "listeners:\n  - address: 127.0.0.1\n    port: 8443\nallow:\n  - a.example\n"
+	       "  - b.example\n  - \"*.*.x\"\n";
+	cr_assert_eq(conf_load_buf(text, strlen(text), "bad.yaml", &c, &err), -EINVAL);
+	cr_assert_str_eq(
+		err_str(&err),
+		"bad.yaml:7: allow[2]: \"*.*.x\" is not a valid name: wildcard only as a leading \"*.\" label");
+	cr_assert_null(c);
+}
+
+Test(bad, too_many_listeners_and_forwarders)
+{
+	struct conf_error err = {0};
+	size_t cap = 8192, o = 0;
+	char *buf = malloc(cap);
+
+	o += (size_t)snprintf(buf + o, cap - o, "listeners:\n");
+	for (int i = 0; i <= CONF_MAX_LISTENERS; i++)
+		o += (size_t)snprintf(buf + o, cap - o, "  - {address: 127.0.0.1, port: %d}\n",
+				      1000 + i);
+	cr_assert_null(load_str(buf, &err));
+	cr_assert_eq(err.line, 1);
+	cr_assert_str_eq(err.field, "listeners");
+	cr_assert(strstr(err.msg, "at most 64"), "%s", err.msg);
+
+	o = (size_t)snprintf(buf, cap, "resolver:\n  forwarders:\n");
+	for (int i = 0; i <= CONF_MAX_FORWARDERS; i++)
+		o += (size_t)snprintf(buf + o, cap - o, "    - 10.0.0.%d\n", i + 1);
+	cr_assert_null(load_str(buf, &err));
+	cr_assert_eq(err.line, 2);
+	cr_assert_str_eq(err.field, "resolver.forwarders");
+	cr_assert(strstr(err.msg, "at most 16"), "%s", err.msg);
+	free(buf);
+}
+
+Test(bad, values_that_do_not_fit)
+{
+	static const struct bad cases[] = {
+		{"threads: 99999999999999999999999\n", 1, "threads", "out of range (0..1024)"},
+		{"threads: -1\n", 1, "threads", "\"-1\" is not a whole number"},
+		{"threads: 0x10\n", 1, "threads", "\"0x10\" is not a whole number"},
+		{"threads: \" 4\"\n", 1, "threads", "is not a whole number"},
+		{"timeouts:\n  dns: 5 s\n", 2, "timeouts.dns", "invalid duration \"5 s\""},
+		{"timeouts:\n  dns: -5s\n", 2, "timeouts.dns", "invalid duration"},
+		{"timeouts:\n  dns: 99999999999999h\n", 2, "timeouts.dns", "is out of range"},
+		{"timeouts:\n  dns: 5d\n", 2, "timeouts.dns", "invalid duration \"5d\""},
+		{"relay:\n  pipe_memory_max: 99999999999GiB\n", 2, "relay.pipe_memory_max",
+		 "out of range"},
+		{"resolver:\n  negative_ttl: 1500ms\n", 2, "resolver.negative_ttl",
+		 "not a whole number of seconds"},
+		{"resolver:\n  max_ttl: 8d\n", 2, "resolver.max_ttl", "invalid duration"},
+		{"resolver:\n  max_ttl: 169h\n", 2, "resolver.max_ttl", "out of range (0s..168h)"},
+		{"limits:\n  max_connections: 100000001\n", 2, "limits.max_connections",
+		 "out of range"},
+		{"listeners:\n  - {address: \"[::1]\", port: 1}\n", 2, "listeners[0].address",
+		 "\"[::1]\" is not an IPv4 or IPv6 address"},
+		{"listeners:\n  - {port: 1}\n", 2, "listeners[0].address", "missing"},
+		/* An empty value, quoted or not, is the same as none. */
+		{"listeners:\n  - {address: 127.0.0.1, port: \"\"}\n", 2, "listeners[0].port",
+		 "missing"},
+		{"admin:\n  address: \"::1:9901\"\n", 2, "admin.address", "without brackets"},
+		{"allow:\n  - \"a\\u0001b\"\n", 2, "allow[0]", "byte 0x01 is not allowed"},
+		{"allow:\n  - \"*\"\n", 2, "allow[0]", "wildcard only"},
+		{"allow:\n  - \"x.*.example\"\n", 2, "allow[0]", "wildcard only"},
+		{"allow:\n  - \"a/b\"\n", 2, "allow[0]", "'/' is not allowed in a host name"},
+		{"listeners: 5\n", 1, "listeners", "expected a list, found a single value"},
+		{"timeouts: [5s]\n", 1, "timeouts", "expected a mapping, found a list"},
+		{"log:\n  Level: info\n", 2, "log.Level",
+		 "unknown key (known here: level, access)"},
+		{"resolver:\n  forwarders: 127.0.0.1\n", 2, "resolver.forwarders",
+		 "expected a list, found a single value"},
+		{"hello\n", 1, "", "found a single value"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct bad *b = &cases[i];
+		struct conf_error err = {0};
+		struct conf *c = load_str(b->file, &err);
+
+		cr_expect_null(c, "'%s' loaded", b->file);
+		conf_free(c);
+		cr_expect_str_eq(err.file, "test.yaml");
+		cr_expect_eq(err.line, b->line, "'%s': line %u: %s", b->file, err.line,
+			     err_str(&err));
+		cr_expect_str_eq(err.field, b->field, "'%s': %s", b->file, err_str(&err));
+		cr_expect(strstr(err.msg, b->msg), "'%s': message\n  %s\nlacks\n  %s", b->file,
+			  err.msg, b->msg);
+	}
+}
+
+/* Long user text is cut and control bytes never reach the message. */
+Test(bad, quoted_values_are_bounded)
+{
+	struct conf_error err = {0};
+	char buf[512];
+
+	snprintf(buf, sizeof(buf), "timeouts:\n  dns: \"%0200d\\u0007x\"\n", 7);
+	cr_assert_null(load_str(buf, &err));
+	cr_assert(strstr(err.msg, "...\""), "%s", err.msg);
+	snprintf(buf, sizeof(buf), "timeouts:\n  dns: \"1\\u001b[2Jx\"\n");
+	cr_assert_null(load_str(buf, &err));
+	cr_assert_null(strchr(err.msg, 0x1b), "%s", err.msg);
+	cr_assert(strstr(err.msg, "\"1?[2Jx\""), "%s", err.msg);
+}
+
+Test(bad, io_errors_name_the_file)
+{
+	struct conf_error err = {0};
+	struct conf *c = (struct conf *)1;
+
+	cr_assert_eq(conf_load_file("/nonexistent/snigate.yaml", &c, &err), -ENOENT);
+	cr_assert_null(c);
+	cr_assert_str_eq(err.file, "/nonexistent/snigate.yaml");
+	cr_assert_eq(err.line, 0);
+	cr_assert_str_eq(err_str(&err),
+			 "/nonexistent/snigate.yaml: cannot open: No such file or directory");
+
+	cr_assert_eq(conf_load_file(getenv("CONF_TEST_DATA"), &c, &err), -EISDIR);
+	cr_assert(strstr(err.msg, "directory"), "%s", err.msg);
+}
+
+Test(bad, null_err_is_allowed)
+{
+	struct conf *c = NULL;
+
+	cr_assert_eq(conf_load_buf("threads: x\n", 11, NULL, &c, NULL), -EINVAL);
+	cr_assert_eq(conf_load_buf(NULL, 0, NULL, &c, NULL), 0);
+	cr_assert_eq(conf_validate(c, NULL), -EINVAL);
+	cr_assert_eq(conf_add_listener(c, "x", NULL), -EINVAL);
+	conf_free(c);
+}
+
+/* Without a name the errors still carry the line. */
+Test(bad, unnamed_buffer)
+{
+	struct conf_error err = {0};
+	struct conf *c = NULL;
+
+	cr_assert_eq(conf_load_buf("\nthreads: x\n", 12, NULL, &c, &err), -EINVAL);
+	cr_assert_str_eq(err_str(&err), "line 2: threads: \"x\" is not a whole number");
+}
+
+/* ---- the command line helpers ---- */
+
+Test(cli, add_listener)
+{
+	struct conf_error err = {0};
+	struct conf *c = conf_new_default();
+
+	cr_assert_eq(conf_add_listener(c, "127.0.0.1:8443", &err), 0, "%s", err.msg);
+	cr_assert_eq(conf_add_listener(c, "[::1]:9443", &err), 0, "%s", err.msg);
+	cr_assert_eq(conf_add_listener(c, "0.0.0.0:1", &err), 0, "%s", err.msg);
+	cr_assert_eq(conf_add_listener(c, "[::]:65535", &err), 0, "%s", err.msg);
+	cr_assert_eq(c->n_listeners, 4);
+	cr_assert_str_eq(c->listeners[0].address, "127.0.0.1");
+	cr_assert_eq(c->listeners[0].port, 8443);
+	cr_assert_eq(c->listeners[0].upstream_port, 443);
+	cr_assert_eq(c->listeners[0].line, 0);
+	cr_assert_eq(c->listeners[0].sa.ss_family, AF_INET);
+	cr_assert_eq(sa_port(&c->listeners[0]), 8443);
+	cr_assert_str_eq(c->listeners[1].address, "::1");
+	cr_assert_eq(c->listeners[1].sa.ss_family, AF_INET6);
+	cr_assert_eq(c->listeners[1].sa_len, sizeof(struct sockaddr_in6));
+	cr_assert_eq(sa_port(&c->listeners[1]), 9443);
+	cr_assert_str_eq(c->listeners[3].address, "::");
+	cr_assert_eq(c->listeners[3].port, 65535);
+
+	static const struct {
+		const char *in, *msg;
+	} bad[] = {
+		{"nonsense", "not address:port"},
+		{"127.0.0.1", "not address:port"},
+		{"127.0.0.1:", "no valid port"},
+		{"127.0.0.1:0", "no valid port"},
+		{"127.0.0.1:70000", "no valid port"},
+		{"127.0.0.1:84x", "no valid port"},
+		{"127.0.0.1:+80", "no valid port"},
+		{"::1:8443", "without brackets"},
+		{"[::1]8443", "not [IPv6]:port"},
+		{"[::1:8443", "not [IPv6]:port"},
+		{"localhost:8443", "not an IPv4 or IPv6 address"},
+		{"[fe80::1%lo]:80", "not an IPv4 or IPv6 address"},
+		{"", "not address:port"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_expect_eq(conf_add_listener(c, bad[i].in, &err), -EINVAL, "'%s' accepted",
+			     bad[i].in);
+		cr_expect(strstr(err.msg, bad[i].msg), "'%s': %s", bad[i].in, err.msg);
+		cr_expect_str_eq(err.file, "");
+		cr_expect_eq(err.line, 0);
+		/* main prints "--listen VALUE: msg"; the message must not start with "is". */
+		cr_expect(strncmp(err.msg, "is ", 3), "'%s': %s", bad[i].in, err.msg);
+	}
+	cr_assert_eq(c->n_listeners, 4);
+
+	conf_clear_listeners(c);
+	cr_assert_eq(c->n_listeners, 0);
+	cr_assert_null(c->listeners);
+	for (int i = 0; i < CONF_MAX_LISTENERS; i++) {
+		char hp[32];
+		snprintf(hp, sizeof(hp), "127.0.0.1:%d", 1000 + i);
+		cr_assert_eq(conf_add_listener(c, hp, &err), 0, "%s", err.msg);
+	}
+	cr_assert_eq(conf_add_listener(c, "127.0.0.1:1", &err), -EINVAL);
+	cr_assert(strstr(err.msg, "at most 64"), "%s", err.msg);
+	conf_free(c);
+}
+
+Test(cli, add_forwarder)
+{
+	struct conf_error err = {0};
+	struct conf *c = conf_new_default();
+	static const char *const good[] = {"127.0.0.1@5353", "::1", "2001:db8::1@53", "10.0.0.1",
+					   "::ffff:10.0.0.1@65535"};
+	static const char *const bad[] = {
+		"not-an-ip", "1.2.3.4@", "1.2.3.4@0", "1.2.3.4@x",    "1.2.3.4#dns.example",
+		"@53",	     "",	 "[::1]@53",  "1.2.3.4@53@53"};
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		cr_assert_eq(conf_add_forwarder(c, good[i], &err), 0, "%s: %s", good[i], err.msg);
+	cr_assert_eq(c->resolver.n_forwarders, 5);
+	cr_assert_str_eq(c->resolver.forwarders[2], "2001:db8::1@53");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_expect_eq(conf_add_forwarder(c, bad[i], &err), -EINVAL, "'%s' accepted", bad[i]);
+		cr_expect(err.msg[0], "'%s': no message", bad[i]);
+	}
+	cr_assert_eq(c->resolver.n_forwarders, 5);
+	conf_clear_forwarders(c);
+	cr_assert_eq(c->resolver.n_forwarders, 0);
+	for (int i = 0; i < CONF_MAX_FORWARDERS; i++)
+		cr_assert_eq(conf_add_forwarder(c, "127.0.0.1", &err), 0);
+	cr_assert_eq(conf_add_forwarder(c, "127.0.0.1", &err), -EINVAL);
+	cr_assert(strstr(err.msg, "at most 16"), "%s", err.msg);
+	conf_free(c);
+}
+
+Test(cli, add_allow)
+{
+	struct conf_error err = {0};
+	struct conf *c = conf_new_default();
+
+	cr_assert_eq(conf_add_allow(c, "allowed.test", &err), 0, "%s", err.msg);
+	cr_assert_eq(conf_add_allow(c, "*.allowed.test", &err), 0, "%s", err.msg);
+	cr_assert_eq(conf_add_allow(c, "bad name", &err), -EINVAL);
+	cr_assert(strstr(err.msg, "not a valid name: a space"), "%s", err.msg);
+	cr_assert_eq(conf_add_allow(c, "*", &err), -EINVAL);
+	cr_assert(strstr(err.msg, "wildcard"), "%s", err.msg);
+	cr_assert_eq(c->n_allow, 2);
+	cr_assert_eq(c->allow_lines[1], 0);
+	conf_clear_allow(c);
+	cr_assert_eq(c->n_allow, 0);
+	cr_assert_null(c->allow);
+	cr_assert_null(c->allow_lines);
+	conf_free(c);
+}
+
+/* The file, then the command line on top, as core/main.c does it. */
+Test(cli, file_then_flags)
+{
+	struct conf_error err = {0};
+	struct conf *c = load_data("empty.yaml");
+
+	cr_assert_eq(conf_add_listener(c, "[::1]:8443", &err), 0);
+	cr_assert_eq(conf_validate(c, &err), -EINVAL);
+	cr_assert_str_eq(err.field, "allow");
+	cr_assert_eq(conf_add_allow(c, "allowed.test", &err), 0);
+	cr_assert_eq(conf_validate(c, &err), 0, "%s", err_str(&err));
+
+	/* A duplicate from the command line names no file line. */
+	cr_assert_eq(conf_add_listener(c, "[::1]:8443", &err), 0);
+	cr_assert_eq(conf_validate(c, &err), -EINVAL);
+	cr_assert_str_eq(err_str(&err),
+			 "listeners[1]: ::1 port 8443 is already a listener (listeners[0])");
+	conf_free(c);
+
+	/* A flag that replaces the file's listeners and allowlist. */
+	c = load_data("full.yaml");
+	conf_clear_listeners(c);
+	conf_clear_allow(c);
+	conf_clear_forwarders(c);
+	cr_assert_eq(conf_add_listener(c, "127.0.0.1:1", &err), 0);
+	cr_assert_eq(conf_add_allow(c, "x.example", &err), 0);
+	cr_assert_eq(conf_validate(c, &err), 0, "%s", err_str(&err));
+	conf_free(c);
+}
+
+/* Fields changed by hand are checked again, without a file line. */
+Test(cli, validate_rechecks_fields)
+{
+	struct conf_error err = {0};
+	struct conf *c = load_data("full.yaml");
+
+	c->timeouts.connect_ms = 25 * 3600 * 1000;
+	cr_assert_eq(conf_validate(c, &err), -EINVAL);
+	cr_assert_str_eq(err_str(&err), "timeouts.connect: 25h is out of range (1ms..24h)");
+	c->timeouts.connect_ms = 5000;
+
+	c->threads = 1025;
+	cr_assert_eq(conf_validate(c, &err), -EINVAL);
+	cr_assert_str_eq(err.field, "threads");
+	c->threads = 0;
+
+	c->relay.pipe_size = c->relay.pipe_max_size * 2;
+	cr_assert_eq(conf_validate(c, &err), -EINVAL);
+	cr_assert_str_eq(err.field, "relay.pipe_size");
+	c->relay.pipe_size = 4096;
+
+	c->resolver.family = (enum conf_family)17;
+	cr_assert_eq(conf_validate(c, &err), -EINVAL);
+	cr_assert_str_eq(err.field, "resolver.lookup_family");
+	c->resolver.family = CONF_AUTO;
+
+	/* An entry from the file keeps its line. */
+	free(c->allow[1]);
+	c->allow[1] = strdup("*.*.bad");
+	cr_assert_eq(conf_validate(c, &err), -EINVAL);
+	cr_assert(ends_with(err.file, "full.yaml"), "%s", err.file);
+	cr_assert_eq(err.line, 13);
+	cr_assert_str_eq(err.field, "allow[1]");
+	free(c->allow[1]);
+	c->allow[1] = strdup("ok.example");
+
+	free(c->listeners[2].address);
+	c->listeners[2].address = strdup("not-an-ip");
+	cr_assert_eq(conf_validate(c, &err), -EINVAL);
+	cr_assert_eq(err.line, 9);
+	cr_assert_str_eq(err.field, "listeners[2].address");
+
+	free(c->listeners[2].address);
+	c->listeners[2].address = strdup("::");
+	cr_assert_eq(conf_validate(c, &err), 0, "%s", err_str(&err));
+	cr_assert_eq(c->listeners[2].sa.ss_family, AF_INET6);
+	cr_assert_eq(sa_port(&c->listeners[2]), 443);
+	conf_free(c);
+}
+
+/* ---- conf_error_str ---- */
+
+Test(error_str, formats)
+{
+	struct conf_error e = {.file = "a.yaml", .line = 3, .field = "timeouts.dns", .msg = "bad"};
+	char buf[128];
+
+	cr_assert_str_eq(conf_error_str(&e, buf, sizeof(buf)), "a.yaml:3: timeouts.dns: bad");
+	e.line = 0;
+	cr_assert_str_eq(conf_error_str(&e, buf, sizeof(buf)), "a.yaml: timeouts.dns: bad");
+	e.field[0] = '\0';
+	cr_assert_str_eq(conf_error_str(&e, buf, sizeof(buf)), "a.yaml: bad");
+	e.file[0] = '\0';
+	cr_assert_str_eq(conf_error_str(&e, buf, sizeof(buf)), "bad");
+	strcpy(e.field, "allow[0]");
+	cr_assert_str_eq(conf_error_str(&e, buf, sizeof(buf)), "allow[0]: bad");
+	e.line = 9;
+	cr_assert_str_eq(conf_error_str(&e, buf, sizeof(buf)), "line 9: allow[0]: bad");
+
+	/* Cut to the buffer, always terminated. */
+	strcpy(e.file, "file.yaml");
+	cr_assert_str_eq(conf_error_str(&e, buf, 8), "file.ya");
+	cr_assert_str_eq(conf_error_str(&e, buf, 1), "");
+	cr_assert_eq(conf_error_str(&e, NULL, 0), NULL);
+}
+
+Test(error_str, long_paths_keep_their_end)
+{
+	char path[600];
+	struct conf_error err = {0};
+	struct conf *c = NULL;
+
+	memset(path, 'd', sizeof(path) - 1);
+	path[sizeof(path) - 1] = '\0';
+	memcpy(path + sizeof(path) - 12, "/snigate.ya", 11);
+	cr_assert_eq(conf_load_buf("threads: x\n", 11, path, &c, &err), -EINVAL);
+	cr_assert_eq(strlen(err.file), sizeof(err.file) - 1);
+	cr_assert(!strncmp(err.file, "...", 3), "%s", err.file);
+	cr_assert(ends_with(err.file, "/snigate.ya"), "%s", err.file);
+}
