@@ -822,6 +822,11 @@ static int parse_value(enum unit u, const char *s, unsigned long long *out)
 	return -EINVAL;
 }
 
+int conf_parse_duration_ms(const char *s, unsigned long long *ms)
+{
+	return parse_value(U_MS, s, ms) == 0 ? 0 : -EINVAL;
+}
+
 /*
  * A number, duration or size leaf: NULL (not written) leaves *v alone.
  * Range checked here because the value may not fit the field it goes to.

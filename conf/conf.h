@@ -139,6 +139,9 @@ const char *conf_error_str(const struct conf_error *err, char *buf, size_t len);
 const char *conf_family_str(enum conf_family f);
 int conf_family_parse(const char *s, enum conf_family *out); /* "V4_ONLY" ...; 0 or -EINVAL */
 
+/* "250ms", "10s", "5m", "1h" or bare milliseconds, as in the file; 0 or -EINVAL/-ERANGE. */
+int conf_parse_duration_ms(const char *s, unsigned long long *ms);
+
 const char *conf_log_level_str(enum conf_log_level l);		   /* "error" ... "debug" */
 int conf_log_level_parse(const char *s, enum conf_log_level *out); /* 0 or -EINVAL */
 

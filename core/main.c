@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -103,32 +104,6 @@ static void usage(FILE *f)
 		"2 bad configuration. SIGTERM/SIGINT stop the gateway.\n");
 }
 
-/* "250ms", "10s", "5m", "1h" or a bare number of milliseconds. */
-static int parse_duration(const char *s, unsigned *ms)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	unsigned long long mul;
-
-	if (end == s || errno || *s == '-')
-		return -EINVAL;
-	if (!*end || !strcmp(end, "ms"))
-		mul = 1;
-	else if (!strcmp(end, "s"))
-		mul = 1000;
-	else if (!strcmp(end, "m"))
-		mul = 60000;
-	else if (!strcmp(end, "h"))
-		mul = 3600000;
-	else
-		return -EINVAL;
-	if (v == 0 || v > 7ULL * 24 * 3600000 / mul)
-		return -EINVAL;
-	*ms = (unsigned)(v * mul);
-	return 0;
-}
-
 static int parse_uint(const char *s, unsigned max, unsigned *out)
 {
 	char *end;
@@ -138,18 +113,6 @@ static int parse_uint(const char *s, unsigned max, unsigned *out)
 		return -EINVAL;
 	*out = (unsigned)v;
 	return 0;
-}
-
-static int parse_level(const char *s, enum conf_log_level *out)
-{
-	static const char *const names[] = {"error", "warn", "info", "debug"};
-	for (int i = 0; i < 4; i++) {
-		if (!strcmp(s, names[i])) {
-			*out = (enum conf_log_level)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
 }
 
 static int config_error(const struct conf_error *err)
@@ -171,6 +134,7 @@ static int apply_flags(struct conf *c, int argc, char **argv)
 	struct conf_error err = {0};
 	bool listen_seen = false, allow_seen = false, fwd_seen = false;
 	int port_set = -1, opt;
+	unsigned long long ms;
 	unsigned v;
 
 	optind = 1;
@@ -221,10 +185,10 @@ static int apply_flags(struct conf *c, int argc, char **argv)
 		case OPT_CONNECT_TIMEOUT:
 		case OPT_DNS_TIMEOUT:
 		case OPT_IDLE_TIMEOUT:
-			if (parse_duration(optarg, &v) < 0)
-				return flag_error(
-					name, optarg,
-					"not a duration (250ms, 10s, 5m, 1h; at most 7 days)");
+			if (conf_parse_duration_ms(optarg, &ms) < 0 || ms == 0 || ms > UINT_MAX)
+				return flag_error(name, optarg,
+						  "not a duration (250ms, 10s, 5m, 1h)");
+			v = (unsigned)ms;
 			if (opt == OPT_HELLO_TIMEOUT)
 				c->timeouts.client_hello_ms = v;
 			else if (opt == OPT_CONNECT_TIMEOUT)
@@ -240,7 +204,7 @@ static int apply_flags(struct conf *c, int argc, char **argv)
 			c->limits.max_client_hello = v;
 			break;
 		case OPT_LOG_LEVEL:
-			if (parse_level(optarg, &c->log_level) < 0)
+			if (conf_log_level_parse(optarg, &c->log_level) < 0)
 				return flag_error(name, optarg, "use error, warn, info or debug");
 			break;
 		case OPT_NO_ACCESS_LOG:
