@@ -584,6 +584,13 @@ void conn_accept(struct worker *w, struct listener *l, int fd)
 	if ((w->max_live && w->live >= w->max_live) || !(c = calloc(1, sizeof(*c)))) {
 		w->st.denied++;
 		w->st.reason[RS_OVERLOAD]++;
+		if (w->conf->access_log && log_enabled(CONF_LOG_INFO)) {
+			/* Still one line per connection, from a stack conn that owns nothing. */
+			struct conn tmp = {.w = w, .l = l, .reason = RS_OVERLOAD, .t0 = w->now};
+			socklen_t sl = sizeof(tmp.peer);
+			getpeername(fd, (struct sockaddr *)&tmp.peer, &sl);
+			access_line(&tmp);
+		}
 		set_linger0(fd);
 		ring_close(w, fd);
 		return;

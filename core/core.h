@@ -36,8 +36,11 @@ enum op {
 
 #define OP_MASK 0xfULL
 
+_Static_assert(OP_CONNECT <= OP_MASK, "op tags fit the alignment");
+
 static inline uint64_t ud_pack(const void *p, enum op op)
 {
+	/* The tag needs the low bits free: every tagged object is 16-byte aligned. */
 	return (uint64_t)(uintptr_t)p | op;
 }
 
@@ -86,10 +89,12 @@ struct listener {
 	int fd;				/* owned; closed by worker_stop_listeners() */
 	const struct conf_listener *cl; /* its configuration */
 	struct worker *w;
-	bool armed;	   /* a multishot accept is in flight */
-	uint64_t retry_at; /* re-arm after an accept error, not before */
-	char name[64];	   /* "127.0.0.1:8443", for logs */
-};
+	bool armed;		/* a multishot accept is in flight */
+	uint64_t retry_at;	/* re-arm after an accept error, not before */
+	char name[64];		/* "127.0.0.1:8443", for logs */
+} __attribute__((aligned(16))); /* array elements carry an op tag in their low bits */
+
+_Static_assert(_Alignof(struct listener) >= OP_MASK + 1, "listener addresses carry a tag");
 
 /*
  * One per thread. Everything in it is touched by its own thread only, except

@@ -314,9 +314,9 @@ static int run(struct conf *c)
 			rc = 1;
 	}
 	for (unsigned i = 0; i < started; i++) {
-		/* A worker that failed setup has already exited: join it to read why. */
+		/* A worker that failed setup has exited; it is joined with the others below. */
 		if (worker_start_msg(ws[i]) && rc == 0) {
-			int e = worker_join(ws[i]);
+			int e = worker_start_error(ws[i]);
 			fprintf(stderr, "snigate: error: worker %u: %s: %s\n", i,
 				worker_start_msg(ws[i]), strerror(-e));
 			rc = 1;

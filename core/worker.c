@@ -371,6 +371,11 @@ int worker_join(struct worker *w)
 	return w->start_err;
 }
 
+int worker_start_error(const struct worker *w)
+{
+	return w->start_err;
+}
+
 const char *worker_start_msg(const struct worker *w)
 {
 	return w->start_msg;

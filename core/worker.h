@@ -25,6 +25,8 @@ int worker_start(struct worker *w); /* 0 or -errno */
 void worker_stop(struct worker *w);
 /* Wait for the thread; returns its setup error (0 or -errno). */
 int worker_join(struct worker *w);
+/* The setup error (0 or -errno), valid once the worker signalled ready_fd. */
+int worker_start_error(const struct worker *w);
 /* What failed during setup (a listener name, or a reason), or NULL. */
 const char *worker_start_msg(const struct worker *w);
 /* Counters; read only after worker_join() (or racy, for a rough view). */

@@ -15,6 +15,7 @@
 #include "resolver/resolver.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,8 @@ struct resolver {
 	uint64_t now_ms; /* clock of the current resolver_process() */
 	uint64_t queries;
 };
+
+static pthread_mutex_t create_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static uint64_t hash_name(const char *s, size_t len)
 {
@@ -267,7 +270,10 @@ int resolver_new(struct resolver **out, const struct resolver_opts *o, const cha
 		buckets <<= 1;
 	r->table = calloc(buckets, sizeof(*r->table));
 	r->table_mask = buckets - 1;
+	/* ub_ctx_create() touches libunbound globals: workers start together. */
+	pthread_mutex_lock(&create_lock);
 	r->ub = ub_ctx_create();
+	pthread_mutex_unlock(&create_lock);
 	if (!r->table || !r->ub) {
 		rc = -ENOMEM;
 		goto err;
