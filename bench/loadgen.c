@@ -181,6 +181,22 @@ static int rconn_open(struct rthread *t, int ep, struct rconn *c)
 	return 0;
 }
 
+/* Close a finished connection and start the next one, if any are left to start. */
+static void rconn_recycle(struct rthread *t, int ep, struct rconn *c, unsigned long *started,
+			  unsigned long *done)
+{
+	close(c->fd);
+	c->fd = -1;
+	(*done)++;
+	if (*started < t->todo) {
+		(*started)++;
+		if (rconn_open(t, ep, c) < 0) {
+			t->errors++;
+			(*done)++;
+		}
+	}
+}
+
 static void *reset_thread(void *arg)
 {
 	struct rthread *t = arg;
@@ -239,18 +255,8 @@ static void *reset_thread(void *arg)
 				}
 				finished = true;
 			}
-			if (finished) {
-				close(c->fd);
-				c->fd = -1;
-				done++;
-				if (started < t->todo) {
-					started++;
-					if (rconn_open(t, ep, c) < 0) {
-						t->errors++;
-						done++;
-					}
-				}
-			}
+			if (finished)
+				rconn_recycle(t, ep, c, &started, &done);
 		}
 		/* A connection the gateway never closes is counted, then dropped. */
 		now = now_ns();
@@ -258,16 +264,7 @@ static void *reset_thread(void *arg)
 			struct rconn *c = &cs[i];
 			if (c->fd >= 0 && c->sent_at && now > c->sent_at + DEADLINE_NS) {
 				t->stuck++;
-				close(c->fd);
-				c->fd = -1;
-				done++;
-				if (started < t->todo) {
-					started++;
-					if (rconn_open(t, ep, c) < 0) {
-						t->errors++;
-						done++;
-					}
-				}
+				rconn_recycle(t, ep, c, &started, &done);
 			}
 		}
 	}
