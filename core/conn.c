@@ -23,6 +23,12 @@
  * op is avoided on purpose: it always runs on io-wq kernel threads (see
  * ../shared/reference/datapath.md). Each direction tries the splice first and
  * arms a one-shot poll only on EAGAIN.
+ *
+ * Except on a socket whose peer has sent its FIN: io_uring adds POLLRDHUP to
+ * every poll's mask, so any poll on such a socket completes at once, and a
+ * one-shot poll re-armed there would spin. Those sockets get a multishot
+ * poll instead, which posts once per wakeup of the socket; completions that
+ * carry nothing the poll was for (RDHUP alone) are dropped.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -74,6 +80,8 @@ struct conn {
 	int ufd; /* upstream socket or -1; owned, closed in conn_finish() or connect_failed() */
 	enum conn_state state;
 	uint16_t ops; /* requests in the ring: bit (1 << enum op) */
+	bool cfin;    /* the client sent its FIN: polls on cfd must be multishot */
+	bool ufin;    /* the upstream sent its FIN: polls on ufd must be multishot */
 	bool lowat;   /* SO_RCVLOWAT was raised for the hello and must be reset */
 	bool rdhup;   /* the client half-closed while we waited for its hello */
 	bool allowed;
@@ -107,12 +115,22 @@ static void submit_op(struct conn *c, enum op op, struct io_uring_sqe *sqe)
 	c->ops |= 1u << op;
 }
 
+static bool peer_fin(const struct conn *c, enum op op)
+{
+	return op == OP_CIN || op == OP_COUT ? c->cfin : c->ufin;
+}
+
+/* A multishot poll still armed serves: its mask covers every later need of op. */
 static void arm_poll(struct conn *c, enum op op, int fd, unsigned mask)
 {
 	if (busy(c, op))
 		return;
 	struct io_uring_sqe *sqe = worker_sqe(c->w);
-	io_uring_prep_poll_add(sqe, fd, mask);
+	if (peer_fin(c, op)) {
+		io_uring_prep_poll_multishot(sqe, fd, mask);
+	} else {
+		io_uring_prep_poll_add(sqe, fd, mask);
+	}
 	submit_op(c, op, sqe);
 }
 
@@ -322,6 +340,10 @@ static bool dir_pump(struct conn *c, int di)
 					d->full = (size_t)in == room ? d->full + 1 : 0;
 				} else if (in == 0) {
 					d->eof = true;
+					if (di == 0)
+						c->cfin = true;
+					else
+						c->ufin = true;
 				} else if (errno != EAGAIN && errno != EINTR) {
 					conn_end(c, src_err, true);
 					return false;
@@ -613,17 +635,51 @@ void conn_accept(struct worker *w, struct listener *l, int fd)
 	hello_try(c);
 }
 
-void conn_complete(struct worker *w, void *obj, enum op op, int res)
+/*
+ * Whether a poll result is worth acting on. Only multishot polls ask: they
+ * also post for wakeups that bring nothing but the RDHUP already known.
+ */
+static bool poll_useful(const struct conn *c, enum op op, int res)
+{
+	if (res <= 0)
+		return true;
+	switch (op) {
+	case OP_COUT:
+	case OP_UOUT:
+		return res & (POLLOUT | POLLERR | POLLHUP);
+	case OP_CIN:
+	case OP_UIN:
+		if (c->state != CS_RELAY)
+			return true;
+		if (c->d[op == OP_CIN ? 0 : 1].eof)
+			return res & (POLLERR | POLLHUP);
+		return true;
+	default:
+		return true;
+	}
+}
+
+void conn_complete(struct worker *w, void *obj, enum op op, int res, unsigned flags)
 {
 	struct conn *c = obj;
 	(void)w;
 
-	c->ops &= (uint16_t) ~(1u << op);
+	if (!(flags & IORING_CQE_F_MORE))
+		c->ops &= (uint16_t) ~(1u << op);
 	if (c->state == CS_CLOSING) {
 		if (c->ops == 0)
 			conn_finish(c);
 		return;
 	}
+	if (res > 0 && (res & POLLRDHUP) && op >= OP_CIN && op <= OP_UOUT) {
+		if (op == OP_CIN || op == OP_COUT)
+			c->cfin = true;
+		else
+			c->ufin = true;
+	}
+	/* Still armed and nothing new: it will post again on the next wakeup. */
+	if ((flags & IORING_CQE_F_MORE) && !poll_useful(c, op, res))
+		return;
 	switch (op) {
 	case OP_CIN:
 		if (c->state == CS_HELLO) {

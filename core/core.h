@@ -142,7 +142,8 @@ uint64_t now_ms(void);
 
 /* conn.c */
 void conn_accept(struct worker *w, struct listener *l, int fd);
-void conn_complete(struct worker *w, void *obj, enum op op, int res);
+/* flags: the CQE's; IORING_CQE_F_MORE says a multishot request is still armed. */
+void conn_complete(struct worker *w, void *obj, enum op op, int res, unsigned flags);
 void conn_expire(struct worker *w, struct list *q);
 uint64_t conn_first_deadline(const struct list *q); /* UINT64_MAX when q is empty */
 void conn_run_ready(struct worker *w);

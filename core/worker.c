@@ -164,7 +164,7 @@ static void handle_cqe(struct worker *w, struct io_uring_cqe *cqe)
 		arm_fd_poll(w, resolver_fd(w->res), OP_DNS);
 		return;
 	default:
-		conn_complete(w, obj, ud_op(ud), cqe->res);
+		conn_complete(w, obj, ud_op(ud), cqe->res, cqe->flags);
 		return;
 	}
 }

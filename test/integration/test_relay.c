@@ -442,6 +442,92 @@ Test(relay, upstream_reset_after_its_half_close_resets_the_client, .timeout = 12
 	expect_log(&g, want_log, line, sizeof(line));
 }
 
+/* ---- half-closed sockets must not spin ---- */
+
+/* CPU time (user + system, ms) pid has used so far, from /proc. */
+static long long cpu_ms(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	cr_assert_not_null(f);
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	/* Fields after the command name, which may hold spaces: state is field 3. */
+	char *p = strrchr(buf, ')');
+	cr_assert_not_null(p);
+	unsigned long long ut = 0, st = 0;
+	cr_assert_eq(
+		sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st),
+		2);
+	return (long long)((ut + st) * 1000 / (unsigned long long)sysconf(_SC_CLK_TCK));
+}
+
+/*
+ * Whatever the gateway waits on while one side has half-closed, it must
+ * sleep: io_uring reports POLLRDHUP on such a socket for any poll, so a
+ * one-shot poll re-armed on it completes at once, forever. A spinning
+ * gateway burns a whole core over the window; an idle one a few ms.
+ */
+static void expect_idle_cpu(const struct h_gw *g, unsigned window_ms)
+{
+	long long before = cpu_ms(g->p->pid);
+	h_sleep_ms(window_ms);
+	long long used = cpu_ms(g->p->pid) - before;
+	cr_assert_lt(used, (long long)window_ms / 5,
+		     "snigate used %lld ms of CPU in %u ms with nothing to do (a poll loop)", used,
+		     window_ms);
+}
+
+Test(relay, half_closed_client_with_a_silent_upstream_sleeps, .timeout = 120)
+{
+	/* The sink reads to our EOF, then holds its side open and says nothing. */
+	struct h_sink_opts so = {.hold_ms = 4000};
+	struct h_sink *s = h_sink_start(&so);
+	struct h_gw g = h_snigate(h_sink_port(s), NULL);
+
+	int fd = open_relay(&g, NULL);
+	shutdown(fd, SHUT_WR);
+	const struct h_sink_conn *c = NULL;
+	uint64_t end = h_now_ms() + 5000;
+	while (h_sink_accepted(s) == 0 && h_now_ms() < end)
+		h_sleep_ms(5);
+	h_sleep_ms(300); /* the FIN reaches the upstream */
+	expect_idle_cpu(&g, 1500);
+	close(fd);
+	c = h_sink_wait(s, 0, 10000);
+	cr_assert_not_null(c);
+	cr_assert(c->eof, "the upstream did not get the client's FIN (errno %d)", c->rerr);
+}
+
+Test(relay, half_closed_client_that_does_not_read_sleeps, .timeout = 120)
+{
+	/* After our FIN the sink sends far more than the socket buffers hold. */
+	const uint64_t len = 64 << 20;
+	uint8_t hello[4096];
+	struct hello_opts ho = {.sni = "allowed.test"};
+	size_t hl = h_hello(&ho, hello, sizeof(hello));
+	struct h_sink_opts so = {.send_len = len, .send_seed = SEED_DN, .send_after_eof = true};
+	struct h_sink *s = h_sink_start(&so);
+	struct h_gw g = h_snigate(h_sink_port(s), NULL);
+
+	int fd = h_connect(g.port);
+	h_send_all(fd, hello, hl);
+	shutdown(fd, SHUT_WR);
+	h_sleep_ms(1000); /* every buffer toward us fills; the gateway waits for POLLOUT */
+	expect_idle_cpu(&g, 1500);
+
+	/* Nothing was lost while it waited. */
+	struct rx rx = {.fd = fd, .seed = SEED_DN};
+	rx_run(&rx);
+	close(fd);
+	cr_assert_eq(rx.end, H_EOF, "client read ended with %s", h_outcome_str(rx.end));
+	cr_assert_eq(rx.got, len, "client got %llu of %llu bytes", (unsigned long long)rx.got,
+		     (unsigned long long)len);
+	cr_assert_eq(rx.bad_at, -1, "corrupted at byte %lld", (long long)rx.bad_at);
+}
+
 /* ---- flow control, idle refresh, early FIN ---- */
 
 Test(relay, client_that_pauses_reading_loses_nothing, .timeout = 120)
