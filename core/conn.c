@@ -65,6 +65,7 @@ struct dir {
 	size_t inpipe;	   /* bytes in pipe */
 	uint64_t bytes;	   /* bytes read from the source so far */
 	uint8_t full;	   /* consecutive reads that filled the pipe */
+	bool large;	   /* streaming: takes a large pipe when it needs one */
 	bool eof;	   /* the source said EOF */
 	bool shut;	   /* SHUT_WR sent to the destination */
 	bool ready;	   /* on the worker's q_ready: stopped at its byte budget */
@@ -324,7 +325,9 @@ static bool dir_pump(struct conn *c, int di)
 
 		if (!d->eof) {
 			if (!d->pipe) {
-				d->pipe = pipe_get(w->pp);
+				d->pipe = d->large ? pipe_get_large(w->pp) : NULL;
+				if (!d->pipe)
+					d->pipe = pipe_get(w->pp);
 				if (!d->pipe) {
 					conn_end(c, RS_INTERNAL, true);
 					return false;
@@ -378,16 +381,15 @@ static bool dir_pump(struct conn *c, int di)
 
 	if (d->inpipe == 0 && d->pipe) {
 		/*
-		 * A flow that keeps filling its pipe is streaming: give it a large
-		 * pipe, which halves relay CPU per byte (datapath.md section 4).
+		 * A flow that keeps filling its pipe is streaming: from now on it
+		 * takes a large pipe, which halves relay CPU per byte (datapath.md
+		 * section 4). Either kind goes back as soon as it is empty, so an
+		 * idle connection holds no pipe memory.
 		 */
-		struct pipe *big = NULL;
-		if (d->full >= PROMOTE_AFTER && d->pipe->size < w->conf->relay.pipe_max_size)
-			big = pipe_get_large(w->pp);
+		if (d->full >= PROMOTE_AFTER)
+			d->large = true;
 		pipe_put(w->pp, d->pipe);
-		d->pipe = big;
-		if (big)
-			d->full = 0;
+		d->pipe = NULL;
 	}
 	if (d->eof && d->inpipe == 0 && !d->shut) {
 		shutdown(dst, SHUT_WR);

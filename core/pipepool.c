@@ -9,10 +9,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-#define POOL_KEEP 64 /* pipes kept per class and thread */
+/*
+ * Pipes kept per thread: many small ones, for the common short burst; few
+ * large ones, which are 16 times the memory and only streaming flows use.
+ */
+static const unsigned pool_keep[2] = {64, 8};
 
 struct class
 {
@@ -56,17 +61,27 @@ static void pipe_close(struct pipe *p)
 	free(p);
 }
 
-void pipepool_free(struct pipepool *pp)
+/* Close this thread's pooled pipes; returns whether there were any. */
+static bool trim(struct pipepool *pp)
 {
-	if (!pp)
-		return;
+	bool any = false;
 	for (int c = 0; c < 2; c++) {
 		while (pp->cls[c].free) {
 			struct pipe *p = pp->cls[c].free;
 			pp->cls[c].free = p->next;
 			pipe_close(p);
+			any = true;
 		}
+		pp->cls[c].n_free = 0;
 	}
+	return any;
+}
+
+void pipepool_free(struct pipepool *pp)
+{
+	if (!pp)
+		return;
+	trim(pp);
 	free(pp);
 }
 
@@ -81,12 +96,17 @@ static struct pipe *get(struct pipepool *pp, int c)
 		cl->n_free--;
 		return p;
 	}
-	unsigned long long now =
-		atomic_fetch_add_explicit(&pool_bytes, cl->size, memory_order_relaxed);
-	if (now + cl->size > pool_budget) {
+	for (;;) {
+		unsigned long long now =
+			atomic_fetch_add_explicit(&pool_bytes, cl->size, memory_order_relaxed);
+		if (now + cl->size <= pool_budget)
+			break;
 		atomic_fetch_sub_explicit(&pool_bytes, cl->size, memory_order_relaxed);
-		errno = ENOBUFS;
-		return NULL;
+		/* Idle pooled pipes count against the budget too: a live flow comes first. */
+		if (!trim(pp)) {
+			errno = ENOBUFS;
+			return NULL;
+		}
 	}
 	p = malloc(sizeof(*p));
 	if (!p || pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0) {
@@ -132,7 +152,7 @@ void pipe_put(struct pipepool *pp, struct pipe *p)
 {
 	int c = p->size >= pp->cls[1].size && pp->cls[1].size > pp->cls[0].size;
 	struct class *cl = &pp->cls[c];
-	if (cl->n_free >= POOL_KEEP || p->size != cl->size) {
+	if (cl->n_free >= pool_keep[c] || p->size != cl->size) {
 		pipe_close(p);
 		return;
 	}

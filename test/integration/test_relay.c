@@ -190,6 +190,53 @@ Test(relay, bulk_256_mib_each_way_at_once, .timeout = 180)
 	cr_assert_eq(v, (long long)BULK_LEN);
 }
 
+/*
+ * Large pipes that streaming flows gave back stay pooled, and they count
+ * against relay.pipe_memory_max. Under a budget they fill, a new flow must
+ * get its pipe from that idle memory instead of being reset.
+ */
+Test(relay, pooled_large_pipes_give_way_to_a_new_flow, .timeout = 120)
+{
+	const uint64_t len = 32 << 20;
+	char conf[256];
+	h_path(conf, sizeof(conf), "budget.yaml");
+	h_write_file(conf, "relay:\n  pipe_size: 64KiB\n  pipe_max_size: 1MiB\n"
+			   "  pipe_memory_max: 1088KiB\n");
+	struct h_sink_opts so = {.send_len = len, .send_seed = SEED_DN};
+	struct h_sink *s = h_sink_start(&so);
+	const char *extra[] = {"-c", conf, "--threads", "1", NULL};
+	struct h_gw g = h_snigate(h_sink_port(s), extra);
+
+	/*
+	 * One stream takes a small pipe, then a large one: the whole budget,
+	 * pooled once it ends. Two streams at once then need a second small
+	 * pipe, which only that pooled memory can pay for.
+	 */
+	for (int round = 0; round < 2; round++) {
+		int n = round == 0 ? 1 : 2;
+		int fds[2];
+		struct rx rx[2];
+		pthread_t th[2];
+		for (int i = 0; i < n; i++) {
+			fds[i] = open_relay(&g, NULL);
+			rx[i] = (struct rx){.fd = fds[i], .seed = SEED_DN};
+			cr_assert_eq(pthread_create(&th[i], NULL, rx_run, &rx[i]), 0);
+		}
+		for (int i = 0; i < n; i++) {
+			pthread_join(th[i], NULL);
+			close(fds[i]);
+			cr_assert_eq(rx[i].end, H_EOF, "round %d flow %d ended with %s", round, i,
+				     h_outcome_str(rx[i].end));
+			cr_assert_eq(rx[i].got, len, "round %d flow %d got %llu of %llu bytes",
+				     round, i, (unsigned long long)rx[i].got,
+				     (unsigned long long)len);
+			cr_assert_eq(rx[i].bad_at, -1);
+		}
+	}
+	cr_assert_eq(h_log_count(&g, "\"reason\":\"internal\""), 0,
+		     "a flow was reset for want of pipe memory");
+}
+
 /* ---- 8. half-close ---- */
 
 Test(relay, client_half_close_then_upstream_replies, .timeout = 120)
