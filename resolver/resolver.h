@@ -6,13 +6,15 @@
  * never block the ring), a TTL-bounded answer cache, and coalescing, so that
  * a burst of connections to one cold name sends one query from this thread.
  * The owner polls resolver_fd() in its ring and calls resolver_process()
- * when it is readable; callbacks run from there and nowhere else.
+ * when it is readable; callbacks run from there and nowhere else. That fd
+ * also wakes the owner when an upstream round runs past timeout_ms.
  *
  * Nothing here is thread-safe; nothing here logs.
  */
 #ifndef SNIGATE_RESOLVER_H
 #define SNIGATE_RESOLVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <netinet/in.h>
@@ -42,14 +44,52 @@ struct resolver_answer {
 	} a[RESOLVER_MAX_ADDRS];
 };
 
+/* A static name: answered from here, never asked upstream. */
+struct resolver_host {
+	const char *name; /* lower case, no trailing dot */
+	struct resolver_answer ans;
+};
+
 struct resolver_opts {
 	const char *const *forwarders; /* "IP" or "IP@port"; n_forwarders == 0: use resolv_conf */
 	unsigned n_forwarders;
 	const char *resolv_conf;
+	bool tcp; /* ask the forwarders over TCP only */
 	enum resolver_family family;
 	unsigned cache_size;	 /* names kept; least recently used evicted first */
-	unsigned max_ttl_s;	 /* cap on a positive answer's lifetime */
+	unsigned min_ttl_s;	 /* floor on a positive answer's lifetime */
+	unsigned max_ttl_s;	 /* ceiling on it */
 	unsigned negative_ttl_s; /* lifetime of NXDOMAIN / NODATA */
+	unsigned error_ttl_s;	 /* lifetime of SERVFAIL / REFUSED / timeout; 0 is taken as 1 */
+	unsigned stale_s; /* serve the last good answer this long past expiry if refreshes fail */
+	bool prefetch;	  /* refresh an answer hit in the last 10% of its lifetime */
+	unsigned timeout_ms; /* give up on an upstream round after this; 0 = libunbound's own */
+	const struct resolver_host *hosts; /* copied */
+	unsigned n_hosts;
+};
+
+/* Upper bounds of the latency histogram buckets, in microseconds; the last bucket is open. */
+#define RESOLVER_LAT_BUCKETS 14
+extern const uint32_t resolver_lat_bounds_us[RESOLVER_LAT_BUCKETS - 1];
+
+/*
+ * Counters of one resolver (one worker thread). Plain integers written by
+ * their thread only; a reader on another thread gets a rough view.
+ */
+struct resolver_stats {
+	uint64_t hit;	    /* answered from the cache, fresh (negative answers included) */
+	uint64_t miss;	    /* had to wait for a new upstream round */
+	uint64_t coalesced; /* waited on a round another lookup started */
+	uint64_t stale;	    /* answered with an expired answer because refreshes failed */
+	uint64_t prefetch;  /* background refreshes started (prefetch and stale refresh) */
+	uint64_t hosts;	    /* answered from the static hosts map */
+	uint64_t nxdomain;  /* rounds that ended NXDOMAIN */
+	uint64_t nodata;    /* rounds that ended with no address of the wanted families */
+	uint64_t servfail;  /* rounds that failed upstream (SERVFAIL, REFUSED, unreachable) */
+	uint64_t timeout;   /* rounds given up after timeout_ms */
+	uint64_t denied;    /* addresses the upstream policy refused (resolver_count_denied) */
+	uint64_t queries;   /* queries handed to libunbound */
+	uint64_t lat[RESOLVER_LAT_BUCKETS]; /* upstream round latency */
 };
 
 struct resolver;
@@ -94,6 +134,13 @@ int resolver_process(struct resolver *r, uint64_t now_ms);
 
 /* Queries sent to libunbound so far (for coalescing checks and metrics). */
 uint64_t resolver_queries(const struct resolver *r);
+
+/* A copy of r's counters. */
+void resolver_stats(const struct resolver *r, struct resolver_stats *out);
+/* sum += s, for the caller that adds up its threads. */
+void resolver_stats_add(struct resolver_stats *sum, const struct resolver_stats *s);
+/* The caller's upstream policy refused n addresses of an answer. */
+void resolver_count_denied(struct resolver *r, unsigned n);
 
 const char *resolver_status_str(enum resolver_status st);
 
