@@ -55,3 +55,39 @@ test: deps $(BUILD)/build.ninja $(BUILD_ASAN)/build.ninja
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN)
+
+# ---- container image and Kubernetes manifests (not part of `make test`)
+#   make image        static snigate in a scratch image, tagged $(IMAGE), with buildah
+#   make image-test   build it, then run it against loopback peers (test/image/run.sh)
+#   make k8s-check    render k8s/ with kustomize and validate every object (test/k8s/)
+#   make k8s-corefile regenerate the egress-dns Corefile from k8s/base's snigate config
+IMAGE       ?= snigate:dev
+IMAGE_DEBS   = buildah debootstrap unbound openssl curl
+BUILDAH      = buildah --storage-driver vfs
+
+.PHONY: image-deps image image-test k8s-check k8s-corefile
+
+image-deps:
+	@missing=$$(for p in $(IMAGE_DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+		grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+# The Dockerfile's build stage is debian:12; test/image/base-image.sh puts it in
+# the store (pulled, or made with debootstrap where no registry is reachable).
+image: image-deps
+	test/image/base-image.sh vfs
+	$(BUILDAH) bud --isolation chroot --layers --pull=false -t $(IMAGE) .
+	$(BUILDAH) images $(IMAGE)
+
+image-test: image
+	test/image/run.sh $(IMAGE)
+
+k8s-check:
+	test/k8s/check.sh
+
+k8s-corefile:
+	test/k8s/corefile.sh
