@@ -28,6 +28,7 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #define NAME_MAX_LEN   253 /* RFC 1035, presentation form without the trailing dot */
@@ -166,16 +167,21 @@ static inline uint32_t place(const struct mph *t, struct key_hash k, struct disp
 	return p >= t->m ? p - t->m : p;
 }
 
-static bool mph_has(const struct mph *t, const char *pool, const char *s, size_t len)
+/* The slot holding s, or -1. */
+static long mph_find(const struct mph *t, const char *pool, const char *s, size_t len)
 {
 	struct key_hash k;
 	const struct slot *sl;
+	uint32_t i;
 
 	if (!t->m)
-		return false;
+		return -1;
 	k = key_hash(t, s, len);
-	sl = &t->slots[place(t, k, t->disp[k.bucket])];
-	return sl->tag == (uint16_t)k.h && sl->len == len && memcmp(pool + sl->off, s, len) == 0;
+	i = place(t, k, t->disp[k.bucket]);
+	sl = &t->slots[i];
+	if (sl->tag == (uint16_t)k.h && sl->len == len && memcmp(pool + sl->off, s, len) == 0)
+		return (long)i;
+	return -1;
 }
 
 /* ---- names ---- */
@@ -268,11 +274,17 @@ static enum allowlist_err name_error(const char *s, size_t len)
 
 bool allowlist_match(const struct allowlist *al, const char *name, size_t len)
 {
+	return allowlist_lookup(al, name, len) >= 0;
+}
+
+long allowlist_lookup(const struct allowlist *al, const char *name, size_t len)
+{
 	struct folded f;
 	size_t i;
+	long at;
 
 	if (!al || !name)
-		return false;
+		return -1;
 	/* Same rule as sni_parse(): one trailing dot names the same host. */
 	if (len && name[len - 1] == '.')
 		len--;
@@ -281,9 +293,9 @@ bool allowlist_match(const struct allowlist *al, const char *name, size_t len)
 	 * reaching "*.example.com" through an empty leftmost label.
 	 */
 	if (!fold(name, len, &f))
-		return false;
-	if (mph_has(&al->exact, al->pool, f.key, len))
-		return true;
+		return -1;
+	if ((at = mph_find(&al->exact, al->pool, f.key, len)) >= 0)
+		return at;
 	/* Strip one label at a time: "*.b.c" matches "a.b.c" and "x.a.b.c", never "b.c". */
 	for (i = 0; i < f.n_dots; i++) {
 		size_t rest = len - f.dot[i] - 1;
@@ -291,10 +303,23 @@ bool allowlist_match(const struct allowlist *al, const char *name, size_t len)
 		if (rest < al->suffix_min)
 			break;
 		if (rest <= al->suffix_max &&
-		    mph_has(&al->suffix, al->pool, f.key + f.dot[i] + 1, rest))
-			return true;
+		    (at = mph_find(&al->suffix, al->pool, f.key + f.dot[i] + 1, rest)) >= 0)
+			return (long)al->exact.m + at;
 	}
-	return false;
+	return -1;
+}
+
+size_t allowlist_entry(const struct allowlist *al, size_t idx, char *buf, size_t len)
+{
+	const struct slot *sl;
+	bool wild = idx >= al->exact.m;
+	int n;
+
+	if (idx >= (size_t)al->exact.m + al->suffix.m || !len)
+		return 0;
+	sl = wild ? &al->suffix.slots[idx - al->exact.m] : &al->exact.slots[idx];
+	n = snprintf(buf, len, "%s%.*s", wild ? "*." : "", (int)sl->len, al->pool + sl->off);
+	return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
 }
 
 /* ---- build ---- */

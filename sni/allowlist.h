@@ -46,6 +46,14 @@ void allowlist_free(struct allowlist *al);
  */
 bool allowlist_match(const struct allowlist *al, const char *name, size_t len);
 
+/*
+ * The same match, saying which entry: an index in 0..allowlist_count()-1
+ * (stable for this allowlist, so per-name counters can be an array), or -1.
+ */
+long allowlist_lookup(const struct allowlist *al, const char *name, size_t len);
+/* Entry idx as configured ("example.com", "*.example.com") into buf; returns its length. */
+size_t allowlist_entry(const struct allowlist *al, size_t idx, char *buf, size_t len);
+
 size_t allowlist_count(const struct allowlist *al); /* distinct entries, exact + wildcard */
 const char *allowlist_strerror(enum allowlist_err e);
 

@@ -363,3 +363,35 @@ Test(allowlist, hundred_thousand_names, .timeout = 60)
 	}
 	allowlist_free(al);
 }
+
+Test(allowlist, lookup_names_each_entry_once)
+{
+	static const char *const names[] = {"example.com", "*.example.com", "API.Example.NET.",
+					    "*.b.c", "a"};
+	struct allowlist *al = build(names, ARRAY_SIZE(names));
+	static const char *const want[] = {"example.com", "*.example.com", "api.example.net",
+					   "*.b.c", "a"};
+	static const char *const query[] = {"EXAMPLE.com", "x.y.example.com", "api.example.net",
+					    "q.b.c", "a"};
+	bool seen[8] = {0};
+	char buf[300];
+
+	cr_assert_eq(allowlist_count(al), 5);
+	for (size_t i = 0; i < ARRAY_SIZE(query); i++) {
+		long at = allowlist_lookup(al, query[i], strlen(query[i]));
+		cr_assert(at >= 0 && at < 5, "%s: index %ld", query[i], at);
+		cr_assert(!seen[at], "%s: index %ld given twice", query[i], at);
+		seen[at] = true;
+		size_t n = allowlist_entry(al, (size_t)at, buf, sizeof(buf));
+		cr_assert_eq(n, strlen(want[i]));
+		cr_assert_str_eq(buf, want[i]);
+	}
+	cr_assert_eq(allowlist_lookup(al, "b.c", 3), -1);
+	cr_assert_eq(allowlist_lookup(al, "nope.net", 8), -1);
+	cr_assert_eq(allowlist_entry(al, 5, buf, sizeof(buf)), 0);
+	/* A short buffer is cut, never overrun. */
+	cr_assert_eq(allowlist_entry(al, (size_t)allowlist_lookup(al, "a.example.com", 13), buf, 4),
+		     3);
+	cr_assert_str_eq(buf, "*.e");
+	allowlist_free(al);
+}
