@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dump: struct conf back to snigate's YAML.
+ *
+ * Every setting is written, defaults included, so the output documents the
+ * configuration in force and does not depend on the defaults of the version
+ * that reads it back. Values use the largest unit that is exact ("5s", not
+ * "5000ms"), which the loader reads back to the same number. Strings are
+ * double-quoted with YAML escapes, so no value can change the document's
+ * structure.
+ *
+ * When struct conf gains a field, it must be added here as well:
+ * test/conf/test_envoy.c round-trips a dump through the loader.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf/dump.h"
+
+#define SEC_MS	1000ULL
+#define MIN_MS	(60 * SEC_MS)
+#define HOUR_MS (60 * MIN_MS)
+
+/* A YAML double-quoted scalar: printable ASCII as is, the rest escaped. */
+static void str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20 || c >= 0x7f)
+			fprintf(f, "\\x%02x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+/* For fields that hold credentials; none does yet. */
+static void __attribute__((unused)) secret(FILE *f, const char *s, unsigned flags)
+{
+	str(f, flags & CONF_DUMP_REDACT ? "<redacted>" : s);
+}
+
+static void duration_ms(FILE *f, unsigned long long ms)
+{
+	static const struct {
+		unsigned long long div;
+		const char *suffix;
+	} u[] = {{HOUR_MS, "h"}, {MIN_MS, "m"}, {SEC_MS, "s"}, {1, "ms"}};
+
+	for (size_t i = 0; i < sizeof(u) / sizeof(u[0]); i++) {
+		if (ms && ms % u[i].div == 0) {
+			fprintf(f, "%llu%s", ms / u[i].div, u[i].suffix);
+			return;
+		}
+	}
+	fprintf(f, "0ms");
+}
+
+/* Whole seconds: "0s" rather than "0ms", so the TTL fields read it back. */
+static void duration_s(FILE *f, unsigned long long s)
+{
+	if (!s)
+		fprintf(f, "0s");
+	else
+		duration_ms(f, s * SEC_MS);
+}
+
+static void size(FILE *f, unsigned long long v)
+{
+	static const struct {
+		unsigned long long div;
+		const char *suffix;
+	} u[] = {{1ULL << 30, "GiB"}, {1ULL << 20, "MiB"}, {1ULL << 10, "KiB"}};
+
+	for (size_t i = 0; i < sizeof(u) / sizeof(u[0]); i++) {
+		if (v && v % u[i].div == 0) {
+			fprintf(f, "%llu%s", v / u[i].div, u[i].suffix);
+			return;
+		}
+	}
+	fprintf(f, "%llu", v);
+}
+
+int conf_dump_yaml(const struct conf *c, FILE *f, unsigned flags)
+{
+	(void)flags;
+	fprintf(f, "threads: %u\n", c->threads);
+
+	fprintf(f, "listeners:%s\n", c->n_listeners ? "" : " []");
+	for (unsigned i = 0; i < c->n_listeners; i++) {
+		const struct conf_listener *l = &c->listeners[i];
+		fprintf(f, "  - address: ");
+		str(f, l->address);
+		fprintf(f, "\n    port: %u\n    upstream_port: %u\n", l->port, l->upstream_port);
+	}
+
+	fprintf(f, "allow:%s\n", c->n_allow ? "" : " []");
+	for (unsigned i = 0; i < c->n_allow; i++) {
+		fprintf(f, "  - ");
+		str(f, c->allow[i]);
+		fputc('\n', f);
+	}
+
+	fprintf(f, "resolver:\n  forwarders:%s\n", c->resolver.n_forwarders ? "" : " []");
+	for (unsigned i = 0; i < c->resolver.n_forwarders; i++) {
+		fprintf(f, "    - ");
+		str(f, c->resolver.forwarders[i]);
+		fputc('\n', f);
+	}
+	fprintf(f, "  resolv_conf: ");
+	str(f, c->resolver.resolv_conf);
+	fprintf(f, "\n  lookup_family: %s\n  cache_size: %u\n  max_ttl: ",
+		conf_family_str(c->resolver.family), c->resolver.cache_size);
+	duration_s(f, c->resolver.max_ttl_s);
+	fprintf(f, "\n  negative_ttl: ");
+	duration_s(f, c->resolver.negative_ttl_s);
+
+	fprintf(f, "\ntimeouts:\n  client_hello: ");
+	duration_ms(f, c->timeouts.client_hello_ms);
+	fprintf(f, "\n  connect: ");
+	duration_ms(f, c->timeouts.connect_ms);
+	fprintf(f, "\n  dns: ");
+	duration_ms(f, c->timeouts.dns_ms);
+	fprintf(f, "\n  idle: ");
+	duration_ms(f, c->timeouts.idle_ms);
+
+	fprintf(f, "\nlimits:\n  max_client_hello: %u\n  max_connections: %u\n",
+		c->limits.max_client_hello, c->limits.max_connections);
+
+	fprintf(f, "relay:\n  pipe_size: ");
+	size(f, c->relay.pipe_size);
+	fprintf(f, "\n  pipe_max_size: ");
+	size(f, c->relay.pipe_max_size);
+	fprintf(f, "\n  pipe_memory_max: ");
+	size(f, c->relay.pipe_memory_max);
+	fputc('\n', f);
+
+	if (c->admin_address) {
+		fprintf(f, "admin:\n  address: ");
+		str(f, c->admin_address);
+		fputc('\n', f);
+	} else {
+		fprintf(f, "admin: {}\n");
+	}
+
+	fprintf(f, "log:\n  level: %s\n  access: %s\n", conf_log_level_str(c->log_level),
+		c->access_log ? "true" : "false");
+	return ferror(f) ? -EIO : 0;
+}
+
+char *conf_dump_yaml_str(const struct conf *c, unsigned flags)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return NULL;
+	int rc = conf_dump_yaml(c, f, flags);
+	if (fclose(f) || rc) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
