@@ -56,6 +56,9 @@
 #define CACHE_SIZE_MAX	10000000
 #define MAX_TTL_MAX_S	(7 * 24 * 3600)
 #define NEG_TTL_MAX_S	(24 * 3600)
+#define ERR_TTL_MAX_S	3600
+#define STALE_MAX_S	(7 * 24 * 3600)
+#define UPSTREAM_MAX	1024 /* entries per upstream list */
 #define TIMEOUT_MAX_MS	DAY_MS
 #define IDLE_MAX_MS	(7 * DAY_MS)
 #define HELLO_MIN	512
@@ -437,6 +440,15 @@ struct raw_resolver {
 	char **forwarders;
 	unsigned n_forwarders;
 	char *resolv_conf, *lookup_family, *cache_size, *max_ttl, *negative_ttl;
+	char *min_ttl, *error_ttl, *stale_ttl, *prefetch, *tcp;
+	/* hosts: a mapping with free-form keys, which libcyaml cannot map; see parse_hosts() */
+};
+
+struct raw_upstream {
+	char **deny;
+	unsigned n_deny;
+	char **allow;
+	unsigned n_allow;
 };
 
 struct raw_timeouts {
@@ -466,6 +478,7 @@ struct raw {
 	char **allow;
 	unsigned n_allow;
 	struct raw_resolver *resolver;
+	struct raw_upstream *upstream;
 	struct raw_timeouts *timeouts;
 	struct raw_limits *limits;
 	struct raw_relay *relay;
@@ -504,6 +517,20 @@ static const cyaml_schema_field_t resolver_fields[] = {
 	LEAF("cache_size", struct raw_resolver, cache_size),
 	LEAF("max_ttl", struct raw_resolver, max_ttl),
 	LEAF("negative_ttl", struct raw_resolver, negative_ttl),
+	LEAF("min_ttl", struct raw_resolver, min_ttl),
+	LEAF("error_ttl", struct raw_resolver, error_ttl),
+	LEAF("stale_ttl", struct raw_resolver, stale_ttl),
+	LEAF("prefetch", struct raw_resolver, prefetch),
+	LEAF("tcp", struct raw_resolver, tcp),
+	CYAML_FIELD_IGNORE("hosts", CYAML_FLAG_OPTIONAL),
+	CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t upstream_fields[] = {
+	CYAML_FIELD_SEQUENCE_COUNT("deny", OPT, struct raw_upstream, deny, n_deny, &string_entry, 0,
+				   CYAML_UNLIMITED),
+	CYAML_FIELD_SEQUENCE_COUNT("allow", OPT, struct raw_upstream, allow, n_allow, &string_entry,
+				   0, CYAML_UNLIMITED),
 	CYAML_FIELD_END,
 };
 
@@ -546,6 +573,7 @@ static const cyaml_schema_field_t top_fields[] = {
 	CYAML_FIELD_SEQUENCE_COUNT("allow", OPT, struct raw, allow, n_allow, &string_entry, 0,
 				   CYAML_UNLIMITED),
 	CYAML_FIELD_MAPPING_PTR("resolver", OPT, struct raw, resolver, resolver_fields),
+	CYAML_FIELD_MAPPING_PTR("upstream", OPT, struct raw, upstream, upstream_fields),
 	CYAML_FIELD_MAPPING_PTR("timeouts", OPT, struct raw, timeouts, timeouts_fields),
 	CYAML_FIELD_MAPPING_PTR("limits", OPT, struct raw, limits, limits_fields),
 	CYAML_FIELD_MAPPING_PTR("relay", OPT, struct raw, relay, relay_fields),
@@ -566,6 +594,7 @@ static const struct {
 	{"", top_fields},
 	{"listeners", listener_fields},
 	{"resolver", resolver_fields},
+	{"upstream", upstream_fields},
 	{"timeouts", timeouts_fields},
 	{"limits", limits_fields},
 	{"relay", relay_fields},
@@ -1028,6 +1057,46 @@ static const char *check_forwarder(const char *s)
 	return NULL;
 }
 
+/*
+ * An upstream CIDR: "10.0.0.0/8", "fd00::/8" or a bare address. The same
+ * rules as resolver/policy.c, which parses it again when the gateway starts.
+ * Returns NULL or why not.
+ */
+static const char *check_cidr(const char *s)
+{
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *slash = strchr(s, '/');
+	size_t n = slash ? (size_t)(slash - s) : strlen(s);
+	unsigned char a[16];
+	unsigned bits, max;
+
+	if (n == 0 || n >= sizeof(host))
+		return "is not an address or CIDR (e.g. 10.0.0.0/8, fd00::/8, 192.0.2.7)";
+	memcpy(host, s, n);
+	host[n] = '\0';
+	if (inet_pton(AF_INET, host, a) == 1)
+		max = 32;
+	else if (inet_pton(AF_INET6, host, a) == 1)
+		max = 128;
+	else
+		return "is not an address or CIDR (e.g. 10.0.0.0/8, fd00::/8, 192.0.2.7)";
+	bits = max;
+	if (slash) {
+		const char *p = slash + 1;
+		if (!isdigit((unsigned char)*p) || strlen(p) > 3)
+			return "has no prefix length after the '/'";
+		for (bits = 0; isdigit((unsigned char)*p); p++)
+			bits = bits * 10 + (unsigned)(*p - '0');
+		if (*p || bits > max)
+			return max == 32 ? "has a prefix length outside 0..32"
+					 : "has a prefix length outside 0..128";
+	}
+	for (unsigned i = bits; i < max; i++)
+		if (a[i / 8] & (0x80 >> (i % 8)))
+			return "has bits set past the prefix length";
+	return NULL;
+}
+
 static const char *allow_reason(enum allowlist_err e, const char *name, char *buf, size_t len)
 {
 	switch (e) {
@@ -1155,7 +1224,49 @@ static int check_resolver(struct ectx *x, const struct conf *c)
 	if ((unsigned)c->resolver.family > CONF_ALL)
 		return fail(x, line_of(x, "resolver.lookup_family"), "resolver.lookup_family",
 			    "unknown family %u", (unsigned)c->resolver.family);
+	/* max_ttl 0s means "do not cache", which no floor can contradict. */
+	if (c->resolver.max_ttl_s && c->resolver.min_ttl_s > c->resolver.max_ttl_s) {
+		char a[32], b[32];
+		unsigned line = line_of(x, "resolver.min_ttl");
+		/* The floor was left at its default: the ceiling written in the file is wrong. */
+		bool min_written = x->lm && x->lm->n &&
+				   bsearch("resolver.min_ttl", x->lm->v, x->lm->n,
+					   sizeof(*x->lm->v), lm_key_cmp);
+		fmt_value(U_SEC, c->resolver.min_ttl_s, a, sizeof(a));
+		fmt_value(U_SEC, c->resolver.max_ttl_s, b, sizeof(b));
+		if (!min_written && line_of(x, "resolver.max_ttl"))
+			return fail(x, line_of(x, "resolver.max_ttl"), "resolver.max_ttl",
+				    "%s is below resolver.min_ttl (%s, its default)", b, a);
+		return fail(x, line, "resolver.min_ttl", "%s is larger than resolver.max_ttl (%s)",
+			    a, b);
+	}
 	return 0;
+}
+
+static int check_cidrs(struct ectx *x, const char *list, char *const *v, const unsigned *lines,
+		       unsigned n)
+{
+	char path[PATH_LEN];
+	const char *why;
+
+	if (n > UPSTREAM_MAX)
+		return fail(x, line_of(x, list), list, "%u entries; at most %u", n, UPSTREAM_MAX);
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s[%u]", list, i);
+		if ((why = check_cidr(v[i])))
+			return fail(x, lines ? lines[i] : line_of(x, path), path, "%s %s", Q(v[i]),
+				    why);
+	}
+	return 0;
+}
+
+static int check_upstream(struct ectx *x, const struct conf *c)
+{
+	int rc = check_cidrs(x, "upstream.deny", c->upstream.deny, c->upstream.deny_lines,
+			     c->upstream.n_deny);
+	return rc ? rc
+		  : check_cidrs(x, "upstream.allow", c->upstream.allow, c->upstream.allow_lines,
+				c->upstream.n_allow);
 }
 
 #define RANGE(path, u, v, min, max)                                         \
@@ -1170,6 +1281,9 @@ static int check_scalars(struct ectx *x, const struct conf *c)
 	RANGE("resolver.cache_size", U_NUM, c->resolver.cache_size, CACHE_SIZE_MIN, CACHE_SIZE_MAX);
 	RANGE("resolver.max_ttl", U_SEC, c->resolver.max_ttl_s, 0, MAX_TTL_MAX_S);
 	RANGE("resolver.negative_ttl", U_SEC, c->resolver.negative_ttl_s, 0, NEG_TTL_MAX_S);
+	RANGE("resolver.min_ttl", U_SEC, c->resolver.min_ttl_s, 0, MAX_TTL_MAX_S);
+	RANGE("resolver.error_ttl", U_SEC, c->resolver.error_ttl_s, 1, ERR_TTL_MAX_S);
+	RANGE("resolver.stale_ttl", U_SEC, c->resolver.stale_ttl_s, 0, STALE_MAX_S);
 	RANGE("timeouts.client_hello", U_MS, c->timeouts.client_hello_ms, 1, TIMEOUT_MAX_MS);
 	RANGE("timeouts.connect", U_MS, c->timeouts.connect_ms, 1, TIMEOUT_MAX_MS);
 	RANGE("timeouts.dns", U_MS, c->timeouts.dns_ms, 1, TIMEOUT_MAX_MS);
@@ -1210,7 +1324,7 @@ static int check_conf(struct ectx *x, struct conf *c)
 	int rc;
 
 	if ((rc = check_scalars(x, c)) || (rc = check_listeners(x, c)) ||
-	    (rc = check_resolver(x, c)) || (rc = check_allow(x, c)))
+	    (rc = check_resolver(x, c)) || (rc = check_upstream(x, c)) || (rc = check_allow(x, c)))
 		return rc;
 	return 0;
 }
@@ -1306,8 +1420,188 @@ static int convert_resolver(struct ectx *x, const struct raw_resolver *r, struct
 		     &c->resolver.cache_size));
 	TRY(get_uint(x, "resolver.max_ttl", r->max_ttl, U_SEC, 0, MAX_TTL_MAX_S,
 		     &c->resolver.max_ttl_s));
+	TRY(get_uint(x, "resolver.min_ttl", r->min_ttl, U_SEC, 0, MAX_TTL_MAX_S,
+		     &c->resolver.min_ttl_s));
+	TRY(get_uint(x, "resolver.error_ttl", r->error_ttl, U_SEC, 1, ERR_TTL_MAX_S,
+		     &c->resolver.error_ttl_s));
+	TRY(get_uint(x, "resolver.stale_ttl", r->stale_ttl, U_SEC, 0, STALE_MAX_S,
+		     &c->resolver.stale_ttl_s));
+	TRY(get_bool(x, "resolver.prefetch", r->prefetch, &c->resolver.prefetch));
+	TRY(get_bool(x, "resolver.tcp", r->tcp, &c->resolver.tcp));
 	return get_uint(x, "resolver.negative_ttl", r->negative_ttl, U_SEC, 0, NEG_TTL_MAX_S,
 			&c->resolver.negative_ttl_s);
+}
+
+static int convert_cidrs(struct ectx *x, const char *list, char *const *src, unsigned n,
+			 char ***dst, unsigned **lines, unsigned *n_dst)
+{
+	char path[PATH_LEN];
+
+	if (!n)
+		return 0;
+	if (!(*lines = calloc(n, sizeof(**lines))))
+		return oom(x);
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "%s[%u]", list, i);
+		(*lines)[i] = line_of(x, path);
+	}
+	return convert_strings(x, src, n, dst, n_dst);
+}
+
+static int convert_upstream(struct ectx *x, const struct raw_upstream *u, struct conf *c)
+{
+	if (!u)
+		return 0;
+	TRY(convert_cidrs(x, "upstream.deny", u->deny, u->n_deny, &c->upstream.deny,
+			  &c->upstream.deny_lines, &c->upstream.n_deny));
+	return convert_cidrs(x, "upstream.allow", u->allow, u->n_allow, &c->upstream.allow,
+			     &c->upstream.allow_lines, &c->upstream.n_allow);
+}
+
+/* ------------------------------------------------------------------------ */
+/* resolver.hosts                                                           */
+
+static yaml_node_t *map_get(yaml_document_t *d, yaml_node_t *m, const char *key)
+{
+	if (!m || m->type != YAML_MAPPING_NODE)
+		return NULL;
+	for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top;
+	     p++) {
+		yaml_node_t *k = yaml_document_get_node(d, p->key);
+		if (k && k->type == YAML_SCALAR_NODE && !strcmp((char *)k->data.scalar.value, key))
+			return yaml_document_get_node(d, p->value);
+	}
+	return NULL;
+}
+
+static bool is_null_node(const yaml_node_t *n)
+{
+	const char *v = (const char *)n->data.scalar.value;
+	return n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+	       (!*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") ||
+		!strcmp(v, "NULL"));
+}
+
+static unsigned node_line(const yaml_node_t *n)
+{
+	return (unsigned)n->start_mark.line + 1;
+}
+
+static int host_addr(struct ectx *x, const char *path, const yaml_node_t *v, struct conf_host *h)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+
+	if (v->type != YAML_SCALAR_NODE)
+		return fail(x, node_line(v), path, "expected an address, found %s",
+			    v->type == YAML_MAPPING_NODE ? "a mapping" : "a list");
+	const char *s = (const char *)v->data.scalar.value;
+	if (parse_ip(s, 0, &ss, &sl))
+		return fail(x, node_line(v), path, "%s is not an IPv4 or IPv6 address", Q(s));
+	if (h->n == CONF_MAX_HOST_ADDRS)
+		return fail(x, node_line(v), path, "more than %u addresses for one name",
+			    CONF_MAX_HOST_ADDRS);
+	h->a[h->n].family = ss.ss_family;
+	if (ss.ss_family == AF_INET)
+		memcpy(h->a[h->n].addr, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+	else
+		memcpy(h->a[h->n].addr, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+	h->n++;
+	return 0;
+}
+
+static int host_entry(struct ectx *x, yaml_document_t *d, const yaml_node_t *k,
+		      const yaml_node_t *v, struct conf *c)
+{
+	char path[PATH_LEN], name[256];
+	enum allowlist_err e;
+	int rc;
+
+	if (k->type != YAML_SCALAR_NODE)
+		return fail(x, node_line(k), "resolver.hosts", "names must be plain host names");
+	const char *raw = (const char *)k->data.scalar.value;
+	snprintf(path, sizeof(path), "resolver.hosts.%s", raw);
+	size_t n = strlen(raw);
+	if (n && raw[n - 1] == '.')
+		n--;
+	if (n >= sizeof(name) || raw[0] == '*')
+		return fail(x, node_line(k), path, "%s is not a host name (no wildcards here)",
+			    Q(raw));
+	for (size_t i = 0; i < n; i++)
+		name[i] = (char)tolower((unsigned char)raw[i]);
+	name[n] = '\0';
+	const char *nm = name;
+	struct allowlist *al = allowlist_build(&nm, 1, &e, NULL);
+	if (!al)
+		return e == ALLOWLIST_E_NOMEM
+			       ? oom(x)
+			       : fail(x, node_line(k), path, "%s is not a valid name: %s", Q(raw),
+				      allow_reason(e, name, (char[96]){0}, 96));
+	allowlist_free(al);
+	for (unsigned i = 0; i < c->resolver.n_hosts; i++)
+		if (!strcmp(c->resolver.hosts[i].name, name))
+			return fail(x, node_line(k), path, "%s is already listed (line %u)", Q(raw),
+				    c->resolver.hosts[i].line);
+
+	struct conf_host h = {.line = node_line(k)};
+	if (v->type == YAML_SEQUENCE_NODE) {
+		for (yaml_node_item_t *it = v->data.sequence.items.start;
+		     it < v->data.sequence.items.top; it++) {
+			char ipath[PATH_LEN + 16];
+			snprintf(ipath, sizeof(ipath), "%s[%u]", path,
+				 (unsigned)(it - v->data.sequence.items.start));
+			if ((rc = host_addr(x, ipath, yaml_document_get_node(d, *it), &h)))
+				return rc;
+		}
+	} else if (v->type == YAML_SCALAR_NODE && !is_null_node(v)) {
+		if ((rc = host_addr(x, path, v, &h)))
+			return rc;
+	}
+	if (!h.n)
+		return fail(x, node_line(v), path, "no address (write name: [192.0.2.7, \"::1\"])");
+	struct conf_host *hv = realloc(c->resolver.hosts, (c->resolver.n_hosts + 1) * sizeof(*hv));
+	if (!hv)
+		return oom(x);
+	c->resolver.hosts = hv;
+	if (!(h.name = strdup(name)))
+		return oom(x);
+	hv[c->resolver.n_hosts++] = h;
+	return 0;
+}
+
+/*
+ * resolver.hosts maps free-form names to addresses, which a libcyaml schema
+ * cannot describe, so libcyaml skips it and libyaml's document API reads it
+ * here. The pre-pass already rejected syntax errors and duplicate keys.
+ */
+static int parse_hosts(struct ectx *x, const char *buf, size_t len, struct conf *c)
+{
+	yaml_parser_t p;
+	yaml_document_t d;
+	int rc = 0;
+
+	if (!yaml_parser_initialize(&p))
+		return oom(x);
+	yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
+	if (!yaml_parser_load(&p, &d)) {
+		yaml_parser_delete(&p);
+		return p.error == YAML_MEMORY_ERROR ? oom(x) : 0;
+	}
+	yaml_node_t *hosts =
+		map_get(&d, map_get(&d, yaml_document_get_root_node(&d), "resolver"), "hosts");
+	if (hosts && hosts->type == YAML_MAPPING_NODE) {
+		for (yaml_node_pair_t *pr = hosts->data.mapping.pairs.start;
+		     !rc && pr < hosts->data.mapping.pairs.top; pr++)
+			rc = host_entry(x, &d, yaml_document_get_node(&d, pr->key),
+					yaml_document_get_node(&d, pr->value), c);
+	} else if (hosts && !is_null_node(hosts)) {
+		rc = fail(x, node_line(hosts), "resolver.hosts",
+			  "expected a mapping of name: [addresses], found %s",
+			  hosts->type == YAML_SEQUENCE_NODE ? "a list" : "a single value");
+	}
+	yaml_document_delete(&d);
+	yaml_parser_delete(&p);
+	return rc;
 }
 
 static int convert_timeouts(struct ectx *x, const struct raw_timeouts *t, struct conf *c)
@@ -1358,6 +1652,7 @@ static int convert(struct ectx *x, const struct raw *r, struct conf *c)
 	TRY(convert_listeners(x, r, c));
 	TRY(convert_allow(x, r, c));
 	TRY(convert_resolver(x, r->resolver, c));
+	TRY(convert_upstream(x, r->upstream, c));
 	TRY(convert_timeouts(x, r->timeouts, c));
 	return convert_sections(x, r, c);
 }
@@ -1378,8 +1673,12 @@ struct conf *conf_new_default(void)
 	}
 	c->resolver.family = CONF_V4_ONLY;
 	c->resolver.cache_size = 4096;
-	c->resolver.max_ttl_s = 3600;
+	c->resolver.min_ttl_s = 5;
+	c->resolver.max_ttl_s = 300;
 	c->resolver.negative_ttl_s = 5;
+	c->resolver.error_ttl_s = 2;
+	c->resolver.stale_ttl_s = 300;
+	c->resolver.prefetch = true;
 	c->timeouts.client_hello_ms = 10 * SEC_MS;
 	c->timeouts.connect_ms = 5 * SEC_MS;
 	c->timeouts.dns_ms = 5 * SEC_MS;
@@ -1432,6 +1731,8 @@ int conf_load_buf(const char *buf, size_t len, const char *name, struct conf **o
 			goto out;
 		}
 		if (r && (rc = convert(&x, r, c)))
+			goto out;
+		if ((rc = parse_hosts(&x, buf, len, c)))
 			goto out;
 	}
 	rc = check_conf(&x, c);
@@ -1601,6 +1902,31 @@ int conf_add_forwarder(struct conf *c, const char *fwd, struct conf_error *err)
 	return 0;
 }
 
+int conf_add_upstream_allow(struct conf *c, const char *cidr, struct conf_error *err)
+{
+	struct conf_error dummy;
+	struct ectx x = {.err = err ? err : &dummy};
+	const char *why = check_cidr(cidr);
+
+	if (why)
+		return fail(&x, 0, "", "%s", bare(why));
+	if (c->upstream.n_allow >= UPSTREAM_MAX)
+		return fail(&x, 0, "", "too many entries (at most %u)", UPSTREAM_MAX);
+	char **v = realloc(c->upstream.allow, (c->upstream.n_allow + 1) * sizeof(*v));
+	if (!v)
+		return oom(&x);
+	c->upstream.allow = v;
+	unsigned *lines =
+		realloc(c->upstream.allow_lines, (c->upstream.n_allow + 1) * sizeof(*lines));
+	if (!lines)
+		return oom(&x);
+	c->upstream.allow_lines = lines;
+	if (!(v[c->upstream.n_allow] = strdup(cidr)))
+		return oom(&x);
+	lines[c->upstream.n_allow++] = 0;
+	return 0;
+}
+
 void conf_clear_listeners(struct conf *c)
 {
 	for (unsigned i = 0; i < c->n_listeners; i++)
@@ -1629,6 +1955,13 @@ void conf_clear_allow(struct conf *c)
 void conf_clear_forwarders(struct conf *c)
 {
 	free_strings(&c->resolver.forwarders, &c->resolver.n_forwarders);
+}
+
+void conf_clear_upstream_allow(struct conf *c)
+{
+	free_strings(&c->upstream.allow, &c->upstream.n_allow);
+	free(c->upstream.allow_lines);
+	c->upstream.allow_lines = NULL;
 }
 
 static size_t append(char *buf, size_t len, size_t o, const char *fmt, ...)
@@ -1711,6 +2044,12 @@ void conf_free(struct conf *c)
 	conf_clear_listeners(c);
 	conf_clear_allow(c);
 	conf_clear_forwarders(c);
+	conf_clear_upstream_allow(c);
+	free_strings(&c->upstream.deny, &c->upstream.n_deny);
+	free(c->upstream.deny_lines);
+	for (unsigned i = 0; i < c->resolver.n_hosts; i++)
+		free(c->resolver.hosts[i].name);
+	free(c->resolver.hosts);
 	free(c->resolver.resolv_conf);
 	free(c->admin_address);
 	free(c->path);

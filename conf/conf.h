@@ -19,6 +19,7 @@
 
 #define CONF_MAX_LISTENERS  64
 #define CONF_MAX_FORWARDERS 16
+#define CONF_MAX_HOST_ADDRS 8 /* addresses per resolver.hosts name (RESOLVER_MAX_ADDRS) */
 
 enum conf_family {
 	CONF_V4_ONLY = 0,  /* A records only (Envoy default for this deployment) */
@@ -44,6 +45,17 @@ struct conf_listener {
 	unsigned line;		    /* source line, 0 when from the command line */
 };
 
+/* resolver.hosts: one name answered from the config, never from DNS. */
+struct conf_host {
+	char *name; /* lower case, no trailing dot */
+	unsigned n; /* 1..CONF_MAX_HOST_ADDRS */
+	struct {
+		sa_family_t family; /* AF_INET or AF_INET6 */
+		uint8_t addr[16];   /* network order; 4 bytes used for AF_INET */
+	} a[CONF_MAX_HOST_ADDRS];
+	unsigned line; /* source line of the name */
+};
+
 struct conf {
 	char *path; /* file it came from, or NULL */
 
@@ -62,9 +74,26 @@ struct conf {
 		char *resolv_conf;	 /* default "/etc/resolv.conf" */
 		enum conf_family family; /* default CONF_V4_ONLY, as the Envoy pod */
 		unsigned cache_size;	 /* names cached per thread; default 4096 */
-		unsigned max_ttl_s;	 /* cap on a cached answer's TTL; default 3600 */
+		unsigned min_ttl_s;	 /* floor on a cached answer's TTL; default 5 */
+		unsigned max_ttl_s;	 /* cap on a cached answer's TTL; default 300 */
 		unsigned negative_ttl_s; /* how long NXDOMAIN/no-data is cached; default 5 */
+		unsigned error_ttl_s;	 /* how long SERVFAIL/timeout is cached; default 2 */
+		unsigned stale_ttl_s;	 /* stale answers served on errors; default 300 */
+		bool prefetch;		 /* refresh hot answers before they expire; default true */
+		bool tcp;		 /* ask the forwarders over TCP; default false */
+		struct conf_host *hosts; /* static names, never looked up */
+		unsigned n_hosts;
 	} resolver;
+
+	/* Where connections may go: CIDRs on top of the built-in deny list (resolver/policy.h). */
+	struct {
+		char **deny; /* "10.0.0.0/8", "fd00::/8", "192.0.2.7" */
+		unsigned *deny_lines;
+		unsigned n_deny;
+		char **allow; /* exceptions to deny; --allow-upstream replaces the file's */
+		unsigned *allow_lines;
+		unsigned n_allow;
+	} upstream;
 
 	struct {
 		unsigned client_hello_ms; /* whole ClientHello must arrive in; default 10000 */
@@ -129,9 +158,12 @@ int conf_validate(struct conf *c, struct conf_error *err);
 int conf_add_listener(struct conf *c, const char *hostport, struct conf_error *err);
 int conf_add_allow(struct conf *c, const char *name, struct conf_error *err);
 int conf_add_forwarder(struct conf *c, const char *fwd, struct conf_error *err);
+/* An upstream.allow entry: "127.0.0.0/8", "::1". */
+int conf_add_upstream_allow(struct conf *c, const char *cidr, struct conf_error *err);
 void conf_clear_listeners(struct conf *c);
 void conf_clear_allow(struct conf *c);
 void conf_clear_forwarders(struct conf *c);
+void conf_clear_upstream_allow(struct conf *c);
 
 /* "file:line: field: msg" (parts left out when empty) into buf; returns buf. */
 const char *conf_error_str(const struct conf_error *err, char *buf, size_t len);

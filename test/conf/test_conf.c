@@ -131,6 +131,14 @@ Test(shipped, spells_out_the_defaults)
 	cr_assert_eq(c->resolver.cache_size, d->resolver.cache_size);
 	cr_assert_eq(c->resolver.max_ttl_s, d->resolver.max_ttl_s);
 	cr_assert_eq(c->resolver.negative_ttl_s, d->resolver.negative_ttl_s);
+	cr_assert_eq(c->resolver.min_ttl_s, d->resolver.min_ttl_s);
+	cr_assert_eq(c->resolver.error_ttl_s, d->resolver.error_ttl_s);
+	cr_assert_eq(c->resolver.stale_ttl_s, d->resolver.stale_ttl_s);
+	cr_assert_eq(c->resolver.prefetch, d->resolver.prefetch);
+	cr_assert_eq(c->resolver.tcp, d->resolver.tcp);
+	cr_assert_eq(c->resolver.n_hosts, 0);
+	cr_assert_eq(c->upstream.n_deny, 0);
+	cr_assert_eq(c->upstream.n_allow, 0);
 	cr_assert_eq(c->timeouts.client_hello_ms, d->timeouts.client_hello_ms);
 	cr_assert_eq(c->timeouts.connect_ms, d->timeouts.connect_ms);
 	cr_assert_eq(c->timeouts.dns_ms, d->timeouts.dns_ms);
@@ -158,8 +166,16 @@ static void assert_defaults(const struct conf *c)
 	cr_assert_str_eq(c->resolver.resolv_conf, "/etc/resolv.conf");
 	cr_assert_eq(c->resolver.family, CONF_V4_ONLY);
 	cr_assert_eq(c->resolver.cache_size, 4096);
-	cr_assert_eq(c->resolver.max_ttl_s, 3600);
+	cr_assert_eq(c->resolver.min_ttl_s, 5);
+	cr_assert_eq(c->resolver.max_ttl_s, 300);
 	cr_assert_eq(c->resolver.negative_ttl_s, 5);
+	cr_assert_eq(c->resolver.error_ttl_s, 2);
+	cr_assert_eq(c->resolver.stale_ttl_s, 300);
+	cr_assert(c->resolver.prefetch);
+	cr_assert_not(c->resolver.tcp);
+	cr_assert_eq(c->resolver.n_hosts, 0);
+	cr_assert_eq(c->upstream.n_deny, 0);
+	cr_assert_eq(c->upstream.n_allow, 0);
 	cr_assert_eq(c->timeouts.client_hello_ms, 10000);
 	cr_assert_eq(c->timeouts.connect_ms, 5000);
 	cr_assert_eq(c->timeouts.dns_ms, 5000);
@@ -428,6 +444,77 @@ Test(fields, large_allowlist, .timeout = 20)
 	free(buf);
 }
 
+Test(fields, resolver_and_upstream)
+{
+	struct conf_error err = {0};
+	struct conf *c = load_data("resolver_full.yaml");
+
+	(void)err;
+	cr_assert_eq(c->resolver.min_ttl_s, 1);
+	cr_assert_eq(c->resolver.max_ttl_s, 600);
+	cr_assert_eq(c->resolver.negative_ttl_s, 3);
+	cr_assert_eq(c->resolver.error_ttl_s, 10);
+	cr_assert_eq(c->resolver.stale_ttl_s, 3600);
+	cr_assert_not(c->resolver.prefetch);
+	cr_assert(c->resolver.tcp);
+	cr_assert_eq(c->resolver.n_hosts, 3);
+	cr_assert_str_eq(c->resolver.hosts[0].name, "pinned.test");
+	cr_assert_eq(c->resolver.hosts[0].line, 11);
+	cr_assert_eq(c->resolver.hosts[0].n, 2);
+	cr_assert_eq(c->resolver.hosts[0].a[0].family, AF_INET);
+	cr_assert_eq(c->resolver.hosts[0].a[0].addr[0], 192);
+	cr_assert_eq(c->resolver.hosts[0].a[0].addr[3], 7);
+	cr_assert_eq(c->resolver.hosts[0].a[1].family, AF_INET6);
+	cr_assert_eq(c->resolver.hosts[0].a[1].addr[15], 1);
+	cr_assert_str_eq(c->resolver.hosts[1].name, "upper.test", "lower-cased, dot removed");
+	cr_assert_eq(c->resolver.hosts[1].n, 1);
+	cr_assert_str_eq(c->resolver.hosts[2].name, "flow.test");
+	cr_assert_eq(c->resolver.hosts[2].n, 2);
+	cr_assert_eq(c->upstream.n_deny, 2);
+	cr_assert_str_eq(c->upstream.deny[0], "203.0.113.0/24");
+	cr_assert_str_eq(c->upstream.deny[1], "2001:db8::/32");
+	cr_assert_eq(c->upstream.deny_lines[1], 18);
+	cr_assert_eq(c->upstream.n_allow, 2);
+	cr_assert_str_eq(c->upstream.allow[0], "10.20.0.0/16");
+	cr_assert_str_eq(c->upstream.allow[1], "::1");
+	cr_assert_eq(c->upstream.allow_lines[0], 20);
+	conf_free(c);
+}
+
+Test(fields, max_ttl_zero_ignores_the_floor)
+{
+	struct conf_error err = {0};
+	struct conf *c = load_str("resolver:\n  max_ttl: 0s\n", &err);
+	cr_assert_not_null(c, "%s", err_str(&err));
+	conf_free(c);
+}
+
+Test(cli, add_upstream_allow)
+{
+	struct conf_error err = {0};
+	struct conf *c = load_str("upstream:\n  allow: [10.0.0.0/8]\n", &err);
+
+	cr_assert_not_null(c, "%s", err_str(&err));
+	conf_clear_upstream_allow(c);
+	cr_assert_eq(c->upstream.n_allow, 0);
+	cr_assert_eq(conf_add_upstream_allow(c, "127.0.0.0/8", &err), 0, "%s", err.msg);
+	cr_assert_eq(conf_add_upstream_allow(c, "::1", &err), 0, "%s", err.msg);
+	cr_assert_eq(c->upstream.n_allow, 2);
+	cr_assert_str_eq(c->upstream.allow[1], "::1");
+	cr_assert_eq(c->upstream.allow_lines[1], 0);
+	cr_assert_eq(conf_add_upstream_allow(c, "127.0.0.1/8", &err), -EINVAL);
+	cr_assert_str_eq(err.msg, "has bits set past the prefix length");
+	cr_assert_eq(conf_add_upstream_allow(c, "x", &err), -EINVAL);
+	cr_assert_str_eq(err.msg, "not an address or CIDR (e.g. 10.0.0.0/8, fd00::/8, 192.0.2.7)");
+	cr_assert_eq(c->upstream.n_allow, 2);
+	/* validate re-checks what the command line changed, with no line. */
+	c->resolver.min_ttl_s = 400;
+	cr_assert_eq(conf_validate(c, &err), -EINVAL);
+	cr_assert_str_eq(err.field, "resolver.min_ttl");
+	cr_assert_eq(err.line, 0);
+	conf_free(c);
+}
+
 /* ---- bad files: one error, with the line and the field ---- */
 
 struct bad {
@@ -455,8 +542,8 @@ static const struct bad bad_files[] = {
 	{"bad_unknown_key.yaml", 6, "timeouts.conect",
 	 "unknown key (known here: client_hello, connect, dns, idle)"},
 	{"bad_unknown_top.yaml", 2, "listener",
-	 "unknown key (known here: threads, listeners, allow, resolver, timeouts, limits, relay, "
-	 "admin, log)"},
+	 "unknown key (known here: threads, listeners, allow, resolver, upstream, timeouts, limits, "
+	 "relay, admin, log)"},
 	{"bad_unknown_listener_key.yaml", 6, "listeners[1].upstream",
 	 "unknown key (known here: address, port, upstream_port)"},
 	{"bad_port_zero.yaml", 3, "listeners[0].port", "0 is out of range (1..65535)"},
@@ -504,6 +591,26 @@ static const struct bad bad_files[] = {
 	{"bad_top_list.yaml", 1, "", "found a list"},
 	{"bad_alias.yaml", 4, "listeners[0].port", "alias *nowhere has no anchor &nowhere"},
 	{"bad_key_mapping.yaml", 2, "timeouts", "keys must be plain names"},
+	{"bad_ttl_order.yaml", 3, "resolver.min_ttl", "10m is larger than resolver.max_ttl (5m)"},
+	{"bad_ttl_order_default.yaml", 2, "resolver.max_ttl",
+	 "3s is below resolver.min_ttl (5s, its default)"},
+	{"bad_upstream_cidr.yaml", 5, "upstream.deny[2]",
+	 "\"10.0.0.0/33\" has a prefix length outside 0..32"},
+	{"bad_upstream_allow.yaml", 3, "upstream.allow[0]",
+	 "\"localhost\" is not an address or CIDR (e.g. 10.0.0.0/8, fd00::/8, 192.0.2.7)"},
+	{"bad_upstream_bits.yaml", 4, "upstream.allow[1]",
+	 "\"10.1.2.3/8\" has bits set past the prefix length"},
+	{"bad_hosts_addr.yaml", 6, "resolver.hosts.pinned.test[1]",
+	 "\"10.0.0.x\" is not an IPv4 or IPv6 address"},
+	{"bad_hosts_name.yaml", 3, "resolver.hosts.*.wild.test", "is not a host name (no wildcards here)"},
+	{"bad_hosts_type.yaml", 3, "resolver.hosts", "expected a mapping of name: [addresses], found a list"},
+	{"bad_hosts_empty.yaml", 3, "resolver.hosts.pinned.test", "no address"},
+	{"bad_hosts_dup.yaml", 4, "resolver.hosts.Pinned.test", "\"Pinned.test\" is already listed (line 3)"},
+	{"bad_error_ttl.yaml", 2, "resolver.error_ttl", "0s is out of range (1s..1h)"},
+	{"bad_tcp.yaml", 2, "resolver.tcp", "\"sometimes\" is not true or false"},
+	{"bad_resolver_key.yaml", 2, "resolver.min_tll",
+	 "unknown key (known here: forwarders, resolv_conf, lookup_family, cache_size, max_ttl, "
+	 "negative_ttl, min_ttl, error_ttl, stale_ttl, prefetch, tcp, hosts)"},
 };
 
 Test(bad, every_bad_file_names_line_and_field)
