@@ -36,6 +36,7 @@
 
 #include "conf/conf.h"
 #include "sni/allowlist.h"
+#include "sni/connect.h"
 
 #define PATH_LEN       128 /* as conf_error.field */
 #define MAX_DEPTH      32  /* the schema is 3 deep; more is a mistake, not a config */
@@ -434,6 +435,9 @@ static int prepass(struct ectx *x, const char *buf, size_t len, struct prepass *
 
 struct raw_listener {
 	char *address, *port, *upstream_port;
+	char *protocol, *require_sni_match, *proxy_auth_file;
+	char **connect_ports;
+	unsigned n_connect_ports;
 };
 
 struct raw_resolver {
@@ -452,7 +456,7 @@ struct raw_upstream {
 };
 
 struct raw_timeouts {
-	char *client_hello, *connect, *dns, *idle;
+	char *client_hello, *connect, *dns, *idle, *request_head;
 };
 
 struct raw_limits {
@@ -502,6 +506,11 @@ static const cyaml_schema_field_t listener_fields[] = {
 	LEAF("address", struct raw_listener, address),
 	LEAF("port", struct raw_listener, port),
 	LEAF("upstream_port", struct raw_listener, upstream_port),
+	LEAF("protocol", struct raw_listener, protocol),
+	CYAML_FIELD_SEQUENCE_COUNT("connect_ports", OPT, struct raw_listener, connect_ports,
+				   n_connect_ports, &string_entry, 0, CYAML_UNLIMITED),
+	LEAF("require_sni_match", struct raw_listener, require_sni_match),
+	LEAF("proxy_auth_file", struct raw_listener, proxy_auth_file),
 	CYAML_FIELD_END,
 };
 
@@ -539,6 +548,7 @@ static const cyaml_schema_field_t timeouts_fields[] = {
 	LEAF("connect", struct raw_timeouts, connect),
 	LEAF("dns", struct raw_timeouts, dns),
 	LEAF("idle", struct raw_timeouts, idle),
+	LEAF("request_head", struct raw_timeouts, request_head),
 	CYAML_FIELD_END,
 };
 
@@ -957,6 +967,23 @@ static const char *const family_names[] = {
 	[CONF_ALL] = "ALL",
 };
 
+static const char *const protocol_names[] = {
+	[CONF_PROTO_AUTO] = "auto",
+	[CONF_PROTO_TLS] = "tls",
+	[CONF_PROTO_CONNECT] = "connect",
+};
+
+static int protocol_parse(const char *s, enum conf_protocol *out)
+{
+	for (unsigned i = 0; i < sizeof(protocol_names) / sizeof(protocol_names[0]); i++) {
+		if (!strcmp(s, protocol_names[i])) {
+			*out = (enum conf_protocol)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
 static const char *const level_names[] = {
 	[CONF_LOG_ERROR] = "error",
 	[CONF_LOG_WARN] = "warn",
@@ -1140,6 +1167,49 @@ static int listener_line(struct ectx *x, const struct conf_listener *l, const ch
 	return line ? line : l->line;
 }
 
+/*
+ * The CONNECT fields of listener i. The credentials file is loaded and
+ * dropped here, so --check reports a bad one with its own line.
+ */
+static int check_listener_connect(struct ectx *x, const struct conf_listener *l, unsigned i)
+{
+	char path[PATH_LEN];
+	struct proxy_auth_error aerr;
+	struct proxy_auth *auth;
+	int rc;
+
+	snprintf(path, sizeof(path), "listeners[%u].protocol", i);
+	if ((unsigned)l->protocol > CONF_PROTO_CONNECT)
+		return fail(x, listener_line(x, l, path), path, "unknown protocol %u",
+			    (unsigned)l->protocol);
+	snprintf(path, sizeof(path), "listeners[%u].connect_ports", i);
+	if (!l->n_connect_ports || l->n_connect_ports > CONF_MAX_CONNECT_PORTS)
+		return fail(x, listener_line(x, l, path), path, "%u ports; 1..%u",
+			    l->n_connect_ports, CONF_MAX_CONNECT_PORTS);
+	for (unsigned j = 0; j < l->n_connect_ports; j++) {
+		snprintf(path, sizeof(path), "listeners[%u].connect_ports[%u]", i, j);
+		if (!l->connect_ports[j])
+			return fail(x, listener_line(x, l, path), path,
+				    "0 is out of range (1..65535)");
+	}
+	if (!l->proxy_auth_file)
+		return 0;
+	snprintf(path, sizeof(path), "listeners[%u].proxy_auth_file", i);
+	if (!*l->proxy_auth_file)
+		return fail(x, listener_line(x, l, path), path, "empty path");
+	rc = proxy_auth_load(l->proxy_auth_file, &auth, &aerr);
+	if (rc == -ENOMEM)
+		return oom(x);
+	if (rc && aerr.line)
+		return fail(x, listener_line(x, l, path), path, "%s line %u: %s",
+			    Q(l->proxy_auth_file), aerr.line, aerr.msg);
+	if (rc)
+		return fail(x, listener_line(x, l, path), path, "%s: %s", Q(l->proxy_auth_file),
+			    aerr.msg);
+	proxy_auth_free(auth);
+	return 0;
+}
+
 static int check_listeners(struct ectx *x, struct conf *c)
 {
 	char path[PATH_LEN];
@@ -1165,6 +1235,9 @@ static int check_listeners(struct ectx *x, struct conf *c)
 		if (!l->upstream_port)
 			return fail(x, listener_line(x, l, path), path,
 				    "0 is out of range (1..65535)");
+		int rc = check_listener_connect(x, l, i);
+		if (rc)
+			return rc;
 		for (unsigned j = 0; j < i; j++) {
 			const struct conf_listener *o = &c->listeners[j];
 			if (o->sa_len != l->sa_len || memcmp(&o->sa, &l->sa, l->sa_len))
@@ -1288,6 +1361,7 @@ static int check_scalars(struct ectx *x, const struct conf *c)
 	RANGE("timeouts.connect", U_MS, c->timeouts.connect_ms, 1, TIMEOUT_MAX_MS);
 	RANGE("timeouts.dns", U_MS, c->timeouts.dns_ms, 1, TIMEOUT_MAX_MS);
 	RANGE("timeouts.idle", U_MS, c->timeouts.idle_ms, 1, IDLE_MAX_MS);
+	RANGE("timeouts.request_head", U_MS, c->timeouts.request_head_ms, 1, TIMEOUT_MAX_MS);
 	RANGE("limits.max_client_hello", U_NUM, c->limits.max_client_hello, HELLO_MIN, HELLO_MAX);
 	RANGE("limits.max_connections", U_NUM, c->limits.max_connections, 0, MAX_CONNS_MAX);
 	RANGE("relay.pipe_max_size", U_SIZE, c->relay.pipe_max_size, PIPE_MIN, PIPE_MAX);
@@ -1339,6 +1413,45 @@ static int check_conf(struct ectx *x, struct conf *c)
 			return rc_; \
 	} while (0)
 
+/* CONNECT is served on 443 only unless a listener lists its ports. */
+static void listener_connect_defaults(struct conf_listener *l)
+{
+	l->protocol = CONF_PROTO_AUTO;
+	l->connect_ports[0] = DEFAULT_UPSTREAM_PORT;
+	l->n_connect_ports = 1;
+	l->require_sni_match = true;
+}
+
+/* An empty connect_ports list is "not written", as every null value: use protocol: tls. */
+static int convert_listener_connect(struct ectx *x, const struct raw_listener *rl,
+				    struct conf_listener *l, unsigned i)
+{
+	char path[PATH_LEN];
+
+	listener_connect_defaults(l);
+	snprintf(path, sizeof(path), "listeners[%u].protocol", i);
+	if (rl->protocol && protocol_parse(rl->protocol, &l->protocol))
+		return fail(x, line_of(x, path), path,
+			    "%s is not a protocol (use auto, tls or connect)", Q(rl->protocol));
+	if (rl->n_connect_ports) {
+		snprintf(path, sizeof(path), "listeners[%u].connect_ports", i);
+		if (rl->n_connect_ports > CONF_MAX_CONNECT_PORTS)
+			return fail(x, line_of(x, path), path, "%u ports; at most %u",
+				    rl->n_connect_ports, CONF_MAX_CONNECT_PORTS);
+		for (unsigned j = 0; j < rl->n_connect_ports; j++) {
+			snprintf(path, sizeof(path), "listeners[%u].connect_ports[%u]", i, j);
+			if (!rl->connect_ports[j] || !*rl->connect_ports[j])
+				return fail(x, line_of(x, path), path, "empty port");
+			TRY(get_port(x, path, rl->connect_ports[j], &l->connect_ports[j]));
+		}
+		l->n_connect_ports = rl->n_connect_ports;
+	}
+	snprintf(path, sizeof(path), "listeners[%u].require_sni_match", i);
+	TRY(get_bool(x, path, rl->require_sni_match, &l->require_sni_match));
+	snprintf(path, sizeof(path), "listeners[%u].proxy_auth_file", i);
+	return get_string(x, path, rl->proxy_auth_file, &l->proxy_auth_file);
+}
+
 static int convert_listeners(struct ectx *x, const struct raw *r, struct conf *c)
 {
 	char path[PATH_LEN];
@@ -1368,6 +1481,7 @@ static int convert_listeners(struct ectx *x, const struct raw *r, struct conf *c
 		TRY(get_port(x, path, rl->port, &l->port));
 		snprintf(path, sizeof(path), "listeners[%u].upstream_port", i);
 		TRY(get_port(x, path, rl->upstream_port, &l->upstream_port));
+		TRY(convert_listener_connect(x, rl, l, i));
 	}
 	return 0;
 }
@@ -1613,6 +1727,8 @@ static int convert_timeouts(struct ectx *x, const struct raw_timeouts *t, struct
 	TRY(get_uint(x, "timeouts.connect", t->connect, U_MS, 1, TIMEOUT_MAX_MS,
 		     &c->timeouts.connect_ms));
 	TRY(get_uint(x, "timeouts.dns", t->dns, U_MS, 1, TIMEOUT_MAX_MS, &c->timeouts.dns_ms));
+	TRY(get_uint(x, "timeouts.request_head", t->request_head, U_MS, 1, TIMEOUT_MAX_MS,
+		     &c->timeouts.request_head_ms));
 	return get_uint(x, "timeouts.idle", t->idle, U_MS, 1, IDLE_MAX_MS, &c->timeouts.idle_ms);
 }
 
@@ -1683,6 +1799,7 @@ struct conf *conf_new_default(void)
 	c->timeouts.connect_ms = 5 * SEC_MS;
 	c->timeouts.dns_ms = 5 * SEC_MS;
 	c->timeouts.idle_ms = HOUR_MS;
+	c->timeouts.request_head_ms = 10 * SEC_MS;
 	c->limits.max_client_hello = 16384;
 	c->relay.pipe_size = 64 * KIB;
 	c->relay.pipe_max_size = MIB;
@@ -1839,6 +1956,8 @@ int conf_add_listener(struct conf *c, const char *hostport, struct conf_error *e
 	struct ectx x = {.err = err ? err : &dummy};
 	struct conf_listener l = {.upstream_port = DEFAULT_UPSTREAM_PORT};
 	char host[INET6_ADDRSTRLEN + 1];
+
+	listener_connect_defaults(&l);
 	const char *why;
 
 	if (c->n_listeners >= CONF_MAX_LISTENERS)
@@ -1929,8 +2048,10 @@ int conf_add_upstream_allow(struct conf *c, const char *cidr, struct conf_error 
 
 void conf_clear_listeners(struct conf *c)
 {
-	for (unsigned i = 0; i < c->n_listeners; i++)
+	for (unsigned i = 0; i < c->n_listeners; i++) {
 		free(c->listeners[i].address);
+		free(c->listeners[i].proxy_auth_file);
+	}
 	free(c->listeners);
 	c->listeners = NULL;
 	c->n_listeners = 0;
@@ -2005,6 +2126,13 @@ const char *conf_family_str(enum conf_family f)
 {
 	if ((unsigned)f < sizeof(family_names) / sizeof(family_names[0]))
 		return family_names[f];
+	return "?";
+}
+
+const char *conf_protocol_str(enum conf_protocol p)
+{
+	if ((unsigned)p < sizeof(protocol_names) / sizeof(protocol_names[0]))
+		return protocol_names[p];
 	return "?";
 }
 

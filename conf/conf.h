@@ -36,6 +36,15 @@ enum conf_log_level {
 	CONF_LOG_DEBUG,
 };
 
+/* What a listener speaks; the first byte of a connection decides in CONF_PROTO_AUTO. */
+enum conf_protocol {
+	CONF_PROTO_AUTO = 0, /* TLS record: SNI path; request line: CONNECT path */
+	CONF_PROTO_TLS,	     /* ClientHello only; anything else is reset */
+	CONF_PROTO_CONNECT,  /* HTTP CONNECT only; anything else is reset */
+};
+
+#define CONF_MAX_CONNECT_PORTS 32
+
 struct conf_listener {
 	char *address;		    /* as written: "127.0.0.1", "::", "0.0.0.0" */
 	uint16_t port;		    /* listening port */
@@ -43,6 +52,12 @@ struct conf_listener {
 	struct sockaddr_storage sa; /* filled when loaded, added or validated */
 	socklen_t sa_len;	    /* likewise */
 	unsigned line;		    /* source line, 0 when from the command line */
+	/* HTTP CONNECT (sni/connect.h): what the listener speaks, where CONNECT may go. */
+	enum conf_protocol protocol;			/* default CONF_PROTO_AUTO */
+	uint16_t connect_ports[CONF_MAX_CONNECT_PORTS]; /* default {443} */
+	unsigned n_connect_ports;			/* 1..CONF_MAX_CONNECT_PORTS */
+	bool require_sni_match; /* the hello after CONNECT must name the host; default true */
+	char *proxy_auth_file;	/* owned; Proxy-Authorization credentials; NULL = none */
 };
 
 /* resolver.hosts: one name answered from the config, never from DNS. */
@@ -100,6 +115,7 @@ struct conf {
 		unsigned connect_ms;	  /* upstream connect, per address; default 5000 */
 		unsigned dns_ms;	  /* name resolution; default 5000 */
 		unsigned idle_ms;	  /* relayed, no bytes either way; default 3600000 */
+		unsigned request_head_ms; /* CONNECT request head must arrive in; default 10000 */
 	} timeouts;
 
 	struct {
@@ -169,6 +185,8 @@ void conf_clear_upstream_allow(struct conf *c);
 const char *conf_error_str(const struct conf_error *err, char *buf, size_t len);
 
 const char *conf_family_str(enum conf_family f);
+/* "auto", "tls", "connect" */
+const char *conf_protocol_str(enum conf_protocol p);
 int conf_family_parse(const char *s, enum conf_family *out); /* "V4_ONLY" ...; 0 or -EINVAL */
 
 /* "250ms", "10s", "5m", "1h" or bare milliseconds, as in the file; 0 or -EINVAL/-ERANGE. */

@@ -540,12 +540,12 @@ static const struct bad bad_files[] = {
 	{"bad_pipe_memory.yaml", 3, "relay.pipe_memory_max",
 	 "64KiB is out of range (128KiB..1024GiB)"},
 	{"bad_unknown_key.yaml", 6, "timeouts.conect",
-	 "unknown key (known here: client_hello, connect, dns, idle)"},
+	 "unknown key (known here: client_hello, connect, dns, idle"},
 	{"bad_unknown_top.yaml", 2, "listener",
 	 "unknown key (known here: threads, listeners, allow, resolver, upstream, timeouts, limits, "
 	 "relay, admin, log)"},
 	{"bad_unknown_listener_key.yaml", 6, "listeners[1].upstream",
-	 "unknown key (known here: address, port, upstream_port)"},
+	 "unknown key (known here: address, port, upstream_port"},
 	{"bad_port_zero.yaml", 3, "listeners[0].port", "0 is out of range (1..65535)"},
 	{"bad_port_high.yaml", 5, "listeners[1].port", "70000 is out of range (1..65535)"},
 	{"bad_upstream_port.yaml", 4, "listeners[0].upstream_port",
@@ -1023,4 +1023,153 @@ Test(error_str, long_paths_keep_their_end)
 	cr_assert_eq(strlen(err.file), sizeof(err.file) - 1);
 	cr_assert(!strncmp(err.file, "...", 3), "%s", err.file);
 	cr_assert(ends_with(err.file, "/snigate.ya"), "%s", err.file);
+}
+
+/* ---- HTTP CONNECT fields ---- */
+
+/* A credentials file for proxy_auth_file: "u:p" hashed, as sni/connect.h wants it. */
+static const char *auth_file(const char *text)
+{
+	static char path[64];
+	FILE *f;
+	int fd;
+
+	snprintf(path, sizeof(path), "/tmp/test_conf_auth.XXXXXX");
+	fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	f = fdopen(fd, "w");
+	cr_assert_not_null(f);
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+#define UP_HASH "fd8f314419e0a57e5db989f5e6e52a211688682be2cb94c4c12938d7d842c2e0"
+
+Test(connect, defaults)
+{
+	struct conf_error err = {0};
+	struct conf *c = load_str("listeners:\n  - address: 127.0.0.1\n    port: 8443\n", &err);
+
+	cr_assert_not_null(c, "%s", err_str(&err));
+	cr_assert_eq(c->listeners[0].protocol, CONF_PROTO_AUTO);
+	cr_assert_eq(c->listeners[0].n_connect_ports, 1);
+	cr_assert_eq(c->listeners[0].connect_ports[0], 443);
+	cr_assert(c->listeners[0].require_sni_match);
+	cr_assert_null(c->listeners[0].proxy_auth_file);
+	cr_assert_eq(c->timeouts.request_head_ms, 10000);
+	/* A listener from the command line gets the same. */
+	cr_assert_eq(conf_add_listener(c, "127.0.0.1:9443", &err), 0, "%s", err.msg);
+	cr_assert_eq(c->listeners[1].protocol, CONF_PROTO_AUTO);
+	cr_assert_eq(c->listeners[1].n_connect_ports, 1);
+	cr_assert_eq(c->listeners[1].connect_ports[0], 443);
+	cr_assert(c->listeners[1].require_sni_match);
+	cr_assert_str_eq(conf_protocol_str(CONF_PROTO_CONNECT), "connect");
+	conf_free(c);
+	c = conf_new_default();
+	cr_assert_eq(c->timeouts.request_head_ms, 10000);
+	conf_free(c);
+}
+
+Test(connect, every_field)
+{
+	const char *path = auth_file("# users\nu:{SHA256}" UP_HASH "\n");
+	struct conf_error err = {0};
+	char text[512];
+	struct conf *c;
+
+	snprintf(text, sizeof(text),
+		 "listeners:\n"
+		 "  - address: 127.0.0.1\n"
+		 "    port: 8443\n"
+		 "    protocol: connect\n"
+		 "    connect_ports: [443, 8443]\n"
+		 "    require_sni_match: false\n"
+		 "    proxy_auth_file: %s\n"
+		 "  - address: 127.0.0.1\n"
+		 "    port: 443\n"
+		 "    protocol: tls\n"
+		 "timeouts:\n"
+		 "  request_head: 3s\n",
+		 path);
+	c = load_str(text, &err);
+	remove(path);
+	cr_assert_not_null(c, "%s", err_str(&err));
+	cr_assert_eq(c->listeners[0].protocol, CONF_PROTO_CONNECT);
+	cr_assert_eq(c->listeners[0].n_connect_ports, 2);
+	cr_assert_eq(c->listeners[0].connect_ports[0], 443);
+	cr_assert_eq(c->listeners[0].connect_ports[1], 8443);
+	cr_assert_not(c->listeners[0].require_sni_match);
+	cr_assert_str_eq(c->listeners[0].proxy_auth_file, path);
+	cr_assert_eq(c->listeners[1].protocol, CONF_PROTO_TLS);
+	cr_assert_eq(c->timeouts.request_head_ms, 3000);
+	conf_free(c);
+}
+
+Test(connect, errors_name_line_and_field)
+{
+	const char *bad_auth = auth_file("u:{SHA256}" UP_HASH "\nv:plaintext\n");
+	static const char head[] = "listeners:\n  - address: 127.0.0.1\n    port: 8443\n";
+	char text[512], want[512];
+	struct conf_error err;
+	static const struct {
+		const char *tail, *want;
+	} cases[] = {
+		{"    protocol: http\n",
+		 "test.yaml:4: listeners[0].protocol: \"http\" is not a protocol (use auto, tls or connect)"},
+		{"    connect_ports: [443, 0]\n",
+		 "test.yaml:4: listeners[0].connect_ports[1]: 0 is out of range (1..65535)"},
+		{"    connect_ports:\n      - 443\n      - 70000\n",
+		 "test.yaml:6: listeners[0].connect_ports[1]: 70000 is out of range (1..65535)"},
+		{"    connect_ports: [https]\n",
+		 "test.yaml:4: listeners[0].connect_ports[0]: \"https\" is not a whole number"},
+		{"    require_sni_match: maybe\n",
+		 "test.yaml:4: listeners[0].require_sni_match: \"maybe\" is not true or false"},
+		{"    proxy_auth_file: /nonexistent/snigate-users\n",
+		 "test.yaml:4: listeners[0].proxy_auth_file: \"/nonexistent/snigate-users\": cannot open: No such file or directory"},
+		{"timeouts:\n  request_head: 0s\n",
+		 "test.yaml:5: timeouts.request_head: 0ms is out of range (1ms..24h)"},
+		{"timeouts:\n  request_head: 10\n  request_head: 11\n",
+		 "test.yaml:6: timeouts.request_head: duplicate key (first set on line 5)"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), "%s%s", head, cases[i].tail);
+		cr_assert_null(load_str(text, &err), "case %zu loaded", i);
+		cr_expect_str_eq(err_str(&err), cases[i].want, "case %zu", i);
+	}
+
+	/* A bad credentials file: its own line, never its content. */
+	snprintf(text, sizeof(text), "%s    proxy_auth_file: %s\n", head, bad_auth);
+	cr_assert_null(load_str(text, &err));
+	remove(bad_auth);
+	snprintf(want, sizeof(want),
+		 "test.yaml:4: listeners[0].proxy_auth_file: \"%s\" line 2: expected "
+		 "user:{SHA256}hex (plain passwords are not accepted)",
+		 bad_auth);
+	cr_assert_str_eq(err_str(&err), want);
+	cr_assert_null(strstr(err_str(&err), "plaintext"));
+}
+
+Test(connect, validate_rechecks_fields)
+{
+	struct conf_error err = {0};
+	struct conf *c = conf_new_default();
+
+	cr_assert_eq(conf_add_listener(c, "127.0.0.1:8443", &err), 0, "%s", err.msg);
+	cr_assert_eq(conf_add_allow(c, "a.example", &err), 0, "%s", err.msg);
+	cr_assert_eq(conf_validate(c, &err), 0, "%s", err_str(&err));
+	c->listeners[0].n_connect_ports = 0;
+	cr_assert_eq(conf_validate(c, &err), -EINVAL);
+	cr_assert_str_eq(err.field, "listeners[0].connect_ports");
+	c->listeners[0].n_connect_ports = 1;
+	c->listeners[0].proxy_auth_file = strdup("/nonexistent/users");
+	cr_assert_eq(conf_validate(c, &err), -EINVAL);
+	cr_assert_str_eq(err.field, "listeners[0].proxy_auth_file");
+	free(c->listeners[0].proxy_auth_file);
+	c->listeners[0].proxy_auth_file = NULL;
+	c->timeouts.request_head_ms = 0;
+	cr_assert_eq(conf_validate(c, &err), -EINVAL);
+	cr_assert_str_eq(err.field, "timeouts.request_head");
+	conf_free(c);
 }
