@@ -45,7 +45,7 @@
 #define T_CARES	      TYPE_PREFIX "envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig"
 #define T_GETADDRINFO \
 	TYPE_PREFIX   \
-		"envoy.extensions.network.dns_resolver.getaddrinfo.v3.GetAddrInfoDnsResolverConfig"
+	"envoy.extensions.network.dns_resolver.getaddrinfo.v3.GetAddrInfoDnsResolverConfig"
 #define T_STDOUT_LOG TYPE_PREFIX "envoy.extensions.access_loggers.stream.v3.StdoutAccessLog"
 #define T_FILE_LOG   TYPE_PREFIX "envoy.extensions.access_loggers.file.v3.FileAccessLog"
 
@@ -278,13 +278,19 @@ static int fields(struct ex *x, yaml_node_t *map, const char *path, const char *
 		for (i = 0; i < nf && strcmp(f[i].name, k); i++)
 			;
 		if (i == nf) {
-			char known[200] = "";
+			char known[160] = "";
 			size_t o = 0;
 			for (size_t j = 0; j < nf && o < sizeof(known); j++)
 				o += (size_t)snprintf(known + o, sizeof(known) - o, "%s%s",
 						      j ? ", " : "", f[j].name);
-			return fail(x, kn, p, "not supported by snigate in %s (it reads: %s)", what,
-				    known);
+			if (o >= sizeof(known))
+				return fail(
+					x, kn, p,
+					"not implemented by snigate in %s (conf/CONFIG.md lists "
+					"what it reads)",
+					what);
+			return fail(x, kn, p, "not implemented by snigate in %s (it reads: %s)",
+				    what, known);
 		}
 		if (f[i].key)
 			return fail(x, kn, p, "duplicate key (first set on line %u)",
@@ -1260,10 +1266,6 @@ static int listener(struct ex *x, struct st *s, yaml_node_t *n, const char *path
 			inspector = true;
 		}
 	}
-	if (!inspector)
-		return fail(x, n, path,
-			    "no tls_inspector listener filter: without it Envoy matches no "
-			    "server_names, while snigate always reads the SNI");
 
 	if (GET(f, "listener_filters_timeout")) {
 		sub(q, path, "listener_filters_timeout");
@@ -1288,6 +1290,10 @@ static int listener(struct ex *x, struct st *s, yaml_node_t *n, const char *path
 	    access_logs(x, s, GET(f, "access_log"), sub(q, path, "access_log")))
 		return -EINVAL;
 
+	if (!inspector)
+		return fail(x, n, path,
+			    "no tls_inspector listener filter: without it Envoy matches no "
+			    "server_names, while snigate always reads the SNI");
 	sub(p, path, "filter_chains");
 	if (!GET(f, "filter_chains"))
 		return fail(x, n, path, "no filter_chains");
