@@ -86,8 +86,8 @@ image: image-deps
 image-test: image
 	test/image/run.sh $(IMAGE)
 
-k8s-check:
+k8s-check: build
 	test/k8s/check.sh
 
-k8s-corefile:
+k8s-corefile: build
 	test/k8s/corefile.sh
