@@ -715,6 +715,29 @@ Test(proxy_auth, load_errors_name_the_line)
 	cr_assert_null(a);
 }
 
+Test(proxy_auth, load_limits)
+{
+	size_t cap = (PROXY_AUTH_MAX_USERS + 1) * 96, o = 0;
+	char *text = malloc(cap);
+	struct proxy_auth *a;
+
+	hashes();
+	cr_assert_not_null(text);
+	/* A last line of PROXY_AUTH_MAX_LINE + 1 bytes without a newline. */
+	memset(text, 'x', PROXY_AUTH_MAX_LINE + 1);
+	text[PROXY_AUTH_MAX_LINE + 1] = '\0';
+	load_text(text, -EINVAL, 1);
+	/* PROXY_AUTH_MAX_USERS users load; one more is refused on its line. */
+	for (unsigned i = 0; i < PROXY_AUTH_MAX_USERS; i++)
+		o += (size_t)snprintf(text + o, cap - o, "user%u:{SHA256}%s\n", i, HASH_UP);
+	a = load_text(text, 0, 0);
+	cr_assert_eq(a->n, PROXY_AUTH_MAX_USERS);
+	proxy_auth_free(a);
+	snprintf(text + o, cap - o, "one-more:{SHA256}%s\n", HASH_UP);
+	load_text(text, -EINVAL, PROXY_AUTH_MAX_USERS + 1);
+	free(text);
+}
+
 Test(proxy_auth, load_accepts_upper_case_hex)
 {
 	char text[256];
@@ -774,7 +797,12 @@ Test(proxy_auth, check)
 	/* no credentials loaded: nothing matches */
 	cr_assert_eq(check_str(NULL, "Basic dTpw"), PROXY_AUTH_WRONG);
 
+	cr_assert_str_eq(proxy_auth_result_str(PROXY_AUTH_OK), "ok");
+	cr_assert_str_eq(proxy_auth_result_str(PROXY_AUTH_MISSING), "missing");
+	cr_assert_str_eq(proxy_auth_result_str(PROXY_AUTH_SCHEME), "scheme");
+	cr_assert_str_eq(proxy_auth_result_str(PROXY_AUTH_MALFORMED), "malformed");
 	cr_assert_str_eq(proxy_auth_result_str(PROXY_AUTH_WRONG), "wrong");
+	cr_assert_str_eq(proxy_auth_result_str((enum proxy_auth_result)99), "unknown");
 	proxy_auth_free(a);
 }
 
