@@ -22,7 +22,7 @@ PIDS=""
 cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$T"; }
 trap cleanup EXIT INT TERM
 
-free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+free_port() { "$LG" port; }
 DNS=$(free_port); SINK=$(free_port); GWP=$(free_port)
 
 cat > "$T/unbound.conf" <<EOF
@@ -45,7 +45,7 @@ EOF
 unbound -d -c "$T/unbound.conf" & PIDS="$PIDS $!"
 "$LG" sink -l 127.0.0.1:$SINK > "$T/sink.log" & PIDS="$PIDS $!"
 "$GW" --listen 127.0.0.1:$GWP --allow allowed.test --resolver 127.0.0.1@$DNS \
-	--upstream-port $SINK --no-access-log > "$T/gw.out" 2> "$T/gw.err" & GWPID=$!
+	--allow-upstream 127.0.0.0/8 --upstream-port $SINK --no-access-log > "$T/gw.out" 2> "$T/gw.err" & GWPID=$!
 PIDS="$PIDS $GWPID"
 for _ in $(seq 50); do grep -q ready "$T/gw.err" 2>/dev/null && break; sleep 0.1; done
 grep -q ready "$T/gw.err" || { cat "$T/gw.err"; exit 1; }
@@ -61,12 +61,14 @@ for i in $(seq "$REPS"); do
 	"$LG" bulk -t 127.0.0.1:$GWP --sni allowed.test -b 2G -c 1 --pid $GWPID > "$T/bg.$i"
 	"$LG" bulk -t 127.0.0.1:$SINK -b 2G -c 1 > "$T/bd.$i"
 done
-rate=$(cat "$T"/r.* | awk '/closes\/s/ {print $(NF-1)}' | median)
-p99=$(cat "$T"/r.* | awk '/latency/ {print $7}' | median)
-cpu=$(cat "$T"/r.* | awk '/reset cpu/ {print $(NF-3)}' | median)
-bg=$(cat "$T"/bg.* | awk '/MiB\/s/ {print $(NF-1)}' | median)
-bgcpu=$(cat "$T"/bg.* | awk '/bulk cpu/ {print $(NF-3)}' | median)
-bd=$(cat "$T"/bd.* | awk '/MiB\/s/ {print $(NF-1)}' | median)
+# loadgen ends each run with "result k=v ...": field K of those lines
+field() { awk -v k="$1" '/^result / { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) print kv[2] } }'; }
+rate=$(cat "$T"/r.* | field rate | median)
+p99=$(cat "$T"/r.* | field p99 | median)
+cpu=$(cat "$T"/r.* | field cpu_us | median)
+bg=$(cat "$T"/bg.* | field mibs | median)
+bgcpu=$(cat "$T"/bg.* | field cpu_s_gib | median)
+bd=$(cat "$T"/bd.* | field mibs | median)
 echo "reset path (20,000 denied ClientHellos, 64 concurrent):"
 echo "  $rate closes/s, p99 ${p99} us from last hello byte to RST, ${cpu} us snigate CPU per connection"
 echo "one bulk stream (2 GiB, hello + payload, checksummed at the sink):"
