@@ -216,7 +216,11 @@ wait_for "$T/stdout" '"sni":"denied.test","decision":"deny"' 2000 &&
 # SIGTERM, as the kubelet stops a pod.
 if [ -n "$spid" ]; then
 	kill -TERM "$spid"
-	if wait "$run_pid"; then ok "SIGTERM: exit 0"; else bad "SIGTERM: exit status $?"; fi
+	if wait "$run_pid"; then
+		ok "SIGTERM: exit 0"
+	else
+		bad "SIGTERM: exit status $?: $(grep -v '^snigate: stats' "$T/stderr" | tail -n 5 | tr '\n' ' ')"
+	fi
 	grep -q 'snigate: stats' "$T/stderr" && ok "stats printed at stop" || bad "no stats at stop"
 fi
 $B rm "$ctr" >/dev/null 2>&1; ctr=
