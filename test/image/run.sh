@@ -225,6 +225,47 @@ if [ -n "$spid" ]; then
 fi
 $B rm "$ctr" >/dev/null 2>&1; ctr=
 
+# Port 443 as UID 65532, in a network namespace of its own: NET_BIND_SERVICE
+# added to the container is not enough (it is not ambient, so exec drops it);
+# net.ipv4.ip_unprivileged_port_start=443, as k8s/base sets it, is.
+if command -v unshare >/dev/null && command -v ip >/dev/null; then
+	cat >"$T/etc/p443.yaml" <<EOF
+listeners:
+  - address: 127.0.0.1
+    port: 443
+allow: [allowed.test]
+resolver:
+  forwarders: ["127.0.0.1@53"]
+admin:
+  address: 127.0.0.1:9901
+EOF
+	chmod a+r "$T/etc/p443.yaml"
+	ctr=$($B from --pull=false -q --security-opt "seccomp=$PROFILE" --cap-add CAP_NET_BIND_SERVICE "$IMAGE")
+	for start in 1024 443; do
+		# shellcheck disable=SC2016
+		unshare -n sh -c '
+			ip link set lo up && sysctl -qw net.ipv4.ip_unprivileged_port_start=$1 || exit 1
+			$2 run --isolation chroot -v "$3/etc:/etc/snigate:ro" "$4" -- /snigate -c /etc/snigate/p443.yaml \
+				>/dev/null 2>"$3/p443.err" &
+			i=0
+			while [ $i -lt 100 ] && ! grep -q "snigate: \(ready\|error\)" "$3/p443.err"; do
+				sleep 0.05; i=$((i + 1))
+			done
+			p=$(ss -HOltnp "sport = :443" | grep -o "pid=[0-9]*" | head -n 1 | cut -d= -f2)
+			[ -n "$p" ] && kill -KILL "$p"
+			wait' sh "$start" "$B" "$T" "$ctr"
+		line=$(grep -m 1 'snigate: \(ready\|error\)' "$T/p443.err")
+		case $start:$line in
+		1024:*"Permission denied"*) ok "443 with NET_BIND_SERVICE added but the default sysctl: refused ($line)" ;;
+		443:*"snigate: ready"*) ok "443 with ip_unprivileged_port_start=443: $line" ;;
+		*) bad "443 with ip_unprivileged_port_start=$start: '$line'" ;;
+		esac
+	done
+	$B rm "$ctr" >/dev/null 2>&1; ctr=
+else
+	note "no unshare or ip: binding 443 as UID 65532 not checked"
+fi
+
 # What the runtimes' own default seccomp profile does (containerd 2.0 RuntimeDefault,
 # Docker 25, podman/buildah): io_uring is not on it.
 ctr_default=$($B from --pull=false -q "$IMAGE")
