@@ -120,6 +120,22 @@ for name in base overlays-example; do
 	fi
 done
 
+# ---- the seccomp profile of components/seccomp-io-uring
+if out=$(node -e '
+	const p = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+	const allow = new Set(p.syscalls.filter((s) => s.action === "SCMP_ACT_ALLOW" && !s.args).flatMap((s) => s.names));
+	const need = ["io_uring_setup", "io_uring_enter", "io_uring_register", "splice", "accept4", "connect", "clone", "futex"];
+	const missing = need.filter((n) => !allow.has(n));
+	const banned = ["kexec_load", "init_module", "bpf", "open_by_handle_at", "perf_event_open"].filter((n) => allow.has(n));
+	if (p.defaultAction !== "SCMP_ACT_ERRNO" || missing.length || banned.length)
+		throw new Error(`default ${p.defaultAction}, missing ${missing}, allowed ${banned}`);
+	console.log(`${allow.size} calls allowed, default ${p.defaultAction}`);
+' "$SRC/k8s/seccomp/snigate.json" 2>&1); then
+	ok "k8s/seccomp/snigate.json: $out, io_uring and the data path allowed, kexec, modules, bpf, perf not"
+else
+	bad "k8s/seccomp/snigate.json: $out"
+fi
+
 # ---- the checks catch what they claim to: each broken copy must fail
 mutant() { # WHAT EXPECTED-OUTPUT VALIDATE-FLAGS SED-SCRIPT
 	sed "$4" "$T/base.yaml" >"$T/mutant.yaml"
