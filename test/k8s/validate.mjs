@@ -15,7 +15,7 @@
 // Writes OUTDIR/<name>.<configmap>.<key> for each snigate.yaml and Corefile
 // found in ConfigMaps, for check.sh to hand to snigate. Prints one line per
 // check and "N passed, N failed"; exits 1 on any failure.
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { parseAllDocuments, parse as parseYaml } from "yaml";
@@ -85,8 +85,9 @@ for (const { name, docs } of docsBySet) {
 
 // ---- types, all objects in one tsc run
 if (types) {
-	// In the folder of node_modules, so that tsc resolves kubernetes-models.
-	const ts = "objects.ts";
+	// In the folder of node_modules, so that tsc resolves kubernetes-models;
+	// one name per run, so that two runs can share the folder.
+	const ts = `objects-${process.pid}.ts`;
 	writeFileSync(ts, tsLines.join("\n") + "\n");
 	let out = "";
 	try {
@@ -97,14 +98,15 @@ if (types) {
 	} catch (e) {
 		out = (e.stdout || "") + (e.stderr || "") || String(e);
 	}
+	unlinkSync(ts);
 	const lines = tsLines.filter((l) => l.startsWith("// ")).length;
 	if (!out) {
 		ok(`types: ${lines} objects type-check against the API's interfaces (no unknown fields)`);
 	} else {
 		const before = failed;
 		for (const l of out.trim().split("\n")) {
-			// objects.ts(LINE,COL): error ...: name the object from the comment above.
-			const m = l.match(/objects\.ts\((\d+),\d+\): (.*)/);
+			// objects-PID.ts(LINE,COL): error ...: name the object from the comment above.
+			const m = l.match(/objects-\d+\.ts\((\d+),\d+\): (.*)/);
 			if (!m) continue;
 			let i = Number(m[1]) - 1;
 			while (i > 0 && !tsLines[i].startsWith("// ")) i--;
