@@ -12,6 +12,7 @@
  * When struct conf gains a field, it must be added here as well:
  * test/conf/test_envoy.c round-trips a dump through the loader.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +87,17 @@ static void size(FILE *f, unsigned long long v)
 	fprintf(f, "%llu", v);
 }
 
+/* head, then the list as "    - "..."" lines, or " []" on the head's line. */
+static void strings(FILE *f, const char *head, char *const *v, unsigned n)
+{
+	fprintf(f, "%s%s\n", head, n ? "" : " []");
+	for (unsigned i = 0; i < n; i++) {
+		fprintf(f, "    - ");
+		str(f, v[i]);
+		fputc('\n', f);
+	}
+}
+
 int conf_dump_yaml(const struct conf *c, FILE *f, unsigned flags)
 {
 	(void)flags;
@@ -97,6 +109,17 @@ int conf_dump_yaml(const struct conf *c, FILE *f, unsigned flags)
 		fprintf(f, "  - address: ");
 		str(f, l->address);
 		fprintf(f, "\n    port: %u\n    upstream_port: %u\n", l->port, l->upstream_port);
+		fprintf(f, "    protocol: %s\n    connect_ports: [",
+			conf_protocol_str(l->protocol));
+		for (unsigned j = 0; j < l->n_connect_ports; j++)
+			fprintf(f, "%s%u", j ? ", " : "", l->connect_ports[j]);
+		fprintf(f, "]\n    require_sni_match: %s\n",
+			l->require_sni_match ? "true" : "false");
+		if (l->proxy_auth_file) {
+			fprintf(f, "    proxy_auth_file: ");
+			str(f, l->proxy_auth_file);
+			fputc('\n', f);
+		}
 	}
 
 	fprintf(f, "allow:%s\n", c->n_allow ? "" : " []");
@@ -119,8 +142,32 @@ int conf_dump_yaml(const struct conf *c, FILE *f, unsigned flags)
 	duration_s(f, c->resolver.max_ttl_s);
 	fprintf(f, "\n  negative_ttl: ");
 	duration_s(f, c->resolver.negative_ttl_s);
+	fprintf(f, "\n  min_ttl: ");
+	duration_s(f, c->resolver.min_ttl_s);
+	fprintf(f, "\n  error_ttl: ");
+	duration_s(f, c->resolver.error_ttl_s);
+	fprintf(f, "\n  stale_ttl: ");
+	duration_s(f, c->resolver.stale_ttl_s);
+	fprintf(f, "\n  prefetch: %s\n  tcp: %s\n  hosts:%s",
+		c->resolver.prefetch ? "true" : "false", c->resolver.tcp ? "true" : "false",
+		c->resolver.n_hosts ? "" : " {}");
+	for (unsigned i = 0; i < c->resolver.n_hosts; i++) {
+		const struct conf_host *h = &c->resolver.hosts[i];
+		fprintf(f, "\n    ");
+		str(f, h->name);
+		fprintf(f, ": [");
+		for (unsigned j = 0; j < h->n; j++) {
+			char ip[INET6_ADDRSTRLEN];
+			inet_ntop(h->a[j].family, h->a[j].addr, ip, sizeof(ip));
+			fprintf(f, "%s", j ? ", " : "");
+			str(f, ip);
+		}
+		fputc(']', f);
+	}
+	strings(f, "\nupstream:\n  deny:", c->upstream.deny, c->upstream.n_deny);
+	strings(f, "  allow:", c->upstream.allow, c->upstream.n_allow);
 
-	fprintf(f, "\ntimeouts:\n  client_hello: ");
+	fprintf(f, "timeouts:\n  client_hello: ");
 	duration_ms(f, c->timeouts.client_hello_ms);
 	fprintf(f, "\n  connect: ");
 	duration_ms(f, c->timeouts.connect_ms);
@@ -128,6 +175,8 @@ int conf_dump_yaml(const struct conf *c, FILE *f, unsigned flags)
 	duration_ms(f, c->timeouts.dns_ms);
 	fprintf(f, "\n  idle: ");
 	duration_ms(f, c->timeouts.idle_ms);
+	fprintf(f, "\n  request_head: ");
+	duration_ms(f, c->timeouts.request_head_ms);
 
 	fprintf(f, "\nlimits:\n  max_client_hello: %u\n  max_connections: %u\n",
 		c->limits.max_client_hello, c->limits.max_connections);

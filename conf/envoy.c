@@ -1375,6 +1375,8 @@ static int build(struct ex *x, struct st *s, struct conf *c)
 					     : fail(x, s->ls[i].node, s->ls[i].path, "%s", e.msg);
 		c->listeners[c->n_listeners - 1].upstream_port = (uint16_t)s->ls[i].upstream_port;
 		c->listeners[c->n_listeners - 1].line = line_of(s->ls[i].node);
+		/* The Envoy listener took TLS only: a CONNECT request matched no chain. */
+		c->listeners[c->n_listeners - 1].protocol = CONF_PROTO_TLS;
 	}
 	for (size_t i = 0; s->n_ls && i < s->ls[0].n_names; i++) {
 		if ((rc = conf_add_allow(c, s->ls[0].names[i], &e)))

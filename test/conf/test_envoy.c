@@ -121,6 +121,7 @@ Test(envoy_reference, loads_unchanged_and_decides_like_the_native_config)
 	cr_assert_eq(e->listeners[0].upstream_port, 443);
 	cr_assert_str_eq(e->listeners[0].address, "0.0.0.0");
 	cr_assert_eq(e->listeners[0].line, 9);
+	cr_assert_eq(e->listeners[0].protocol, CONF_PROTO_TLS, "no HTTP CONNECT: Envoy had none");
 	cr_assert_eq(e->resolver.family, n->resolver.family);
 	cr_assert_eq(e->resolver.family, CONF_V4_ONLY);
 	cr_assert_eq(e->resolver.n_forwarders, 0, "no resolvers in the file: resolv.conf's");
@@ -416,6 +417,13 @@ static void round_trip(struct conf *a)
 		cr_assert_eq(
 			memcmp(&b->listeners[i].sa, &a->listeners[i].sa, a->listeners[i].sa_len),
 			0);
+		cr_assert_eq(b->listeners[i].protocol, a->listeners[i].protocol);
+		cr_assert_eq(b->listeners[i].n_connect_ports, a->listeners[i].n_connect_ports);
+		for (unsigned j = 0; j < a->listeners[i].n_connect_ports; j++)
+			cr_assert_eq(b->listeners[i].connect_ports[j],
+				     a->listeners[i].connect_ports[j]);
+		cr_assert_eq(b->listeners[i].require_sni_match, a->listeners[i].require_sni_match);
+		cr_assert_eq(!b->listeners[i].proxy_auth_file, !a->listeners[i].proxy_auth_file);
 	}
 	cr_assert_eq(b->n_allow, a->n_allow);
 	for (unsigned i = 0; i < a->n_allow; i++)
@@ -428,6 +436,26 @@ static void round_trip(struct conf *a)
 	cr_assert_eq(b->resolver.cache_size, a->resolver.cache_size);
 	cr_assert_eq(b->resolver.max_ttl_s, a->resolver.max_ttl_s);
 	cr_assert_eq(b->resolver.negative_ttl_s, a->resolver.negative_ttl_s);
+	cr_assert_eq(b->resolver.min_ttl_s, a->resolver.min_ttl_s);
+	cr_assert_eq(b->resolver.error_ttl_s, a->resolver.error_ttl_s);
+	cr_assert_eq(b->resolver.stale_ttl_s, a->resolver.stale_ttl_s);
+	cr_assert_eq(b->resolver.prefetch, a->resolver.prefetch);
+	cr_assert_eq(b->resolver.tcp, a->resolver.tcp);
+	cr_assert_eq(b->resolver.n_hosts, a->resolver.n_hosts);
+	for (unsigned i = 0; i < a->resolver.n_hosts; i++) {
+		cr_assert_str_eq(b->resolver.hosts[i].name, a->resolver.hosts[i].name);
+		cr_assert_eq(b->resolver.hosts[i].n, a->resolver.hosts[i].n);
+		cr_assert_eq(memcmp(b->resolver.hosts[i].a, a->resolver.hosts[i].a,
+				    sizeof(a->resolver.hosts[i].a[0]) * a->resolver.hosts[i].n),
+			     0);
+	}
+	cr_assert_eq(b->upstream.n_deny, a->upstream.n_deny);
+	for (unsigned i = 0; i < a->upstream.n_deny; i++)
+		cr_assert_str_eq(b->upstream.deny[i], a->upstream.deny[i]);
+	cr_assert_eq(b->upstream.n_allow, a->upstream.n_allow);
+	for (unsigned i = 0; i < a->upstream.n_allow; i++)
+		cr_assert_str_eq(b->upstream.allow[i], a->upstream.allow[i]);
+	cr_assert_eq(b->timeouts.request_head_ms, a->timeouts.request_head_ms);
 	cr_assert_eq(b->timeouts.client_hello_ms, a->timeouts.client_hello_ms);
 	cr_assert_eq(b->timeouts.connect_ms, a->timeouts.connect_ms);
 	cr_assert_eq(b->timeouts.dns_ms, a->timeouts.dns_ms);
@@ -468,8 +496,26 @@ Test(envoy_convert, full_round_trips)
 
 Test(envoy_convert, native_round_trips_with_odd_values)
 {
-	struct conf *c = load_native();
+	static const char text[] = "listeners:\n"
+				   "  - address: 127.0.0.1\n"
+				   "    port: 8443\n"
+				   "    protocol: connect\n"
+				   "    connect_ports: [443, 8443]\n"
+				   "    require_sni_match: false\n"
+				   "allow: [a.example, \"*.b.example\"]\n"
+				   "resolver:\n"
+				   "  prefetch: false\n"
+				   "  tcp: true\n"
+				   "  hosts:\n"
+				   "    a.example: [192.0.2.1, \"2001:db8::1\"]\n"
+				   "upstream:\n"
+				   "  deny: [192.0.2.0/24]\n"
+				   "  allow: [192.0.2.1]\n";
 	struct conf_error err = {0};
+	struct conf *c = NULL;
+
+	cr_assert_eq(conf_load_buf(text, strlen(text), "odd.yaml", &c, &err), 0, "%s",
+		     err_str(&err));
 
 	/* Values that need the smaller units and quoting. */
 	c->timeouts.connect_ms = 1500;
