@@ -46,6 +46,8 @@
 #define MIB (1024ULL * KIB)
 #define GIB (1024ULL * MIB)
 
+#define DEFAULT_ADMIN "127.0.0.1:9901" /* Envoy's admin port, loopback only */
+
 #define SEC_MS	1000ULL
 #define MIN_MS	(60 * SEC_MS)
 #define HOUR_MS (60 * MIN_MS)
@@ -434,7 +436,7 @@ static int prepass(struct ectx *x, const char *buf, size_t len, struct prepass *
 /* Pass 2: libcyaml                                                         */
 
 struct raw_listener {
-	char *address, *port, *upstream_port;
+	char *address, *port, *upstream_port, *mode;
 	char *protocol, *require_sni_match, *proxy_auth_file;
 	char **connect_ports;
 	unsigned n_connect_ports;
@@ -461,6 +463,7 @@ struct raw_timeouts {
 
 struct raw_limits {
 	char *max_client_hello, *max_connections;
+	char *max_connections_per_thread, *max_pending_hellos, *max_per_source_ip;
 };
 
 struct raw_relay {
@@ -471,12 +474,19 @@ struct raw_admin {
 	char *address;
 };
 
+struct raw_drain {
+	char *delay, *timeout;
+};
+
 struct raw_log {
 	char *level, *access;
+	char *access_file, *access_sample, *access_deny_rate;
 };
 
 struct raw {
 	char *threads;
+	char *mode;
+	struct raw_drain *drain;
 	struct raw_listener *listeners;
 	unsigned n_listeners;
 	char **allow;
@@ -506,6 +516,7 @@ static const cyaml_schema_field_t listener_fields[] = {
 	LEAF("address", struct raw_listener, address),
 	LEAF("port", struct raw_listener, port),
 	LEAF("upstream_port", struct raw_listener, upstream_port),
+	LEAF("mode", struct raw_listener, mode),
 	LEAF("protocol", struct raw_listener, protocol),
 	CYAML_FIELD_SEQUENCE_COUNT("connect_ports", OPT, struct raw_listener, connect_ports,
 				   n_connect_ports, &string_entry, 0, CYAML_UNLIMITED),
@@ -555,6 +566,9 @@ static const cyaml_schema_field_t timeouts_fields[] = {
 static const cyaml_schema_field_t limits_fields[] = {
 	LEAF("max_client_hello", struct raw_limits, max_client_hello),
 	LEAF("max_connections", struct raw_limits, max_connections),
+	LEAF("max_connections_per_thread", struct raw_limits, max_connections_per_thread),
+	LEAF("max_pending_hellos", struct raw_limits, max_pending_hellos),
+	LEAF("max_per_source_ip", struct raw_limits, max_per_source_ip),
 	CYAML_FIELD_END,
 };
 
@@ -573,11 +587,22 @@ static const cyaml_schema_field_t admin_fields[] = {
 static const cyaml_schema_field_t log_fields[] = {
 	LEAF("level", struct raw_log, level),
 	LEAF("access", struct raw_log, access),
+	LEAF("access_file", struct raw_log, access_file),
+	LEAF("access_sample", struct raw_log, access_sample),
+	LEAF("access_deny_rate", struct raw_log, access_deny_rate),
+	CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t drain_fields[] = {
+	LEAF("delay", struct raw_drain, delay),
+	LEAF("timeout", struct raw_drain, timeout),
 	CYAML_FIELD_END,
 };
 
 static const cyaml_schema_field_t top_fields[] = {
 	LEAF("threads", struct raw, threads),
+	LEAF("mode", struct raw, mode),
+	CYAML_FIELD_MAPPING_PTR("drain", OPT, struct raw, drain, drain_fields),
 	CYAML_FIELD_SEQUENCE_COUNT("listeners", OPT, struct raw, listeners, n_listeners,
 				   &listener_entry, 0, CYAML_UNLIMITED),
 	CYAML_FIELD_SEQUENCE_COUNT("allow", OPT, struct raw, allow, n_allow, &string_entry, 0,
@@ -610,6 +635,7 @@ static const struct {
 	{"relay", relay_fields},
 	{"admin", admin_fields},
 	{"log", log_fields},
+	{"drain", drain_fields},
 };
 
 /*
@@ -943,6 +969,56 @@ static int get_bool(struct ectx *x, const char *path, const char *s, bool *out)
 		}
 	}
 	return fail(x, line_of(x, path), path, "%s is not true or false", Q(s));
+}
+
+static const char *const mode_names[] = {
+	[CONF_MODE_DEFAULT] = "default",
+	[CONF_ENFORCE] = "enforce",
+	[CONF_AUDIT] = "audit",
+};
+
+const char *conf_mode_str(enum conf_mode m)
+{
+	return (unsigned)m <= CONF_AUDIT ? mode_names[m] : "?";
+}
+
+int conf_mode_parse(const char *s, enum conf_mode *out)
+{
+	if (!strcasecmp(s, "enforce"))
+		*out = CONF_ENFORCE;
+	else if (!strcasecmp(s, "audit"))
+		*out = CONF_AUDIT;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static int get_mode(struct ectx *x, const char *path, const char *s, enum conf_mode *out)
+{
+	if (!s || !conf_mode_parse(s, out))
+		return 0;
+	return fail(x, line_of(x, path), path, "%s is not a mode (use enforce or audit)", Q(s));
+}
+
+/* A fraction written as 0.25 or 25%. */
+static int get_ratio(struct ectx *x, const char *path, const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	if (!s)
+		return 0;
+	errno = 0;
+	v = strtod(s, &end);
+	if (end != s && *end == '%' && !end[1]) {
+		v /= 100;
+		end++;
+	}
+	if (end == s || *end || errno || !(v >= 0 && v <= 1))
+		return fail(x, line_of(x, path), path,
+			    "%s is not a fraction from 0 to 1 (0.25 or 25%%)", Q(s));
+	*out = v;
+	return 0;
 }
 
 static int get_string(struct ectx *x, const char *path, const char *s, char **out)
@@ -1384,8 +1460,13 @@ static int check_scalars(struct ectx *x, const struct conf *c)
 		struct sockaddr_storage ss;
 		socklen_t sl;
 		uint16_t port;
-		const char *why =
-			parse_hostport(c->admin_address, host, sizeof(host), &port, &ss, &sl);
+		char probe[128];
+		size_t n = strlen(c->admin_address);
+		/* Port 0 binds a free port (tests run many gateways); the ready line names it. */
+		snprintf(probe, sizeof(probe), "%s", c->admin_address);
+		if (n > 2 && n < sizeof(probe) && !strcmp(probe + n - 2, ":0"))
+			probe[n - 1] = '1';
+		const char *why = parse_hostport(probe, host, sizeof(host), &port, &ss, &sl);
 		if (why)
 			return fail(x, line_of(x, "admin.address"), "admin.address", "%s %s",
 				    Q(c->admin_address), why);
@@ -1481,6 +1562,8 @@ static int convert_listeners(struct ectx *x, const struct raw *r, struct conf *c
 		TRY(get_port(x, path, rl->port, &l->port));
 		snprintf(path, sizeof(path), "listeners[%u].upstream_port", i);
 		TRY(get_port(x, path, rl->upstream_port, &l->upstream_port));
+		snprintf(path, sizeof(path), "listeners[%u].mode", i);
+		TRY(get_mode(x, path, rl->mode, &l->mode));
 		TRY(convert_listener_connect(x, rl, l, i));
 	}
 	return 0;
@@ -1739,6 +1822,13 @@ static int convert_sections(struct ectx *x, const struct raw *r, struct conf *c)
 			     HELLO_MIN, HELLO_MAX, &c->limits.max_client_hello));
 		TRY(get_uint(x, "limits.max_connections", r->limits->max_connections, U_NUM, 0,
 			     MAX_CONNS_MAX, &c->limits.max_connections));
+		TRY(get_uint(x, "limits.max_connections_per_thread",
+			     r->limits->max_connections_per_thread, U_NUM, 0, MAX_CONNS_MAX,
+			     &c->limits.max_connections_per_thread));
+		TRY(get_uint(x, "limits.max_pending_hellos", r->limits->max_pending_hellos, U_NUM,
+			     0, MAX_CONNS_MAX, &c->limits.max_pending_hellos));
+		TRY(get_uint(x, "limits.max_per_source_ip", r->limits->max_per_source_ip, U_NUM, 0,
+			     MAX_CONNS_MAX, &c->limits.max_per_source_ip));
 	}
 	if (r->relay) {
 		/* Ranges that depend on the other relay fields come in check_scalars(). */
@@ -1749,8 +1839,19 @@ static int convert_sections(struct ectx *x, const struct raw *r, struct conf *c)
 		TRY(get_value(x, "relay.pipe_memory_max", r->relay->pipe_memory_max, U_SIZE, 0,
 			      PIPE_MEMORY_MAX, &c->relay.pipe_memory_max));
 	}
-	if (r->admin)
+	if (r->admin && r->admin->address && !strcasecmp(r->admin->address, "off")) {
+		free(c->admin_address);
+		c->admin_address = NULL;
+	} else if (r->admin) {
 		TRY(get_string(x, "admin.address", r->admin->address, &c->admin_address));
+	}
+	TRY(get_mode(x, "mode", r->mode, &c->mode));
+	if (r->drain) {
+		TRY(get_uint(x, "drain.delay", r->drain->delay, U_MS, 0, TIMEOUT_MAX_MS,
+			     &c->drain.delay_ms));
+		TRY(get_uint(x, "drain.timeout", r->drain->timeout, U_MS, 0, TIMEOUT_MAX_MS,
+			     &c->drain.timeout_ms));
+	}
 	if (r->log) {
 		const char *lv = r->log->level;
 		if (lv && conf_log_level_parse(lv, &c->log_level))
@@ -1758,6 +1859,11 @@ static int convert_sections(struct ectx *x, const struct raw *r, struct conf *c)
 				    "%s is not a log level (use error, warn, info or debug)",
 				    Q(lv));
 		TRY(get_bool(x, "log.access", r->log->access, &c->access_log));
+		TRY(get_string(x, "log.access_file", r->log->access_file, &c->access_log_file));
+		TRY(get_ratio(x, "log.access_sample", r->log->access_sample,
+			      &c->access_log_sample));
+		TRY(get_uint(x, "log.access_deny_rate", r->log->access_deny_rate, U_NUM, 0,
+			     MAX_CONNS_MAX, &c->access_log_deny_rate));
 	}
 	return 0;
 }
@@ -1806,6 +1912,15 @@ struct conf *conf_new_default(void)
 	c->relay.pipe_memory_max = 256 * MIB;
 	c->log_level = CONF_LOG_INFO;
 	c->access_log = true;
+	c->access_log_sample = 1;
+	c->access_log_deny_rate = 1000;
+	c->mode = CONF_ENFORCE;
+	c->drain.timeout_ms = 30 * SEC_MS;
+	c->admin_address = strdup(DEFAULT_ADMIN);
+	if (!c->admin_address) {
+		conf_free(c);
+		return NULL;
+	}
 	return c;
 }
 
@@ -2180,6 +2295,7 @@ void conf_free(struct conf *c)
 	free(c->resolver.hosts);
 	free(c->resolver.resolv_conf);
 	free(c->admin_address);
+	free(c->access_log_file);
 	free(c->path);
 	free(c);
 }

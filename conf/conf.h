@@ -29,6 +29,12 @@ enum conf_family {
 	CONF_ALL,	   /* both; IPv4 addresses tried first */
 };
 
+enum conf_mode {
+	CONF_MODE_DEFAULT = 0, /* listeners only: whatever the top-level mode says */
+	CONF_ENFORCE,	       /* names not on the allowlist are reset (default) */
+	CONF_AUDIT,	       /* they are let through, logged and counted as would_deny */
+};
+
 enum conf_log_level {
 	CONF_LOG_ERROR = 0,
 	CONF_LOG_WARN,
@@ -52,6 +58,7 @@ struct conf_listener {
 	struct sockaddr_storage sa; /* filled when loaded, added or validated */
 	socklen_t sa_len;	    /* likewise */
 	unsigned line;		    /* source line, 0 when from the command line */
+	enum conf_mode mode;	    /* CONF_MODE_DEFAULT: the top-level mode */
 	/* HTTP CONNECT (sni/connect.h): what the listener speaks, where CONNECT may go. */
 	enum conf_protocol protocol;			/* default CONF_PROTO_AUTO */
 	uint16_t connect_ports[CONF_MAX_CONNECT_PORTS]; /* default {443} */
@@ -74,7 +81,8 @@ struct conf_host {
 struct conf {
 	char *path; /* file it came from, or NULL */
 
-	unsigned threads; /* 0 = one per online CPU */
+	unsigned threads;    /* 0 = one per online CPU */
+	enum conf_mode mode; /* CONF_ENFORCE or CONF_AUDIT; default CONF_ENFORCE */
 
 	struct conf_listener *listeners;
 	unsigned n_listeners;
@@ -121,6 +129,9 @@ struct conf {
 	struct {
 		unsigned max_client_hello; /* bytes; default 16384, range 512..65536 */
 		unsigned max_connections;  /* per process, 0 = no limit beyond RLIMIT_NOFILE */
+		unsigned max_connections_per_thread; /* 0 = max_connections / threads */
+		unsigned max_pending_hellos; /* per process, awaiting a ClientHello; 0 = none */
+		unsigned max_per_source_ip;  /* concurrent per client address; 0 = no limit */
 	} limits;
 
 	struct {
@@ -130,10 +141,19 @@ struct conf {
 		unsigned long long pipe_memory_max;
 	} relay;
 
-	char *admin_address; /* reserved for the admin endpoint; "host:port" or NULL */
+	char *admin_address; /* "host:port"; default "127.0.0.1:9901"; NULL = no admin endpoint */
+
+	struct {
+		unsigned delay_ms;   /* after SIGTERM: keep accepting, /ready says 503; default 0 */
+		unsigned timeout_ms; /* then: established connections may finish; default 30000 */
+	} drain;
 
 	enum conf_log_level log_level;
-	bool access_log; /* default true: one line per connection on stdout */
+	bool access_log;	  /* default true: one line per connection on stdout */
+	char *access_log_file;	  /* NULL: stdout */
+	double access_log_sample; /* fraction of allowed connections logged; default 1 */
+	/* denial lines per second and thread, the rest counted as dropped; 0 = all; default 1000 */
+	unsigned access_log_deny_rate;
 };
 
 struct conf_error {
@@ -191,6 +211,9 @@ int conf_family_parse(const char *s, enum conf_family *out); /* "V4_ONLY" ...; 0
 
 /* "250ms", "10s", "5m", "1h" or bare milliseconds, as in the file; 0 or -EINVAL/-ERANGE. */
 int conf_parse_duration_ms(const char *s, unsigned long long *ms);
+
+const char *conf_mode_str(enum conf_mode m);		 /* "enforce", "audit" */
+int conf_mode_parse(const char *s, enum conf_mode *out); /* 0 or -EINVAL */
 
 const char *conf_log_level_str(enum conf_log_level l);		   /* "error" ... "debug" */
 int conf_log_level_parse(const char *s, enum conf_log_level *out); /* 0 or -EINVAL */

@@ -86,6 +86,9 @@ struct conn {
 	bool lowat;   /* SO_RCVLOWAT was raised for the hello and must be reset */
 	bool rdhup;   /* the client half-closed while we waited for its hello */
 	bool allowed;
+	bool would_deny; /* audit mode: not on the list, let through */
+	bool src_held;	 /* holds a srclimit slot for peer */
+	enum path path;
 	bool timed_out; /* the connect in flight was cancelled by its deadline */
 	bool rst;	/* end with a reset rather than a FIN */
 	bool ech;
@@ -100,7 +103,12 @@ struct conn {
 	socklen_t up_len;
 	struct sockaddr_storage peer; /* the client, taken at accept: a reset socket forgets it */
 	struct dir d[2];	      /* 0: client -> upstream, 1: upstream -> client */
-	uint64_t t0;
+	uint64_t t0;		      /* accepted */
+	uint64_t t_hello;	      /* whole ClientHello seen, or 0 */
+	uint64_t t_dns;		      /* name resolved, or 0 */
+	uint64_t t_connect;	      /* upstream connected, or 0 */
+	uint64_t connect_start_us;
+	size_t hello_len;
 };
 
 static void conn_end(struct conn *c, enum reason why, bool rst);
@@ -135,6 +143,13 @@ static void arm_poll(struct conn *c, enum op op, int fd, unsigned mask)
 	submit_op(c, op, sqe);
 }
 
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 static void queue_deadline(struct conn *c, struct list *q, unsigned timeout_ms)
 {
 	list_del(&c->tl);
@@ -166,6 +181,52 @@ static size_t fmt_addr(const struct sockaddr_storage *ss, char *buf, size_t len)
 	return (size_t)snprintf(buf, len, "?");
 }
 
+static uint64_t xorshift(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/*
+ * Denials are logged at most log.access_deny_rate per second and thread, so a
+ * scan cannot turn the log into the bottleneck; the rest are counted.
+ * Allowed connections are sampled at log.access_sample.
+ */
+static bool access_wanted(struct conn *c)
+{
+	struct worker *w = c->w;
+	const struct conf *cf = w->conf;
+
+	if (!cf->access_log || !log_enabled(CONF_LOG_INFO))
+		return false;
+	if (c->allowed || c->would_deny) {
+		if (cf->access_log_sample >= 1)
+			return true;
+		return (double)(xorshift(&w->rng) >> 11) * 0x1p-53 < cf->access_log_sample;
+	}
+	if (!cf->access_log_deny_rate)
+		return true;
+	if (w->now > w->log_at) {
+		w->log_tokens += (double)(w->now - w->log_at) * cf->access_log_deny_rate / 1000.0;
+		if (w->log_tokens > cf->access_log_deny_rate)
+			w->log_tokens = cf->access_log_deny_rate;
+		w->log_at = w->now;
+	}
+	if (w->log_tokens >= 1) {
+		w->log_tokens -= 1;
+		return true;
+	}
+	w->st.log_dropped++;
+	return false;
+}
+
+static enum decision decision_of(const struct conn *c)
+{
+	return c->would_deny ? DEC_WOULD_DENY : c->allowed ? DEC_ALLOW : DEC_DENY;
+}
+
 static void access_line(struct conn *c)
 {
 	char line[1024], client[64] = "?", up[64] = "", ts[40];
@@ -179,18 +240,22 @@ static void access_line(struct conn *c)
 	gmtime_r(&rt.tv_sec, &tm);
 	size_t tl = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(ts + tl, sizeof(ts) - tl, ".%03ldZ", rt.tv_nsec / 1000000);
+	long long hello_ms = c->t_hello ? (long long)(c->t_hello - c->t0) : -1;
+	long long dns_ms = c->t_dns && c->t_hello ? (long long)(c->t_dns - c->t_hello) : -1;
+	long long conn_ms = c->t_connect && c->t_dns ? (long long)(c->t_connect - c->t_dns) : -1;
 
 	/* The name passed the parser's [a-z0-9._-] check, so it needs no escaping. */
 	int n = snprintf(line, sizeof(line),
-			 "{\"ts\":\"%s\",\"client\":\"%s\",\"listener\":\"%s\",\"sni\":%s%s%s,"
-			 "\"decision\":\"%s\",\"reason\":\"%s\",\"upstream\":%s%s%s,"
-			 "\"bytes_up\":%llu,\"bytes_down\":%llu,\"duration_ms\":%llu,\"ech\":%s}",
-			 ts, client, c->l->name, c->sni_len ? "\"" : "",
+			 "{\"ts\":\"%s\",\"client\":\"%s\",\"listener\":\"%s\",\"path\":\"%s\","
+			 "\"sni\":%s%s%s,\"decision\":\"%s\",\"reason\":\"%s\",\"upstream\":%s%s%s,"
+			 "\"bytes_up\":%llu,\"bytes_down\":%llu,\"hello_ms\":%lld,\"dns_ms\":%lld,"
+			 "\"connect_ms\":%lld,\"duration_ms\":%llu,\"ech\":%s}",
+			 ts, client, c->l->name, path_str(c->path), c->sni_len ? "\"" : "",
 			 c->sni_len ? c->sni : "null", c->sni_len ? "\"" : "",
-			 c->allowed ? "allow" : "deny", reason_str(c->reason), up[0] ? "\"" : "",
+			 decision_str(decision_of(c)), reason_str(c->reason), up[0] ? "\"" : "",
 			 up[0] ? up : "null", up[0] ? "\"" : "", (unsigned long long)c->d[0].bytes,
-			 (unsigned long long)c->d[1].bytes, (unsigned long long)(c->w->now - c->t0),
-			 c->ech ? "true" : "false");
+			 (unsigned long long)c->d[1].bytes, hello_ms, dns_ms, conn_ms,
+			 (unsigned long long)(c->w->now - c->t0), c->ech ? "true" : "false");
 	if (n > 0)
 		log_access(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
@@ -213,9 +278,12 @@ static void conn_finish(struct conn *c)
 {
 	struct worker *w = c->w;
 
-	if (w->conf->access_log && log_enabled(CONF_LOG_INFO))
+	if (access_wanted(c))
 		access_line(c);
 	w->st.reason[c->reason]++;
+	w->keys[WORKER_KEY(c->l - w->ls, c->path, decision_of(c), c->reason)]++;
+	if (c->src_held)
+		srclimit_put(&c->peer);
 	w->st.bytes_up += c->d[0].bytes;
 	w->st.bytes_down += c->d[1].bytes;
 	for (int i = 0; i < 2; i++) {
@@ -256,8 +324,11 @@ static void conn_end(struct conn *c, enum reason why, bool rst)
 {
 	if (c->state == CS_CLOSING)
 		return;
-	if (c->state == CS_HELLO && !c->allowed)
-		c->w->st.denied++;
+	if (c->state == CS_HELLO) {
+		c->w->n_hello--;
+		if (!c->allowed && !c->would_deny)
+			c->w->st.denied++;
+	}
 	if (c->state == CS_RESOLVE)
 		resolver_cancel(&c->rw);
 	c->state = CS_CLOSING;
@@ -434,6 +505,29 @@ static void relay_start(struct conn *c)
 
 /* ---- connect ---- */
 
+static uint16_t up_port(const struct conn *c)
+{
+	if (c->up.ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)&c->up)->sin_port);
+	return ntohs(((const struct sockaddr_in6 *)&c->up)->sin6_port);
+}
+
+/*
+ * The upstream policy refused the address in c->up: count it and say where
+ * the name pointed. c->up keeps that address, so when no address is left
+ * the access line names the refused one, with reason upstream_denied.
+ */
+static void upstream_refused(struct conn *c, enum policy_verdict v)
+{
+	char up[64];
+
+	resolver_count_denied(c->w->res, 1);
+	c->connect_err = RS_UPSTREAM_DENIED;
+	fmt_addr(&c->up, up, sizeof(up));
+	log_msg(CONF_LOG_WARN, "upstream denied: %s resolved to %s (%s)", c->sni, up,
+		v == POLICY_SELF ? "this gateway's own listener: a loop" : "upstream policy");
+}
+
 static void connect_next(struct conn *c)
 {
 	struct worker *w = c->w;
@@ -456,6 +550,13 @@ static void connect_next(struct conn *c)
 			memcpy(&s->sin6_addr, a->addr, 16);
 			c->up_len = sizeof(*s);
 		}
+		/* The address dialled is the one checked: no second lookup, no rebinding. */
+		enum policy_verdict pv = policy_check(w->pol, a->family, a->addr, up_port(c));
+		if (pv != POLICY_ALLOW) {
+			upstream_refused(c, pv);
+			c->addr_idx++;
+			continue;
+		}
 		c->ufd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (c->ufd < 0) {
 			c->connect_err = RS_INTERNAL;
@@ -466,6 +567,7 @@ static void connect_next(struct conn *c)
 		setsockopt(c->ufd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		c->state = CS_CONNECT;
 		c->timed_out = false;
+		c->connect_start_us = now_us();
 		struct io_uring_sqe *sqe = worker_sqe(w);
 		io_uring_prep_connect(sqe, c->ufd, (struct sockaddr *)&c->up, c->up_len);
 		submit_op(c, OP_CONNECT, sqe);
@@ -482,6 +584,8 @@ static void connect_done(struct conn *c, int res)
 		return;
 	}
 	if (res == 0) {
+		c->t_connect = c->w->now;
+		stats_connect(&c->w->st, now_us() - c->connect_start_us);
 		relay_start(c);
 		return;
 	}
@@ -503,6 +607,7 @@ static void resolved(void *arg, enum resolver_status st, const struct resolver_a
 {
 	struct conn *c = arg;
 
+	c->t_dns = c->w->now;
 	switch (st) {
 	case RESOLVER_OK:
 		c->ans = *ans;
@@ -514,6 +619,9 @@ static void resolved(void *arg, enum resolver_status st, const struct resolver_a
 		return;
 	case RESOLVER_NODATA:
 		conn_end(c, RS_DNS_NODATA, true);
+		return;
+	case RESOLVER_TIMEOUT:
+		conn_end(c, RS_DNS_TIMEOUT, true);
 		return;
 	case RESOLVER_ERROR:
 		break;
@@ -528,6 +636,8 @@ static void resolve(struct conn *c)
 	struct resolver_answer ans;
 	uint64_t before = resolver_queries(w->res);
 
+	if (c->state == CS_HELLO)
+		w->n_hello--;
 	c->state = CS_RESOLVE;
 	queue_deadline(c, &w->q_dns, w->conf->timeouts.dns_ms);
 	int rc =
@@ -589,37 +699,89 @@ static void hello_try(struct conn *c)
 	memcpy(c->sni, h.name, (size_t)h.name_len + 1);
 	c->sni_len = h.name_len;
 	c->ech = h.ech;
-	if (!allowlist_match(w->al, c->sni, c->sni_len)) {
-		conn_end(c, RS_NOT_ALLOWED, true);
-		return;
+	c->t_hello = w->now;
+	c->hello_len = h.wire_len;
+	stats_hello(&w->st, h.wire_len);
+	long at = allowlist_lookup(w->al, c->sni, c->sni_len);
+	if (at < 0) {
+		pthread_mutex_lock(&w->mu);
+		topk_add(w->denied, c->sni, c->sni_len);
+		pthread_mutex_unlock(&w->mu);
+		enum conf_mode m = c->l->cl->mode ? c->l->cl->mode : w->conf->mode;
+		if (m != CONF_AUDIT) {
+			conn_end(c, RS_NOT_ALLOWED, true);
+			return;
+		}
+		c->would_deny = true;
+		w->st.would_deny++;
+	} else {
+		c->allowed = true;
+		w->st.allowed++;
+		w->names[at]++;
 	}
-	c->allowed = true;
-	w->st.allowed++;
 	resolve(c);
 }
 
 /* ---- entry points from the worker ---- */
 
+/* Refuse at accept: one access line, a reset, and nothing allocated. */
+static void refuse(struct worker *w, struct listener *l, int fd, enum reason why,
+		   const struct sockaddr_storage *peer)
+{
+	w->st.denied++;
+	w->st.reason[why]++;
+	w->keys[WORKER_KEY(l - w->ls, PATH_TLS, DEC_DENY, why)]++;
+	struct conn tmp = {.w = w, .l = l, .reason = why, .t0 = w->now};
+	if (access_wanted(&tmp)) {
+		if (peer) {
+			tmp.peer = *peer;
+		} else {
+			socklen_t sl = sizeof(tmp.peer);
+			getpeername(fd, (struct sockaddr *)&tmp.peer, &sl);
+		}
+		access_line(&tmp);
+	}
+	set_linger0(fd);
+	ring_close(w, fd);
+}
+
 void conn_accept(struct worker *w, struct listener *l, int fd)
 {
+	const struct conf *cf = w->conf;
+	struct sockaddr_storage peer;
+	bool have_peer = false;
 	struct conn *c;
 
 	w->st.accepted++;
-	if ((w->max_live && w->live >= w->max_live) || !(c = calloc(1, sizeof(*c)))) {
-		w->st.denied++;
-		w->st.reason[RS_OVERLOAD]++;
-		if (w->conf->access_log && log_enabled(CONF_LOG_INFO)) {
-			/* Still one line per connection, from a stack conn that owns nothing. */
-			struct conn tmp = {.w = w, .l = l, .reason = RS_OVERLOAD, .t0 = w->now};
-			socklen_t sl = sizeof(tmp.peer);
-			getpeername(fd, (struct sockaddr *)&tmp.peer, &sl);
-			access_line(&tmp);
+	if (w->max_live && w->live >= w->max_live) {
+		refuse(w, l, fd, RS_OVERLOAD, NULL);
+		return;
+	}
+	if (w->max_hellos && w->n_hello >= w->max_hellos) {
+		refuse(w, l, fd, RS_PENDING_LIMIT, NULL);
+		return;
+	}
+	if (cf->limits.max_per_source_ip || (cf->access_log && log_enabled(CONF_LOG_INFO))) {
+		socklen_t sl = sizeof(peer);
+		memset(&peer, 0, sizeof(peer));
+		have_peer = getpeername(fd, (struct sockaddr *)&peer, &sl) == 0;
+	}
+	bool src = false;
+	if (cf->limits.max_per_source_ip && have_peer) {
+		if (!srclimit_take(&peer, cf->limits.max_per_source_ip)) {
+			refuse(w, l, fd, RS_SOURCE_LIMIT, &peer);
+			return;
 		}
-		set_linger0(fd);
-		ring_close(w, fd);
+		src = true;
+	}
+	if (!(c = calloc(1, sizeof(*c)))) {
+		if (src)
+			srclimit_put(&peer);
+		refuse(w, l, fd, RS_OVERLOAD, have_peer ? &peer : NULL);
 		return;
 	}
 	w->live++;
+	w->n_hello++;
 	list_init(&c->tl);
 	list_init(&c->rl);
 	c->w = w;
@@ -628,11 +790,10 @@ void conn_accept(struct worker *w, struct listener *l, int fd)
 	c->ufd = -1;
 	c->state = CS_HELLO;
 	c->t0 = w->now;
-	if (w->conf->access_log && log_enabled(CONF_LOG_INFO)) {
-		socklen_t sl = sizeof(c->peer);
-		getpeername(fd, (struct sockaddr *)&c->peer, &sl);
-	}
-	queue_deadline(c, &w->q_hello, w->conf->timeouts.client_hello_ms);
+	c->src_held = src;
+	if (have_peer)
+		c->peer = peer;
+	queue_deadline(c, &w->q_hello, cf->timeouts.client_hello_ms);
 	/* With TCP_DEFER_ACCEPT the hello is usually there already: try at once. */
 	hello_try(c);
 }

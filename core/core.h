@@ -8,6 +8,7 @@
 
 #include <liburing.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -15,8 +16,11 @@
 #include "sni/allowlist.h"
 #include "sni/sni.h"
 #include "resolver/resolver.h"
+#include "resolver/policy.h"
 #include "core/pipepool.h"
 #include "core/stats.h"
+#include "core/topk.h"
+#include "core/worker.h"
 
 /*
  * What a completion is for. The tag sits in the low 4 bits of user_data, the
@@ -107,13 +111,54 @@ struct worker {
 	pthread_t thread;
 	struct io_uring ring;
 	bool ring_ok;
-	const struct conf *conf;
+	const struct conf *conf; /* == wc->conf; switched only between loop turns */
 	const struct allowlist *al;
+	const struct worker_config *wc;
 	struct listener *ls;
 	unsigned n_ls;
-	int stop_fd; /* eventfd: owned, closed by worker_destroy() */
+	int stop_fd; /* eventfd that wakes the thread for cmd: owned, closed by worker_destroy() */
 	bool stopping;
+	bool draining; /* listeners closed; exit once live reaches 0 */
+
+	/* Written by other threads (with a write to stop_fd), read by this one. */
+	atomic_uint cmd; /* CMD_* bits */
+	_Atomic(const struct worker_config *) next_wc;
+	/* Written by this thread, read by others. */
+	atomic_uint gen;		 /* wc->gen in use */
+	atomic_uint_least64_t heartbeat; /* now, every loop turn */
+	atomic_bool done;		 /* loop returned */
+
+	/*
+	 * What other threads read of the counters: a copy taken every ~100 ms
+	 * under mu, so the hot path counts with plain increments. mu also
+	 * guards denied, which the deny path feeds directly (uncontended but
+	 * for the rare admin read).
+	 */
+	pthread_mutex_t mu;
+	struct stats pub_st;
+	uint64_t *pub_keys; /* n_ls * PATH__COUNT * DEC__COUNT * RS__COUNT */
+	uint64_t *pub_names;
+	const struct allowlist *pub_al; /* what pub_names counts */
+	unsigned pub_live;
+	struct resolver_stats pub_rs;
+	uint64_t pub_at;
+	bool dirty; /* something happened since the last copy */
+	struct topk *denied;
+
+	uint64_t *keys;	      /* live counters behind pub_keys */
+	uint64_t *names;      /* allowed connections per allowlist entry of al */
+	unsigned n_hello;     /* connections waiting for their ClientHello */
+	unsigned max_hellos;  /* 0 = no limit */
+	double log_tokens;    /* denial access lines that may still be written this second */
+	uint64_t log_at;      /* when log_tokens was last refilled */
+	uint64_t rng;	      /* access log sampling */
+	unsigned accept_errs; /* accept failures since the last warning */
+	uint64_t accept_warned;
+	unsigned policy_quiet;	/* refused-address warnings held back this second */
+	uint64_t policy_warned; /* when the last one was written */
 	struct resolver *res;
+	/* Where connections may go (the SSRF and loop guard); owned. */
+	struct upstream_policy *pol;
 	struct pipepool *pp;
 	uint8_t *peek; /* MSG_PEEK target shared by every connection of this thread */
 	size_t peek_len;
@@ -139,6 +184,14 @@ struct worker {
 
 struct io_uring_sqe *worker_sqe(struct worker *w);
 uint64_t now_ms(void);
+
+#define CMD_STOP   1u
+#define CMD_DRAIN  2u
+#define CMD_CONFIG 4u
+
+/* Per-source-IP connection counts shared by all workers (limits.max_per_source_ip). */
+bool srclimit_take(const struct sockaddr_storage *ss, unsigned limit);
+void srclimit_put(const struct sockaddr_storage *ss);
 
 /* conn.c */
 void conn_accept(struct worker *w, struct listener *l, int fd);

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "core/log.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -57,4 +59,14 @@ void log_access(const char *line, size_t len)
 	memcpy(buf, line, len);
 	buf[len++] = '\n';
 	write_all(1, buf, len);
+}
+
+int log_access_to_file(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -errno;
+	int rc = dup2(fd, 1) < 0 ? -errno : 0;
+	close(fd);
+	return rc;
 }

@@ -17,5 +17,11 @@ int log_enabled(enum conf_log_level lvl);
 void log_msg(enum conf_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Write one finished access line (the caller adds no newline). */
 void log_access(const char *line, size_t len);
+/*
+ * Send access lines to path (appended, created 0640) instead of stdout. The
+ * file takes stdout's place (dup2), so a switch is atomic for the threads
+ * writing. Returns 0 or -errno.
+ */
+int log_access_to_file(const char *path);
 
 #endif

@@ -4,11 +4,16 @@
  * is wrong with them (exit 2), starts one worker per CPU, and turns signals
  * into orderly stops. Everything below returns errors; this file prints them.
  */
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,10 +25,13 @@
 #include "conf/corefile.h"
 #include "conf/dump.h"
 #include "conf/envoy.h"
+#include "core/gateway.h"
 #include "core/log.h"
 #include "core/pipepool.h"
 #include "core/stats.h"
 #include "core/worker.h"
+#include "resolver/policy.h"
+#include "resolver/resolver.h"
 #include "sni/allowlist.h"
 
 #ifndef SNIGATE_VERSION
@@ -48,8 +56,13 @@ enum {
 	OPT_MAX_HELLO,
 	OPT_LOG_LEVEL,
 	OPT_NO_ACCESS_LOG,
+	OPT_ALLOW_UPSTREAM,
 	OPT_VERSION,
 	OPT_CONFIG_FORMAT,
+	OPT_ADMIN,
+	OPT_DRAIN_DELAY,
+	OPT_DRAIN_TIMEOUT,
+	OPT_AUDIT,
 	OPT_CONCURRENCY,
 	OPT_ENVOY_MODE,
 	OPT_ENVOY_IGNORED,
@@ -74,8 +87,13 @@ static const struct option long_opts[] = {
 	{"max-client-hello", required_argument, NULL, OPT_MAX_HELLO},
 	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 	{"no-access-log", no_argument, NULL, OPT_NO_ACCESS_LOG},
+	{"allow-upstream", required_argument, NULL, OPT_ALLOW_UPSTREAM},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{"config-format", required_argument, NULL, OPT_CONFIG_FORMAT},
+	{"admin", required_argument, NULL, OPT_ADMIN},
+	{"drain-delay", required_argument, NULL, OPT_DRAIN_DELAY},
+	{"drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT},
+	{"audit", no_argument, NULL, OPT_AUDIT},
 	/* Envoy's command line: the same meaning in snigate */
 	{"config-path", required_argument, NULL, 'c'},
 	{"concurrency", required_argument, NULL, OPT_CONCURRENCY},
@@ -137,6 +155,17 @@ static void usage(FILE *f)
 		"      --max-client-hello N    largest ClientHello accepted, bytes (default 16384)\n"
 		"      --log-level L           error, warn, info or debug (default info)\n"
 		"      --no-access-log         no per-connection line on stdout\n"
+		"      --allow-upstream CIDR   let connections reach CIDR although the upstream\n"
+		"                              policy denies it (loopback, link-local, private\n"
+		"                              ranges by default; repeatable; never the gateway)\n"
+		"      --admin ADDR:PORT|off   admin endpoint: /ready, /healthz, /metrics, /config,\n"
+		"                              /denied, POST /drain (default 127.0.0.1:9901)\n"
+		"      --drain-delay D         after SIGTERM keep accepting for D, /ready 503\n"
+		"                              (default 0s)\n"
+		"      --drain-timeout D       then let open connections finish for up to D\n"
+		"                              (default 30s)\n"
+		"      --audit                 let names off the list through, logged and\n"
+		"                              counted as would_deny (mode: audit)\n"
 		"      --version               print the version and exit\n"
 		"\n"
 		"Envoy's command line works too: --config-path FILE (-c), -l LEVEL\n"
@@ -148,7 +177,150 @@ static void usage(FILE *f)
 		"  -h, --help                  this text\n"
 		"\n"
 		"Durations: 250ms, 10s, 5m, 1h. Exit status: 0 clean stop, 1 runtime failure,\n"
-		"2 bad configuration. SIGTERM/SIGINT stop the gateway.\n");
+		"2 bad configuration. SIGTERM/SIGINT drain the gateway (a second one stops it\n"
+		"at once), SIGHUP or a change of the config file reloads it, SIGUSR1 prints\n"
+		"its counters on stderr.\n");
+}
+
+/* ---- the DNS loop of the field notes ---- */
+
+#define LOOP_CHECK_MS	 2000 /* the whole check; it never delays startup */
+#define LOOP_CHECK_NAMES 256
+
+struct loop_name {
+	struct resolver_wait w;
+	char name[256];
+	bool done;
+};
+
+/* Everything the side thread touches; built before it starts, owned by it. */
+static struct {
+	pthread_t thread;
+	bool started;
+	atomic_bool stop;
+	struct resolver *r;
+	struct upstream_policy *pol;
+	struct loop_name *names;
+	unsigned n;
+	uint16_t ports[CONF_MAX_LISTENERS]; /* upstream_port of each listener */
+	unsigned n_ports;
+} loop;
+
+static uint64_t loop_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * An allowlisted name that the gateway's own resolver sends back to one of
+ * the gateway's listeners is the loop of the field notes: the resolver is the
+ * rewriting egress DNS the clients use, not the real one. The upstream policy
+ * refuses those connections anyway; this says why, once, at start.
+ */
+static void loop_answer(void *arg, enum resolver_status st, const struct resolver_answer *ans)
+{
+	struct loop_name *ln = arg;
+
+	ln->done = true;
+	for (unsigned i = 0; st == RESOLVER_OK && i < ans->n; i++) {
+		for (unsigned k = 0; k < loop.n_ports; k++) {
+			if (policy_check(loop.pol, ans->a[i].family, ans->a[i].addr,
+					 loop.ports[k]) != POLICY_SELF)
+				continue;
+			char ip[64];
+			inet_ntop(ans->a[i].family, ans->a[i].addr, ip, sizeof(ip));
+			log_msg(CONF_LOG_WARN,
+				"DNS LOOP: the resolver answers allowlisted name %s with %s, and "
+				"port %u there is this gateway itself; connections to %s will be "
+				"refused. Point the resolver at the real cluster DNS, never at the "
+				"egress DNS that sends clients here.",
+				ln->name, ip, loop.ports[k], ln->name);
+			return;
+		}
+	}
+}
+
+static void *loop_check_main(void *arg)
+{
+	uint64_t end = loop_now() + LOOP_CHECK_MS;
+	bool pending = true;
+
+	(void)arg;
+	while (pending && !atomic_load(&loop.stop) && loop_now() < end) {
+		struct pollfd p = {.fd = resolver_fd(loop.r), .events = POLLIN};
+		if (poll(&p, 1, 100) == 1)
+			resolver_process(loop.r, loop_now());
+		pending = false;
+		for (unsigned i = 0; i < loop.n; i++)
+			pending |= !loop.names[i].done;
+	}
+	return NULL;
+}
+
+static void loop_check_stop(void)
+{
+	if (loop.started) {
+		atomic_store(&loop.stop, true);
+		pthread_join(loop.thread, NULL);
+	}
+	resolver_free(loop.r); /* cancels what did not answer */
+	policy_free(loop.pol);
+	free(loop.names);
+	memset(&loop, 0, sizeof(loop));
+}
+
+/*
+ * Ask the configured resolver for every exact allowlisted name, on the side
+ * for at most LOOP_CHECK_MS, and warn about answers that point back at the
+ * gateway. Best effort: any failure here just skips the check.
+ */
+static void loop_check_start(const struct conf *c)
+{
+	struct sockaddr_storage ls[CONF_MAX_LISTENERS];
+	struct policy_opts po = {.listeners = ls};
+	struct resolver_opts ro = {
+		.forwarders = (const char *const *)c->resolver.forwarders,
+		.n_forwarders = c->resolver.n_forwarders,
+		.resolv_conf = c->resolver.resolv_conf,
+		.tcp = c->resolver.tcp,
+		.family = (enum resolver_family)c->resolver.family,
+		.cache_size = LOOP_CHECK_NAMES,
+		.timeout_ms = LOOP_CHECK_MS,
+	};
+
+	for (unsigned i = 0; i < c->n_listeners && i < CONF_MAX_LISTENERS; i++) {
+		ls[po.n_listeners++] = c->listeners[i].sa;
+		loop.ports[loop.n_ports++] = c->listeners[i].upstream_port;
+	}
+	loop.names = calloc(LOOP_CHECK_NAMES, sizeof(*loop.names));
+	if (!loop.names || policy_new(&loop.pol, &po, NULL) < 0 ||
+	    resolver_new(&loop.r, &ro, NULL) < 0 || atexit(loop_check_stop) != 0) {
+		loop_check_stop();
+		return;
+	}
+	for (unsigned i = 0; i < c->n_allow && loop.n < LOOP_CHECK_NAMES; i++) {
+		struct loop_name *ln = &loop.names[loop.n];
+		size_t len = strlen(c->allow[i]);
+		if (c->allow[i][0] == '*' || len == 0 || len >= sizeof(ln->name))
+			continue; /* a wildcard has no name to ask about */
+		for (size_t k = 0; k < len; k++)
+			ln->name[k] = (char)tolower((unsigned char)c->allow[i][k]);
+		if (ln->name[len - 1] == '.')
+			ln->name[--len] = '\0';
+		enum resolver_status st;
+		struct resolver_answer ans;
+		int rc = resolver_lookup(loop.r, ln->name, len, loop_now(), &ln->w, loop_answer, ln,
+					 &st, &ans);
+		if (rc == 0)
+			loop_answer(ln, st, &ans);
+		else if (rc != -EINPROGRESS)
+			ln->done = true;
+		loop.n++;
+	}
+	/* The thread owns loop from here; the main thread only stops and joins it. */
+	loop.started = pthread_create(&loop.thread, NULL, loop_check_main, NULL) == 0;
 }
 
 static int parse_uint(const char *s, unsigned max, unsigned *out)
@@ -205,6 +377,7 @@ static int apply_flags(struct conf *c, int argc, char **argv)
 {
 	struct conf_error err = {0};
 	bool listen_seen = false, allow_seen = false, fwd_seen = false;
+	bool up_allow_seen = false;
 	int port_set = -1, opt;
 	unsigned long long ms;
 	unsigned v;
@@ -291,6 +464,32 @@ static int apply_flags(struct conf *c, int argc, char **argv)
 		case OPT_NO_ACCESS_LOG:
 			c->access_log = false;
 			break;
+		case OPT_ALLOW_UPSTREAM:
+			if (!up_allow_seen)
+				conf_clear_upstream_allow(c);
+			up_allow_seen = true;
+			if (conf_add_upstream_allow(c, optarg, &err) < 0)
+				return flag_error(name, optarg, err.msg);
+			break;
+		case OPT_ADMIN:
+			free(c->admin_address);
+			c->admin_address = NULL;
+			if (strcmp(optarg, "off") && !(c->admin_address = strdup(optarg)))
+				return flag_error(name, optarg, "out of memory");
+			break;
+		case OPT_DRAIN_DELAY:
+		case OPT_DRAIN_TIMEOUT:
+			if (conf_parse_duration_ms(optarg, &ms) < 0 || ms > UINT_MAX)
+				return flag_error(name, optarg,
+						  "not a duration (0s, 250ms, 10s, 5m, 1h)");
+			if (opt == OPT_DRAIN_DELAY)
+				c->drain.delay_ms = (unsigned)ms;
+			else
+				c->drain.timeout_ms = (unsigned)ms;
+			break;
+		case OPT_AUDIT:
+			c->mode = CONF_AUDIT;
+			break;
 		default:
 			break;
 		}
@@ -298,148 +497,48 @@ static int apply_flags(struct conf *c, int argc, char **argv)
 	if (port_set > 0)
 		for (unsigned i = 0; i < c->n_listeners; i++)
 			c->listeners[i].upstream_port = (uint16_t)port_set;
-	if (conf_validate(c, &err) < 0)
-		return config_error(&err);
+	/* conf_validate() is the caller's: at start it exits 2, at a reload it refuses. */
+	(void)err;
 	return 0;
 }
 
-static unsigned cpu_list(int *cpus, unsigned max)
+/* What a reload needs to load the configuration again exactly as at start. */
+struct loader {
+	const char *config; /* NULL: command line only */
+	enum conf_format format;
+	int argc;
+	char **argv;
+};
+
+static int reload_load(void *arg, struct conf **out, char *msg, size_t len)
 {
-	cpu_set_t set;
-	unsigned n = 0;
+	struct loader *ld = arg;
+	struct conf_error err = {0};
+	struct conf *c = NULL;
 
-	if (sched_getaffinity(0, sizeof(set), &set) < 0) {
-		long k = sysconf(_SC_NPROCESSORS_ONLN);
-		for (long i = 0; i < k && n < max; i++)
-			cpus[n++] = (int)i;
-		return n ? n : 1;
+	if (!ld->config) {
+		snprintf(msg, len, "configured on the command line only: nothing to reload");
+		return -1;
 	}
-	for (int i = 0; i < CPU_SETSIZE && n < max; i++)
-		if (CPU_ISSET(i, &set))
-			cpus[n++] = i;
-	return n ? n : 1;
-}
-
-static void raise_nofile(void)
-{
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+	if (conf_load_file_as(ld->config, ld->format, &c, NULL, &err) < 0) {
+		conf_error_str(&err, msg, len);
+		return -1;
 	}
-}
-
-static void print_stats(struct worker **ws, unsigned n)
-{
-	struct stats sum = {0};
-	char buf[4096];
-
-	for (unsigned i = 0; i < n; i++)
-		stats_add(&sum, worker_stats(ws[i]));
-	stats_json(&sum, buf, sizeof(buf));
-	fprintf(stderr, "snigate: stats %s\n", buf);
-}
-
-static int run(struct conf *c)
-{
-	static int cpus[CPU_SETSIZE];
-	enum allowlist_err aerr;
-	size_t bad;
-	int rc = 0;
-
-	struct allowlist *al =
-		allowlist_build((const char *const *)c->allow, c->n_allow, &aerr, &bad);
-	if (!al) {
-		/* conf_validate() checked every entry, so only memory can fail here. */
-		fprintf(stderr, "snigate: error: allowlist: %s\n", allowlist_strerror(aerr));
-		return 1;
+	/* The flags parsed once already, so only validation can fail here. */
+	int saved = opterr;
+	opterr = 0;
+	int rc = apply_flags(c, ld->argc, ld->argv);
+	opterr = saved;
+	if (rc || conf_validate(c, &err) < 0) {
+		if (rc)
+			snprintf(msg, len, "command line no longer applies");
+		else
+			conf_error_str(&err, msg, len);
+		conf_free(c);
+		return -1;
 	}
-	unsigned n_cpu = cpu_list(cpus, CPU_SETSIZE);
-	unsigned n = c->threads ? c->threads : n_cpu;
-	unsigned max_live = c->limits.max_connections ? (c->limits.max_connections + n - 1) / n : 0;
-
-	raise_nofile();
-	pipepool_set_budget(c->relay.pipe_memory_max);
-	signal(SIGPIPE, SIG_IGN);
-	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
-	sigaddset(&sigs, SIGUSR1);
-	/* Workers inherit the mask, so only this thread ever sees these signals. */
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-
-	int ready = eventfd(0, EFD_CLOEXEC | EFD_SEMAPHORE);
-	struct worker **ws = calloc(n, sizeof(*ws));
-	if (ready < 0 || !ws) {
-		fprintf(stderr, "snigate: error: out of memory\n");
-		return 1;
-	}
-	unsigned started = 0;
-	for (unsigned i = 0; i < n; i++) {
-		int cpu = c->threads > n_cpu ? -1 : cpus[i % n_cpu];
-		ws[i] = worker_create(i, cpu, c, al, max_live, ready);
-		if (!ws[i] || worker_start(ws[i]) < 0) {
-			fprintf(stderr, "snigate: error: cannot start worker %u\n", i);
-			worker_destroy(ws[i]);
-			ws[i] = NULL;
-			rc = 1;
-			break;
-		}
-		started++;
-	}
-	for (unsigned i = 0; i < started; i++) {
-		uint64_t v;
-		if (read(ready, &v, sizeof(v)) < 0)
-			rc = 1;
-	}
-	for (unsigned i = 0; i < started; i++) {
-		/* A worker that failed setup has exited; it is joined with the others below. */
-		if (worker_start_msg(ws[i]) && rc == 0) {
-			int e = worker_start_error(ws[i]);
-			fprintf(stderr, "snigate: error: worker %u: %s: %s\n", i,
-				worker_start_msg(ws[i]), strerror(-e));
-			rc = 1;
-		}
-	}
-	if (rc == 0) {
-		char lst[512];
-		size_t k = 0;
-		for (unsigned i = 0; i < c->n_listeners && k < sizeof(lst); i++) {
-			const struct conf_listener *l = &c->listeners[i];
-			k += (size_t)snprintf(lst + k, sizeof(lst) - k,
-					      strchr(l->address, ':') ? "%s[%s]:%u->%u"
-								      : "%s%s:%u->%u",
-					      i ? ", " : "", l->address, l->port, l->upstream_port);
-		}
-		fprintf(stderr, "snigate: ready: %u threads, %zu allowed names, listening on %s\n",
-			n, allowlist_count(al), lst);
-		for (;;) {
-			int sig;
-			if (sigwait(&sigs, &sig) != 0)
-				continue;
-			if (sig == SIGINT || sig == SIGTERM)
-				break;
-			if (sig == SIGUSR1)
-				print_stats(ws, started);
-			if (sig == SIGHUP)
-				log_msg(CONF_LOG_WARN, "SIGHUP: reload is not supported yet; "
-						       "restart to change the configuration");
-		}
-	}
-	for (unsigned i = 0; i < started; i++)
-		worker_stop(ws[i]);
-	for (unsigned i = 0; i < started; i++)
-		worker_join(ws[i]);
-	if (rc == 0)
-		print_stats(ws, started);
-	for (unsigned i = 0; i < started; i++)
-		worker_destroy(ws[i]);
-	free(ws);
-	close(ready);
-	allowlist_free(al);
-	return rc;
+	*out = c;
+	return 0;
 }
 
 /* ---- subcommands: convert, corefile, check --corefile ---- */
@@ -808,6 +907,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	rc = apply_flags(c, argc, argv);
+	if (!rc && conf_validate(c, &err) < 0)
+		rc = config_error(&err);
 	if (rc) {
 		conf_free(c);
 		return rc;
@@ -819,7 +920,9 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_set_level(c->log_level);
-	rc = run(c);
-	conf_free(c);
-	return rc;
+	/* Before any thread exists: all inherit the mask; only the gateway reads signals. */
+	gateway_block_signals();
+	loop_check_start(c);
+	struct loader ld = {.config = config, .format = format, .argc = argc, .argv = argv};
+	return gateway_run(c, reload_load, &ld);
 }

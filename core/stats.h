@@ -29,15 +29,36 @@ enum reason {
 	RS_CLIENT_RESET,   /* client reset or failed while relaying */
 	RS_UPSTREAM_RESET, /* upstream reset or failed while relaying */
 	RS_IDLE_TIMEOUT,
-	RS_SHUTDOWN, /* the gateway stopped */
-	RS_INTERNAL, /* out of memory, pipes or fds */
+	RS_SHUTDOWN,	  /* the gateway stopped */
+	RS_INTERNAL,	  /* out of memory, pipes or fds */
+	RS_PENDING_LIMIT, /* limits.max_pending_hellos reached */
+	RS_SOURCE_LIMIT,  /* limits.max_per_source_ip reached */
+	/* the answer's addresses are refused by the upstream policy (resolver/policy.h) */
+	RS_UPSTREAM_DENIED,
 	RS__COUNT
 };
 
+/* How the client asked: a raw ClientHello, or HTTP CONNECT first. */
+enum path { PATH_TLS = 0, PATH_CONNECT, PATH__COUNT };
+/* What the gate decided; WOULD_DENY: not on the list, let through in audit mode. */
+enum decision { DEC_DENY = 0, DEC_ALLOW, DEC_WOULD_DENY, DEC__COUNT };
+
+/* Histogram upper bounds (the last bucket is +Inf). */
+#define HELLO_BUCKETS	10 /* ClientHello bytes */
+#define CONNECT_BUCKETS 13 /* upstream connect, seconds */
+extern const double stats_hello_bounds[HELLO_BUCKETS];
+extern const double stats_connect_bounds[CONNECT_BUCKETS];
+
 struct stats {
 	uint64_t accepted;
-	uint64_t denied;  /* reset before anything was connected upstream */
-	uint64_t allowed; /* SNI on the allowlist */
+	uint64_t denied;			/* reset before anything was connected upstream */
+	uint64_t allowed;			/* SNI on the allowlist */
+	uint64_t would_deny;			/* audit mode: not on the list, let through */
+	uint64_t log_dropped;			/* denial access lines over log.access_deny_rate */
+	uint64_t hello_hist[HELLO_BUCKETS + 1]; /* whole ClientHellos by size */
+	uint64_t hello_bytes;
+	uint64_t connect_hist[CONNECT_BUCKETS + 1]; /* successful upstream connects */
+	uint64_t connect_us;
 	uint64_t relayed; /* upstream connected, bytes flowed */
 	uint64_t bytes_up;
 	uint64_t bytes_down;
@@ -45,7 +66,11 @@ struct stats {
 	uint64_t reason[RS__COUNT];
 };
 
-const char *reason_str(enum reason r); /* NULL for unused slots */
+const char *reason_str(enum reason r);	   /* NULL for unused slots */
+const char *path_str(enum path p);	   /* "tls", "connect" */
+const char *decision_str(enum decision d); /* "deny", "allow", "would_deny" */
+void stats_hello(struct stats *s, size_t bytes);
+void stats_connect(struct stats *s, uint64_t us);
 void stats_add(struct stats *sum, const struct stats *s);
 /* {"accepted":1,...} into buf; returns the length written. */
 size_t stats_json(const struct stats *s, char *buf, size_t len);

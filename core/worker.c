@@ -34,6 +34,50 @@
 /* A client gets this long to send its first bytes before the kernel hands it to us anyway. */
 #define DEFER_ACCEPT_S	2
 #define ACCEPT_RETRY_MS 100
+#define ACCEPT_WARN_MS	10000 /* one warning per listener burst of accept errors */
+#define PUBLISH_MS	100   /* counters other threads see are at most this old */
+#define DENIED_TOPK	256   /* denied names tracked per thread */
+
+/*
+ * Concurrent connections per client address, all workers together: a fixed
+ * table of counters indexed by a hash of the address. Two addresses sharing a
+ * slot share a budget, which errs on the side of refusing; 65536 slots keep
+ * that rare for any realistic number of clients.
+ */
+#define SRC_SLOTS (1u << 16)
+static atomic_uint src_slots[SRC_SLOTS];
+
+static uint32_t src_slot(const struct sockaddr_storage *ss)
+{
+	const uint8_t *p;
+	size_t n;
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	if (ss->ss_family == AF_INET) {
+		p = (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr;
+		n = 4;
+	} else {
+		p = (const uint8_t *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
+		n = 16;
+	}
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ULL;
+	return (uint32_t)(h ^ (h >> 32)) & (SRC_SLOTS - 1);
+}
+
+bool srclimit_take(const struct sockaddr_storage *ss, unsigned limit)
+{
+	atomic_uint *slot = &src_slots[src_slot(ss)];
+	if (atomic_fetch_add_explicit(slot, 1, memory_order_relaxed) < limit)
+		return true;
+	atomic_fetch_sub_explicit(slot, 1, memory_order_relaxed);
+	return false;
+}
+
+void srclimit_put(const struct sockaddr_storage *ss)
+{
+	atomic_fetch_sub_explicit(&src_slots[src_slot(ss)], 1, memory_order_relaxed);
+}
 
 uint64_t now_ms(void)
 {
@@ -131,9 +175,86 @@ static void on_accept(struct worker *w, struct listener *l, struct io_uring_cqe 
 	if (cqe->res == -ECANCELED || l->fd < 0)
 		return;
 	/* EMFILE and friends: re-arming at once would spin while nothing can change. */
-	log_msg(CONF_LOG_WARN, "accept on %s: %s", l->name, strerror(-cqe->res));
+	w->accept_errs++;
+	if (w->now - w->accept_warned >= ACCEPT_WARN_MS || !w->accept_warned) {
+		log_msg(CONF_LOG_WARN, "accept on %s: %s (%u errors; retrying every %u ms)",
+			l->name, strerror(-cqe->res), w->accept_errs, ACCEPT_RETRY_MS);
+		w->accept_warned = w->now;
+		w->accept_errs = 0;
+	}
 	if (!l->armed)
 		l->retry_at = w->now + ACCEPT_RETRY_MS;
+}
+
+/* Counters per allowlist entry follow the names into a new allowlist. */
+static void switch_config(struct worker *w)
+{
+	const struct worker_config *wc = atomic_load(&w->next_wc);
+	if (!wc || wc == w->wc)
+		return;
+	uint64_t *names = NULL;
+	size_t n = allowlist_count(wc->al);
+	if (wc->al != w->al) {
+		names = calloc(n ? n : 1, sizeof(*names));
+		if (!names) {
+			log_msg(CONF_LOG_ERROR, "worker %u: out of memory switching config", w->id);
+			return;
+		}
+		char name[300], probe[302], other[300];
+		for (size_t i = 0; i < allowlist_count(w->al); i++) {
+			size_t k = allowlist_entry(w->al, i, name, sizeof(name));
+			/* A wildcard is found through a name under it; "_" is in no real name. */
+			size_t pk =
+				name[0] == '*'
+					? (size_t)snprintf(probe, sizeof(probe), "_%s", name + 1)
+					: (size_t)snprintf(probe, sizeof(probe), "%s", name);
+			long at = allowlist_lookup(wc->al, probe, pk);
+			/* ... and may find a broader entry instead: only the same entry counts. */
+			if (at >= 0 &&
+			    (allowlist_entry(wc->al, (size_t)at, other, sizeof(other)) != k ||
+			     memcmp(other, name, k)))
+				at = -1;
+			if (at >= 0)
+				names[at] += w->names[i];
+		}
+	}
+	pthread_mutex_lock(&w->mu);
+	if (names) {
+		free(w->names);
+		w->names = names;
+		/* pub_names is sized for the old list: republish at once, below. */
+		free(w->pub_names);
+		w->pub_names = calloc(n ? n : 1, sizeof(*w->pub_names));
+		w->pub_al = NULL;
+	}
+	w->wc = wc;
+	w->conf = wc->conf;
+	w->al = wc->al;
+	for (unsigned i = 0; i < w->n_ls; i++)
+		w->ls[i].cl = &wc->conf->listeners[i];
+	pthread_mutex_unlock(&w->mu);
+	w->dirty = true;
+	w->pub_at = 0;
+	atomic_store_explicit(&w->gen, wc->gen, memory_order_release);
+}
+
+/* Copy the counters where other threads may read them. */
+static void publish(struct worker *w)
+{
+	size_t nk = (size_t)w->n_ls * PATH__COUNT * DEC__COUNT * RS__COUNT;
+	pthread_mutex_lock(&w->mu);
+	w->pub_st = w->st;
+	memcpy(w->pub_keys, w->keys, nk * sizeof(*w->keys));
+	if (w->pub_names) {
+		memcpy(w->pub_names, w->names, allowlist_count(w->al) * sizeof(*w->names));
+		w->pub_al = w->al;
+	}
+	w->pub_live = w->live;
+	memset(&w->pub_rs, 0, sizeof(w->pub_rs));
+	resolver_stats(w->res, &w->pub_rs);
+	pthread_mutex_unlock(&w->mu);
+	w->pub_at = w->now;
+	w->dirty = false;
 }
 
 static void handle_cqe(struct worker *w, struct io_uring_cqe *cqe)
@@ -152,9 +273,20 @@ static void handle_cqe(struct worker *w, struct io_uring_cqe *cqe)
 		if (read(w->stop_fd, &v, sizeof(v)) < 0) {
 			/* Nothing to do: the poll said it was readable. */
 		}
-		w->stopping = true;
-		stop_listeners(w);
-		conn_shutdown_all(w);
+		unsigned cmd = atomic_exchange(&w->cmd, 0);
+		if (cmd & CMD_CONFIG)
+			switch_config(w);
+		if ((cmd & CMD_DRAIN) && !w->draining) {
+			w->draining = true;
+			stop_listeners(w);
+		}
+		if (cmd & CMD_STOP) {
+			w->stopping = true;
+			stop_listeners(w);
+			conn_shutdown_all(w);
+			return;
+		}
+		arm_fd_poll(w, w->stop_fd, OP_STOP);
 		return;
 	}
 	case OP_DNS:
@@ -172,7 +304,11 @@ static void handle_cqe(struct worker *w, struct io_uring_cqe *cqe)
 static uint64_t next_deadline(struct worker *w)
 {
 	struct list *qs[] = {&w->q_hello, &w->q_dns, &w->q_connect, &w->q_relay};
-	uint64_t best = w->now + 1000; /* wake at least once a second */
+	uint64_t best = w->now + 1000; /* wake at least once a second: the heartbeat */
+
+	/* Unpublished counters wait no longer than PUBLISH_MS. */
+	if (w->dirty && w->pub_at + PUBLISH_MS < best)
+		best = w->pub_at + PUBLISH_MS;
 
 	for (size_t i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
 		uint64_t dl = conn_first_deadline(qs[i]);
@@ -204,11 +340,14 @@ static void loop(struct worker *w)
 			log_msg(CONF_LOG_ERROR, "worker %u: io_uring wait: %s", w->id,
 				strerror(-rc));
 		w->now = now_ms();
+		atomic_store_explicit(&w->heartbeat, w->now, memory_order_relaxed);
 		io_uring_for_each_cqe(&w->ring, head, cqe) {
 			handle_cqe(w, cqe);
 			n++;
 		}
 		io_uring_cq_advance(&w->ring, n);
+		if (n)
+			w->dirty = true;
 
 		conn_run_ready(w);
 		conn_expire(w, &w->q_hello);
@@ -220,11 +359,79 @@ static void loop(struct worker *w)
 			if (l->fd >= 0 && !l->armed && l->retry_at <= w->now)
 				arm_accept(w, l);
 		}
-		if (w->stopping && w->live == 0) {
+		if (w->dirty && w->now >= w->pub_at + PUBLISH_MS)
+			publish(w);
+		if ((w->stopping || w->draining) && w->live == 0) {
 			io_uring_submit(&w->ring); /* the last closes */
+			publish(w);
 			return;
 		}
 	}
+}
+
+/* The resolver and the upstream policy of this thread, from c. */
+static int upstream_setup(struct worker *w, const struct conf *c)
+{
+	struct resolver_host *hosts = calloc(c->resolver.n_hosts + 1, sizeof(*hosts));
+	struct sockaddr_storage *ls = calloc(c->n_listeners + 1, sizeof(*ls));
+	const char *err = NULL;
+	int rc = -ENOMEM;
+
+	if (!hosts || !ls)
+		goto out;
+	for (unsigned i = 0; i < c->resolver.n_hosts; i++) {
+		const struct conf_host *h = &c->resolver.hosts[i];
+		hosts[i].name = h->name;
+		hosts[i].ans.n = h->n;
+		for (unsigned k = 0; k < h->n; k++) {
+			hosts[i].ans.a[k].family = h->a[k].family;
+			memcpy(hosts[i].ans.a[k].addr, h->a[k].addr, 16);
+		}
+	}
+	/*
+	 * A round gives up a little before the connection's own DNS deadline,
+	 * so that a stale answer (stale-if-error) still reaches the connection.
+	 */
+	unsigned margin = c->timeouts.dns_ms / 10 < 250 ? c->timeouts.dns_ms / 10 : 250;
+	struct resolver_opts ro = {
+		.forwarders = (const char *const *)c->resolver.forwarders,
+		.n_forwarders = c->resolver.n_forwarders,
+		.resolv_conf = c->resolver.resolv_conf,
+		.tcp = c->resolver.tcp,
+		.family = (enum resolver_family)c->resolver.family,
+		.cache_size = c->resolver.cache_size,
+		.min_ttl_s = c->resolver.max_ttl_s ? c->resolver.min_ttl_s : 0,
+		.max_ttl_s = c->resolver.max_ttl_s,
+		.negative_ttl_s = c->resolver.negative_ttl_s,
+		.error_ttl_s = c->resolver.error_ttl_s,
+		.stale_s = c->resolver.stale_ttl_s,
+		.prefetch = c->resolver.prefetch,
+		.timeout_ms = c->timeouts.dns_ms - margin,
+		.hosts = hosts,
+		.n_hosts = c->resolver.n_hosts,
+	};
+	rc = resolver_new(&w->res, &ro, &err);
+	if (rc < 0) {
+		w->start_msg = err ? err : "resolver setup failed";
+		goto out;
+	}
+	for (unsigned i = 0; i < c->n_listeners; i++)
+		ls[i] = c->listeners[i].sa;
+	struct policy_opts po = {
+		.deny = (const char *const *)c->upstream.deny,
+		.n_deny = c->upstream.n_deny,
+		.allow = (const char *const *)c->upstream.allow,
+		.n_allow = c->upstream.n_allow,
+		.listeners = ls,
+		.n_listeners = c->n_listeners,
+	};
+	rc = policy_new(&w->pol, &po, &err);
+	if (rc < 0)
+		w->start_msg = rc == -EINVAL ? "upstream policy: bad CIDR" : "upstream policy";
+out:
+	free(hosts);
+	free(ls);
+	return rc;
 }
 
 static int setup(struct worker *w)
@@ -259,28 +466,25 @@ static int setup(struct worker *w)
 	io_uring_register_iowq_max_workers(&w->ring, iowq);
 
 	const struct conf *c = w->conf;
-	struct resolver_opts ro = {
-		.forwarders = (const char *const *)c->resolver.forwarders,
-		.n_forwarders = c->resolver.n_forwarders,
-		.resolv_conf = c->resolver.resolv_conf,
-		.family = (enum resolver_family)c->resolver.family,
-		.cache_size = c->resolver.cache_size,
-		.max_ttl_s = c->resolver.max_ttl_s,
-		.negative_ttl_s = c->resolver.negative_ttl_s,
-	};
-	const char *err;
-	rc = resolver_new(&w->res, &ro, &err);
-	if (rc < 0) {
-		w->start_msg = err ? err : "resolver setup failed";
+	if ((rc = upstream_setup(w, c)) < 0)
 		return rc;
-	}
 	w->pp = pipepool_new(c->relay.pipe_size, c->relay.pipe_max_size);
+	size_t nk = (size_t)w->n_ls * PATH__COUNT * DEC__COUNT * RS__COUNT;
+	size_t nn = allowlist_count(w->al);
+	w->keys = calloc(nk, sizeof(*w->keys));
+	w->pub_keys = calloc(nk, sizeof(*w->pub_keys));
+	w->names = calloc(nn ? nn : 1, sizeof(*w->names));
+	w->pub_names = calloc(nn ? nn : 1, sizeof(*w->pub_names));
+	w->denied = topk_new(DENIED_TOPK);
+	w->rng = 0x9e3779b97f4a7c15ULL * (w->id + 1);
+	w->log_tokens = c->access_log_deny_rate;
 	w->scratch_len = c->limits.max_client_hello;
 	/* Room for the records around the message, fragmented into small records. */
 	w->peek_len = w->scratch_len * 2 + 1024;
 	w->peek = malloc(w->peek_len);
 	w->scratch = malloc(w->scratch_len);
-	if (!w->pp || !w->peek || !w->scratch) {
+	if (!w->pp || !w->peek || !w->scratch || !w->keys || !w->pub_keys || !w->names ||
+	    !w->pub_names || !w->denied) {
 		w->start_msg = "out of memory";
 		return -ENOMEM;
 	}
@@ -313,20 +517,27 @@ static void *worker_main(void *arg)
 	arm_fd_poll(w, w->stop_fd, OP_STOP);
 	arm_fd_poll(w, resolver_fd(w->res), OP_DNS);
 	loop(w);
+	atomic_store(&w->done, true);
 	return NULL;
 }
 
-struct worker *worker_create(unsigned id, int cpu, const struct conf *c, const struct allowlist *al,
-			     unsigned max_live, int ready_fd)
+struct worker *worker_create(unsigned id, int cpu, const struct worker_config *wc,
+			     unsigned max_live, unsigned max_hellos, int ready_fd)
 {
+	const struct conf *c = wc->conf;
 	struct worker *w = calloc(1, sizeof(*w));
 	if (!w)
 		return NULL;
 	w->id = id;
 	w->cpu = cpu;
+	w->wc = wc;
 	w->conf = c;
-	w->al = al;
+	w->al = wc->al;
+	atomic_init(&w->gen, wc->gen);
+	atomic_init(&w->next_wc, wc);
+	pthread_mutex_init(&w->mu, NULL);
 	w->max_live = max_live;
+	w->max_hellos = max_hellos;
 	w->ready_fd = ready_fd;
 	list_init(&w->q_hello);
 	list_init(&w->q_dns);
@@ -357,12 +568,91 @@ int worker_start(struct worker *w)
 	return -pthread_create(&w->thread, NULL, worker_main, w);
 }
 
-void worker_stop(struct worker *w)
+static void kick(struct worker *w, unsigned cmd)
 {
 	uint64_t one = 1;
+	atomic_fetch_or(&w->cmd, cmd);
 	if (write(w->stop_fd, &one, sizeof(one)) < 0) {
-		/* The eventfd cannot overflow with one write per stop. */
+		/* Only an overflow fails, and then the fd is readable anyway. */
 	}
+}
+
+void worker_stop(struct worker *w)
+{
+	kick(w, CMD_STOP);
+}
+
+void worker_drain(struct worker *w)
+{
+	kick(w, CMD_DRAIN);
+}
+
+bool worker_done(const struct worker *w)
+{
+	return atomic_load(&((struct worker *)w)->done);
+}
+
+void worker_set_config(struct worker *w, const struct worker_config *wc)
+{
+	atomic_store(&w->next_wc, wc);
+	kick(w, CMD_CONFIG);
+}
+
+unsigned worker_config_gen(const struct worker *w)
+{
+	return atomic_load_explicit(&((struct worker *)w)->gen, memory_order_acquire);
+}
+
+uint64_t worker_heartbeat(const struct worker *w)
+{
+	return atomic_load_explicit(&((struct worker *)w)->heartbeat, memory_order_relaxed);
+}
+
+void worker_read(const struct worker *w, struct stats *st, uint64_t *keys, unsigned *live)
+{
+	struct worker *m = (struct worker *)w; /* the lock is not part of the value */
+	size_t nk = (size_t)w->n_ls * PATH__COUNT * DEC__COUNT * RS__COUNT;
+
+	pthread_mutex_lock(&m->mu);
+	if (st)
+		stats_add(st, &m->pub_st);
+	for (size_t i = 0; keys && m->pub_keys && i < nk; i++)
+		keys[i] += m->pub_keys[i];
+	if (live)
+		*live += m->pub_live;
+	pthread_mutex_unlock(&m->mu);
+}
+
+bool worker_read_names(const struct worker *w, const struct allowlist *al, uint64_t *names)
+{
+	struct worker *m = (struct worker *)w;
+	bool ok;
+
+	pthread_mutex_lock(&m->mu);
+	ok = m->pub_al == al && m->pub_names;
+	for (size_t i = 0; ok && i < allowlist_count(al); i++)
+		names[i] += m->pub_names[i];
+	pthread_mutex_unlock(&m->mu);
+	return ok;
+}
+
+void worker_read_resolver(const struct worker *w, struct resolver_stats *sum)
+{
+	struct worker *m = (struct worker *)w;
+
+	pthread_mutex_lock(&m->mu);
+	resolver_stats_add(sum, &m->pub_rs);
+	pthread_mutex_unlock(&m->mu);
+}
+
+void worker_read_denied(const struct worker *w, struct topk *t)
+{
+	struct worker *m = (struct worker *)w;
+
+	pthread_mutex_lock(&m->mu);
+	if (m->denied)
+		topk_merge(t, m->denied);
+	pthread_mutex_unlock(&m->mu);
 }
 
 int worker_join(struct worker *w)
@@ -396,7 +686,14 @@ void worker_destroy(struct worker *w)
 	if (w->ring_ok)
 		io_uring_queue_exit(&w->ring);
 	resolver_free(w->res);
+	policy_free(w->pol);
 	pipepool_free(w->pp);
+	topk_free(w->denied);
+	free(w->keys);
+	free(w->pub_keys);
+	free(w->names);
+	free(w->pub_names);
+	pthread_mutex_destroy(&w->mu);
 	free(w->peek);
 	free(w->scratch);
 	free(w->ls);

@@ -7,29 +7,73 @@
 #ifndef SNIGATE_WORKER_H
 #define SNIGATE_WORKER_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "conf/conf.h"
 #include "sni/allowlist.h"
 #include "core/stats.h"
+#include "core/topk.h"
+#include "resolver/policy.h"
+#include "resolver/resolver.h"
 
 struct worker;
+
+/*
+ * What a worker runs with. main builds one per (re)load and keeps it alive
+ * until every worker has moved past it (worker_config_gen()). A new one must
+ * list the same listeners, in the same order, as the first.
+ */
+struct worker_config {
+	const struct conf *conf;
+	const struct allowlist *al;
+	const struct upstream_policy *policy; /* where allowed names may connect */
+	unsigned gen;			      /* increases with every reload */
+};
 
 /*
  * c and al must outlive the worker. cpu: CPU to pin to, or -1. max_live:
  * connections this worker may hold, 0 = no limit. ready_fd: an eventfd the
  * thread writes to once it is set up (successfully or not).
  */
-struct worker *worker_create(unsigned id, int cpu, const struct conf *c, const struct allowlist *al,
-			     unsigned max_live, int ready_fd);
+struct worker *worker_create(unsigned id, int cpu, const struct worker_config *wc,
+			     unsigned max_live, unsigned max_hellos, int ready_fd);
 int worker_start(struct worker *w); /* 0 or -errno */
 /* Ask the worker to close its listeners and connections and exit. Any thread. */
 void worker_stop(struct worker *w);
+/* Close the listeners; the thread exits once its last connection has ended. Any thread. */
+void worker_drain(struct worker *w);
+/* True once the thread's loop has returned (it can then be joined at once). */
+bool worker_done(const struct worker *w);
+/* Switch to wc at the next loop turn; wc must outlive the switch. Any thread. */
+void worker_set_config(struct worker *w, const struct worker_config *wc);
+/* The generation in use; once it is wc->gen, the previous config is no longer read. */
+unsigned worker_config_gen(const struct worker *w);
+/* Monotonic ms of the last loop turn; a live worker turns at least once a second. */
+uint64_t worker_heartbeat(const struct worker *w);
+
+/*
+ * Counters as last published by the thread (at most ~100 ms old), safe from
+ * any thread. Each adds into what the caller passes.
+ * keys: n_listeners * PATH__COUNT * DEC__COUNT * RS__COUNT, see WORKER_KEY().
+ * names: allowlist_count(al) counters of allowed connections per entry;
+ * false (nothing added) while the worker is not yet on al.
+ */
+#define WORKER_KEY(l, path, dec, reason) \
+	((((size_t)(l)*PATH__COUNT + (path)) * DEC__COUNT + (dec)) * RS__COUNT + (reason))
+void worker_read(const struct worker *w, struct stats *st, uint64_t *keys, unsigned *live);
+bool worker_read_names(const struct worker *w, const struct allowlist *al, uint64_t *names);
+/* Add the worker's resolver counters into sum. */
+void worker_read_resolver(const struct worker *w, struct resolver_stats *sum);
+/* Merge the worker's top denied names into t. */
+void worker_read_denied(const struct worker *w, struct topk *t);
 /* Wait for the thread; returns its setup error (0 or -errno). */
 int worker_join(struct worker *w);
 /* The setup error (0 or -errno), valid once the worker signalled ready_fd. */
 int worker_start_error(const struct worker *w);
 /* What failed during setup (a listener name, or a reason), or NULL. */
 const char *worker_start_msg(const struct worker *w);
-/* Counters; read only after worker_join() (or racy, for a rough view). */
+/* Counters; read only after worker_join(). */
 const struct stats *worker_stats(const struct worker *w);
 void worker_destroy(struct worker *w);
 

@@ -111,7 +111,7 @@ Test(shipped, loads_and_validates)
 	cr_assert_str_eq(c->resolver.resolv_conf, "/etc/resolv.conf");
 	cr_assert_eq(c->resolver.family, CONF_V4_ONLY);
 	cr_assert_eq(c->timeouts.connect_ms, 5000);
-	cr_assert_null(c->admin_address);
+	cr_assert_str_eq(c->admin_address, "127.0.0.1:9901");
 	conf_free(c);
 }
 
@@ -185,9 +185,18 @@ static void assert_defaults(const struct conf *c)
 	cr_assert_eq(c->relay.pipe_size, 65536);
 	cr_assert_eq(c->relay.pipe_max_size, 1048576);
 	cr_assert_eq(c->relay.pipe_memory_max, 256ULL << 20);
-	cr_assert_null(c->admin_address);
+	cr_assert_str_eq(c->admin_address, "127.0.0.1:9901");
 	cr_assert_eq(c->log_level, CONF_LOG_INFO);
 	cr_assert(c->access_log);
+	cr_assert_eq(c->mode, CONF_ENFORCE);
+	cr_assert_eq(c->drain.delay_ms, 0);
+	cr_assert_eq(c->drain.timeout_ms, 30000);
+	cr_assert_eq(c->access_log_sample, 1.0);
+	cr_assert_eq(c->access_log_deny_rate, 1000);
+	cr_assert_null(c->access_log_file);
+	cr_assert_eq(c->limits.max_connections_per_thread, 0);
+	cr_assert_eq(c->limits.max_pending_hellos, 0);
+	cr_assert_eq(c->limits.max_per_source_ip, 0);
 }
 
 Test(defaults, new_default)
@@ -542,8 +551,8 @@ static const struct bad bad_files[] = {
 	{"bad_unknown_key.yaml", 6, "timeouts.conect",
 	 "unknown key (known here: client_hello, connect, dns, idle"},
 	{"bad_unknown_top.yaml", 2, "listener",
-	 "unknown key (known here: threads, listeners, allow, resolver, upstream, timeouts, limits, "
-	 "relay, admin, log)"},
+	 "unknown key (known here: threads, mode, drain, listeners, allow, resolver, upstream, "
+	 "timeouts, limits, relay, admin, log)"},
 	{"bad_unknown_listener_key.yaml", 6, "listeners[1].upstream",
 	 "unknown key (known here: address, port, upstream_port"},
 	{"bad_port_zero.yaml", 3, "listeners[0].port", "0 is out of range (1..65535)"},
@@ -716,7 +725,8 @@ Test(bad, values_that_do_not_fit)
 		{"listeners: 5\n", 1, "listeners", "expected a list, found a single value"},
 		{"timeouts: [5s]\n", 1, "timeouts", "expected a mapping, found a list"},
 		{"log:\n  Level: info\n", 2, "log.Level",
-		 "unknown key (known here: level, access)"},
+		 "unknown key (known here: level, access, access_file, access_sample, "
+		 "access_deny_rate)"},
 		{"resolver:\n  forwarders: 127.0.0.1\n", 2, "resolver.forwarders",
 		 "expected a list, found a single value"},
 		{"hello\n", 1, "", "found a single value"},
@@ -1172,4 +1182,75 @@ Test(connect, validate_rechecks_fields)
 	cr_assert_eq(conf_validate(c, &err), -EINVAL);
 	cr_assert_str_eq(err.field, "timeouts.request_head");
 	conf_free(c);
+}
+
+/* ---- operations: mode, drain, admin, limits, access log ---- */
+
+Test(operations, every_field)
+{
+	struct conf_error err = {0};
+	struct conf *c = load_str("mode: audit\n"
+				  "listeners:\n"
+				  "  - address: 127.0.0.1\n"
+				  "    port: 8443\n"
+				  "    mode: enforce\n"
+				  "  - address: 127.0.0.1\n"
+				  "    port: 8444\n"
+				  "drain:\n"
+				  "  delay: 5s\n"
+				  "  timeout: 45s\n"
+				  "admin:\n"
+				  "  address: off\n"
+				  "limits:\n"
+				  "  max_connections_per_thread: 500\n"
+				  "  max_pending_hellos: 300\n"
+				  "  max_per_source_ip: 20\n"
+				  "log:\n"
+				  "  access_file: /tmp/snigate-access.log\n"
+				  "  access_sample: 25%\n"
+				  "  access_deny_rate: 10\n",
+				  &err);
+	cr_assert_not_null(c, "%s", err.msg);
+	cr_assert_eq(c->mode, CONF_AUDIT);
+	cr_assert_eq(c->listeners[0].mode, CONF_ENFORCE);
+	cr_assert_eq(c->listeners[1].mode, CONF_MODE_DEFAULT);
+	cr_assert_eq(c->drain.delay_ms, 5000);
+	cr_assert_eq(c->drain.timeout_ms, 45000);
+	cr_assert_null(c->admin_address);
+	cr_assert_eq(c->limits.max_connections_per_thread, 500);
+	cr_assert_eq(c->limits.max_pending_hellos, 300);
+	cr_assert_eq(c->limits.max_per_source_ip, 20);
+	cr_assert_str_eq(c->access_log_file, "/tmp/snigate-access.log");
+	cr_assert_eq(c->access_log_sample, 0.25);
+	cr_assert_eq(c->access_log_deny_rate, 10);
+	conf_free(c);
+}
+
+Test(operations, errors_name_line_and_field)
+{
+	static const struct {
+		const char *text, *field, *msg;
+		unsigned line;
+	} cases[] = {
+		{"mode: permissive\n", "mode", "is not a mode (use enforce or audit)", 1},
+		{"listeners:\n  - address: 127.0.0.1\n    port: 1\n    mode: log\n",
+		 "listeners[0].mode", "is not a mode", 4},
+		{"drain:\n  delay: soon\n", "drain.delay", "soon", 2},
+		{"log:\n  access_sample: 1.5\n", "log.access_sample", "is not a fraction", 2},
+		{"log:\n  access_sample: -1\n", "log.access_sample", "is not a fraction", 2},
+		{"log:\n  access_sample: 10%%\n", "log.access_sample", "is not a fraction", 2},
+		{"admin:\n  address: 127.0.0.1\n", "admin.address", "127.0.0.1", 2},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct conf_error err = {0};
+		struct conf *c = load_str(cases[i].text, &err);
+		if (c && !conf_validate(c, &err)) {
+			conf_free(c);
+			cr_assert_fail("case %zu loaded: %s", i, cases[i].text);
+		}
+		conf_free(c);
+		cr_assert_str_eq(err.field, cases[i].field, "case %zu: field %s", i, err.field);
+		cr_assert(strstr(err.msg, cases[i].msg), "case %zu: %s", i, err.msg);
+		cr_assert_eq(err.line, cases[i].line, "case %zu: line %u", i, err.line);
+	}
 }

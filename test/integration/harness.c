@@ -644,6 +644,16 @@ struct h_gw h_snigate_dns(int upstream_port, int dns_port, const char *const ext
 		argv[n++] = "2";
 		argv[n++] = "--client-hello-timeout";
 		argv[n++] = "1s";
+		/* The peers listen on loopback, which the upstream policy denies by default. */
+		argv[n++] = "--allow-upstream";
+		argv[n++] = "127.0.0.0/8";
+		argv[n++] = "--allow-upstream";
+		argv[n++] = "::1";
+		/* Tests run side by side: no fixed admin port, and a short drain at teardown. */
+		argv[n++] = "--admin";
+		argv[n++] = "127.0.0.1:0";
+		argv[n++] = "--drain-timeout";
+		argv[n++] = "2s";
 		for (int i = 0; extra && extra[i]; i++) {
 			cr_assert_lt(n, 78);
 			argv[n++] = extra[i];
@@ -679,6 +689,16 @@ struct h_gw h_snigate_args(int port, const char *const args[])
 	int n = 1;
 
 	cr_assert(bin && *bin, "SNIGATE_BIN is not set (meson test sets it)");
+	/* The same defaults as h_snigate(), before args, which may override them. */
+	argv[n++] = "--admin";
+	argv[n++] = "127.0.0.1:0";
+	argv[n++] = "--drain-timeout";
+	argv[n++] = "2s";
+	/* Loopback peers again; a test's own --allow-upstream adds to this one. */
+	argv[n++] = "--allow-upstream";
+	argv[n++] = "127.0.0.0/8";
+	argv[n++] = "--allow-upstream";
+	argv[n++] = "::1";
 	for (int i = 0; args[i]; i++) {
 		cr_assert_lt(n, 62);
 		argv[n++] = args[i];
@@ -695,6 +715,20 @@ struct h_gw h_snigate_args(int port, const char *const args[])
 		cr_assert_fail("snigate did not become ready (exit %d):\n%s", code, err);
 	}
 	return g;
+}
+
+int h_admin_port(const struct h_gw *g)
+{
+	const char *err = h_read_file(g->p->err);
+	const char *a = strstr(err, "snigate: ready:");
+	a = a ? strstr(a, ", admin ") : NULL;
+	if (!a)
+		return 0;
+	a += strlen(", admin ");
+	const char *colon = strchr(a, ',');
+	while (colon && colon > a && colon[-1] != ':')
+		colon--;
+	return colon ? atoi(colon) : 0;
 }
 
 int h_snigate_stop(struct h_gw *g)

@@ -122,6 +122,8 @@ struct h_gw h_snigate(int upstream_port, const char *const extra[]);
 struct h_gw h_snigate_dns(int upstream_port, int dns_port, const char *const extra[]);
 /* snigate with exactly these arguments, listening on port; waits for ready. */
 struct h_gw h_snigate_args(int port, const char *const args[]);
+/* The admin endpoint's port, from the ready line; 0 when it has none. */
+int h_admin_port(const struct h_gw *g);
 /*
  * SIGTERM and wait: returns the exit code (-1 when it had to be killed).
  * Fails the test if snigate's stderr holds a sanitizer report.

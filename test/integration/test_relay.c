@@ -703,10 +703,15 @@ Test(relay, sigterm_with_connections_in_every_phase, .timeout = 120)
 	struct h_sink_opts so = {0};
 	struct h_sink *s = h_sink_start(&so);
 
+	/*
+	 * A stop without a drain period: what is still in a handshake when the
+	 * listeners close is reset at once (the drain tests give them time).
+	 */
+	const char *now[] = {"--drain-timeout", "0s", NULL};
 	/* a: one connection waiting for its hello, one for a DNS server that never answers */
-	struct h_gw a = h_snigate_dns(h_sink_port(s), h_dns_blackhole(), NULL);
+	struct h_gw a = h_snigate_dns(h_sink_port(s), h_dns_blackhole(), now);
 	/* b: one connecting to an upstream that never answers, one relaying */
-	const char *extra[] = {"--connect-timeout", "30s", NULL};
+	const char *extra[] = {"--connect-timeout", "30s", "--drain-timeout", "0s", NULL};
 	struct h_gw b = h_snigate(h_listen_full(), extra);
 
 	int in_hello = h_connect(a.port);

@@ -1,0 +1,888 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The main thread's job once the configuration is valid: workers, admin
+ * endpoint, reloads, drain. It owns every configuration generation: one is
+ * current, older ones live until every worker has switched past them.
+ */
+#include "core/gateway.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conf/dump.h"
+#include "core/admin.h"
+#include "core/log.h"
+#include "core/pipepool.h"
+#include "core/prom.h"
+#include "core/stats.h"
+#include "core/topk.h"
+#include "core/worker.h"
+#include "resolver/policy.h"
+#include "resolver/resolver.h"
+#include "sni/allowlist.h"
+
+#ifndef SNIGATE_VERSION
+#define SNIGATE_VERSION "unknown"
+#endif
+
+#define HEALTH_STALL_MS	 5000 /* a worker loop silent this long fails /healthz */
+#define RELOAD_SETTLE_MS 300  /* let a burst of file events end before reading the file */
+#define DENIED_SHOWN	 50   /* names in GET /denied */
+/* fds one relayed connection may hold: two sockets, two pipes of two ends each. */
+#define FDS_PER_CONN 6
+
+enum state { ST_STARTING, ST_SERVING, ST_DRAINING };
+
+struct gen {
+	struct worker_config wc;
+	struct conf *conf;
+	struct allowlist *al;
+	struct upstream_policy *policy;
+	struct gen *older;
+};
+
+struct gw {
+	pthread_mutex_t mu; /* cur and gens, reload figures: what the admin thread reads */
+	struct gen *cur;
+	struct worker **ws;
+	unsigned n;
+	atomic_int state;
+	atomic_bool drain_asked; /* by POST /drain, with a write to wake_fd */
+	int wake_fd;
+	gateway_load_fn load;
+	void *load_arg;
+	unsigned next_gen;
+	uint64_t reload_ok, reload_failed;
+	double reload_ok_at; /* wall clock seconds */
+	double started_at;
+	uint64_t file_hash; /* of the config file as last loaded */
+};
+
+static double wall_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* FNV-1a of the file, 0 when it cannot be read: tells a real change from a touch. */
+static uint64_t file_hash(const char *path)
+{
+	FILE *f = path ? fopen(path, "re") : NULL;
+	uint64_t h = 0xcbf29ce484222325ULL;
+	unsigned char buf[4096];
+	size_t n;
+
+	if (!f)
+		return 0;
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		for (size_t i = 0; i < n; i++)
+			h = (h ^ buf[i]) * 0x100000001b3ULL;
+	fclose(f);
+	return h;
+}
+
+/* ---- configuration generations ---- */
+
+static void gen_free(struct gen *g)
+{
+	if (!g)
+		return;
+	policy_free(g->policy);
+	allowlist_free(g->al);
+	conf_free(g->conf);
+	free(g);
+}
+
+/* Everything the workers need from c; takes c. NULL with why filled on failure. */
+static struct gen *gen_build(struct conf *c, unsigned id, char *why, size_t len)
+{
+	struct gen *g = calloc(1, sizeof(*g));
+	enum allowlist_err aerr;
+	const char *bad = NULL;
+	size_t badi;
+
+	if (!g) {
+		conf_free(c);
+		snprintf(why, len, "out of memory");
+		return NULL;
+	}
+	g->conf = c;
+	g->al = allowlist_build((const char *const *)c->allow, c->n_allow, &aerr, &badi);
+	if (!g->al) {
+		snprintf(why, len, "allowlist: %s", allowlist_strerror(aerr));
+		gen_free(g);
+		return NULL;
+	}
+	struct sockaddr_storage *ls = calloc(c->n_listeners ? c->n_listeners : 1, sizeof(*ls));
+	if (!ls) {
+		snprintf(why, len, "out of memory");
+		gen_free(g);
+		return NULL;
+	}
+	for (unsigned i = 0; i < c->n_listeners; i++)
+		ls[i] = c->listeners[i].sa;
+	struct policy_opts po = {
+		.deny = (const char *const *)c->upstream.deny,
+		.n_deny = c->upstream.n_deny,
+		.allow = (const char *const *)c->upstream.allow,
+		.n_allow = c->upstream.n_allow,
+		.listeners = ls,
+		.n_listeners = c->n_listeners,
+	};
+	int rc = policy_new(&g->policy, &po, &bad);
+	free(ls);
+	if (rc < 0) {
+		snprintf(why, len, "upstream policy: %s%s", bad ? bad : strerror(-rc),
+			 bad ? " does not parse" : "");
+		gen_free(g);
+		return NULL;
+	}
+	g->wc.conf = c;
+	g->wc.al = g->al;
+	g->wc.policy = g->policy;
+	g->wc.gen = id;
+	return g;
+}
+
+/* Free the generations no worker reads any more. */
+static void gens_collect(struct gw *gw)
+{
+	for (unsigned i = 0; i < gw->n; i++)
+		if (!worker_done(gw->ws[i]) && worker_config_gen(gw->ws[i]) != gw->cur->wc.gen)
+			return;
+	pthread_mutex_lock(&gw->mu);
+	struct gen *old = gw->cur->older;
+	gw->cur->older = NULL;
+	pthread_mutex_unlock(&gw->mu);
+	while (old) {
+		struct gen *o = old->older;
+		gen_free(old);
+		old = o;
+	}
+}
+
+static bool strv_eq(char *const *a, unsigned na, char *const *b, unsigned nb)
+{
+	if (na != nb)
+		return false;
+	for (unsigned i = 0; i < na; i++)
+		if (strcmp(a[i], b[i]))
+			return false;
+	return true;
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+	return a == b || (a && b && !strcmp(a, b));
+}
+
+/*
+ * The settings a running gateway cannot change: they size per-thread
+ * buffers, are bound sockets, or live in each thread's resolver. Returns the
+ * first one that differs, or NULL.
+ */
+static const char *restart_only(const struct conf *a, const struct conf *b)
+{
+	if (a->threads != b->threads)
+		return "threads";
+	if (a->n_listeners != b->n_listeners)
+		return "listeners (their number)";
+	for (unsigned i = 0; i < a->n_listeners; i++)
+		if (strcmp(a->listeners[i].address, b->listeners[i].address) ||
+		    a->listeners[i].port != b->listeners[i].port)
+			return "listeners (an address or port)";
+	if (!strv_eq(a->resolver.forwarders, a->resolver.n_forwarders, b->resolver.forwarders,
+		     b->resolver.n_forwarders) ||
+	    !str_eq(a->resolver.resolv_conf, b->resolver.resolv_conf) ||
+	    a->resolver.family != b->resolver.family ||
+	    a->resolver.cache_size != b->resolver.cache_size ||
+	    a->resolver.min_ttl_s != b->resolver.min_ttl_s ||
+	    a->resolver.max_ttl_s != b->resolver.max_ttl_s ||
+	    a->resolver.negative_ttl_s != b->resolver.negative_ttl_s ||
+	    a->resolver.error_ttl_s != b->resolver.error_ttl_s ||
+	    a->resolver.stale_ttl_s != b->resolver.stale_ttl_s ||
+	    a->resolver.prefetch != b->resolver.prefetch || a->resolver.tcp != b->resolver.tcp ||
+	    a->resolver.n_hosts != b->resolver.n_hosts)
+		return "resolver";
+	for (unsigned i = 0; i < a->resolver.n_hosts; i++) {
+		const struct conf_host *x = &a->resolver.hosts[i], *y = &b->resolver.hosts[i];
+		if (strcmp(x->name, y->name) || x->n != y->n || memcmp(x->a, y->a, sizeof(x->a)))
+			return "resolver.hosts";
+	}
+	if (a->limits.max_client_hello != b->limits.max_client_hello)
+		return "limits.max_client_hello";
+	if (a->limits.max_connections != b->limits.max_connections ||
+	    a->limits.max_connections_per_thread != b->limits.max_connections_per_thread ||
+	    a->limits.max_pending_hellos != b->limits.max_pending_hellos)
+		return "limits";
+	if (a->relay.pipe_size != b->relay.pipe_size ||
+	    a->relay.pipe_max_size != b->relay.pipe_max_size)
+		return "relay";
+	if (!str_eq(a->admin_address, b->admin_address))
+		return "admin.address";
+	if (!str_eq(a->access_log_file, b->access_log_file))
+		return "log.access_file";
+	return NULL;
+}
+
+static void reload(struct gw *gw, const char *why)
+{
+	char err[768];
+	struct conf *nc = NULL;
+
+	if (!gw->load) {
+		log_msg(CONF_LOG_WARN, "reload (%s): no configuration file to reload", why);
+		return;
+	}
+	uint64_t h = file_hash(gw->cur->conf->path);
+	if (gw->load(gw->load_arg, &nc, err, sizeof(err)) != 0) {
+		log_msg(CONF_LOG_ERROR, "reload (%s) refused, the running configuration stays: %s",
+			why, err);
+		goto failed;
+	}
+	const char *field = restart_only(gw->cur->conf, nc);
+	if (field) {
+		log_msg(CONF_LOG_ERROR,
+			"reload (%s) refused, the running configuration stays: %s changed, "
+			"which needs a restart",
+			why, field);
+		conf_free(nc);
+		goto failed;
+	}
+	struct gen *g = gen_build(nc, gw->next_gen, err, sizeof(err));
+	if (!g) {
+		log_msg(CONF_LOG_ERROR, "reload (%s) refused, the running configuration stays: %s",
+			why, err);
+		goto failed;
+	}
+	gw->next_gen++;
+	pthread_mutex_lock(&gw->mu);
+	g->older = gw->cur;
+	gw->cur = g;
+	gw->reload_ok++;
+	gw->reload_ok_at = wall_s();
+	pthread_mutex_unlock(&gw->mu);
+	gw->file_hash = h;
+	log_set_level(g->conf->log_level);
+	pipepool_set_budget(g->conf->relay.pipe_memory_max);
+	for (unsigned i = 0; i < gw->n; i++)
+		worker_set_config(gw->ws[i], &g->wc);
+	log_msg(CONF_LOG_INFO, "reload (%s): generation %u, %zu allowed names, mode %s", why,
+		g->wc.gen, allowlist_count(g->al), conf_mode_str(g->conf->mode));
+	return;
+failed:
+	pthread_mutex_lock(&gw->mu);
+	gw->reload_failed++;
+	pthread_mutex_unlock(&gw->mu);
+	gw->file_hash = h; /* a bad file is reported once, not at every event */
+}
+
+/* ---- admin callbacks (admin thread) ---- */
+
+static bool cb_ready(void *arg)
+{
+	struct gw *gw = arg;
+	return atomic_load(&gw->state) == ST_SERVING;
+}
+
+static bool cb_healthy(void *arg, struct admin_buf *why)
+{
+	struct gw *gw = arg;
+	uint64_t now = mono_ms();
+	bool ok = true;
+
+	for (unsigned i = 0; i < gw->n; i++) {
+		if (worker_done(gw->ws[i]))
+			continue;
+		uint64_t hb = worker_heartbeat(gw->ws[i]);
+		if (now > hb + HEALTH_STALL_MS) {
+			admin_buf_printf(why, "worker %u: no loop turn for %" PRIu64 " ms\n", i,
+					 now - hb);
+			ok = false;
+		}
+	}
+	return ok;
+}
+
+static void cb_config(void *arg, struct admin_buf *out)
+{
+	struct gw *gw = arg;
+	pthread_mutex_lock(&gw->mu);
+	char *s = conf_dump_yaml_str(gw->cur->conf, CONF_DUMP_REDACT);
+	pthread_mutex_unlock(&gw->mu);
+	if (s)
+		admin_buf_append(out, s, strlen(s));
+	else
+		out->err = -ENOMEM;
+	free(s);
+}
+
+static void cb_denied(void *arg, struct admin_buf *out)
+{
+	struct gw *gw = arg;
+	struct topk *t = topk_new(TOPK_MAX_K);
+	struct topk_item *items = calloc(DENIED_SHOWN, sizeof(*items));
+
+	if (!t || !items) {
+		out->err = -ENOMEM;
+		topk_free(t);
+		free(items);
+		return;
+	}
+	for (unsigned i = 0; i < gw->n; i++)
+		worker_read_denied(gw->ws[i], t);
+	unsigned n = topk_list(t, items, DENIED_SHOWN);
+	admin_buf_printf(out, "{\"total\":%" PRIu64 ",\"names\":[", topk_total(t));
+	for (unsigned i = 0; i < n; i++)
+		/* Names passed the SNI parser's [a-z0-9._-] check: nothing to escape. */
+		admin_buf_printf(
+			out, "%s\n{\"name\":\"%s\",\"count\":%" PRIu64 ",\"error\":%" PRIu64 "}",
+			i ? "," : "", items[i].name, items[i].count, items[i].err);
+	admin_buf_printf(out, "]}\n");
+	topk_free(t);
+	free(items);
+}
+
+static void cb_drain(void *arg)
+{
+	struct gw *gw = arg;
+	uint64_t one = 1;
+
+	atomic_store(&gw->drain_asked, true);
+	if (write(gw->wake_fd, &one, sizeof(one)) < 0) {
+		/* The eventfd is then readable already. */
+	}
+}
+
+static void hist_u64(struct admin_buf *b, const char *name, const char *help, const double *bounds,
+		     const uint64_t *counts, size_t n, double sum)
+{
+	prom_header(b, name, help, PROM_HISTOGRAM);
+	prom_histogram(b, name, NULL, 0, bounds, counts, n, sum);
+}
+
+static void counter(struct admin_buf *b, const char *name, const char *help, uint64_t v)
+{
+	prom_header(b, name, help, PROM_COUNTER);
+	prom_sample_u64(b, name, NULL, 0, v);
+}
+
+static void gauge(struct admin_buf *b, const char *name, const char *help, double v)
+{
+	prom_header(b, name, help, PROM_GAUGE);
+	prom_sample(b, name, NULL, 0, v);
+}
+
+static void metrics_dns(struct gw *gw, struct admin_buf *b)
+{
+	struct resolver_stats rs = {0};
+	for (unsigned i = 0; i < gw->n; i++)
+		worker_read_resolver(gw->ws[i], &rs);
+
+	static const char *const outcome[] = {"hit",	  "miss",    "coalesced", "stale",
+					      "prefetch", "hosts",   "nxdomain",  "nodata",
+					      "servfail", "timeout", "denied"};
+	const uint64_t v[] = {rs.hit,	   rs.miss,    rs.coalesced, rs.stale,
+			      rs.prefetch, rs.hosts,   rs.nxdomain,  rs.nodata,
+			      rs.servfail, rs.timeout, rs.denied};
+	prom_header(b, "snigate_dns_lookups_total",
+		    "Name lookups and upstream rounds by outcome (denied: addresses the upstream "
+		    "policy refused).",
+		    PROM_COUNTER);
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		struct prom_label l = {"outcome", outcome[i]};
+		prom_sample_u64(b, "snigate_dns_lookups_total", &l, 1, v[i]);
+	}
+	counter(b, "snigate_dns_queries_total", "Queries handed to libunbound.", rs.queries);
+	double bounds[RESOLVER_LAT_BUCKETS - 1];
+	for (size_t i = 0; i + 1 < RESOLVER_LAT_BUCKETS; i++)
+		bounds[i] = resolver_lat_bounds_us[i] / 1e6;
+	/* The resolver keeps no latency sum; buckets and count are exact. */
+	hist_u64(b, "snigate_dns_upstream_seconds",
+		 "Latency of upstream DNS rounds (the sum is not kept and reads 0).", bounds,
+		 rs.lat, RESOLVER_LAT_BUCKETS - 1, 0);
+}
+
+static void cb_metrics(void *arg, struct admin_buf *b)
+{
+	struct gw *gw = arg;
+	struct stats st = {0};
+	unsigned live = 0;
+
+	pthread_mutex_lock(&gw->mu);
+	const struct gen *g = gw->cur;
+	const struct conf *c = g->conf;
+	size_t nk = (size_t)c->n_listeners * PATH__COUNT * DEC__COUNT * RS__COUNT;
+	size_t nn = allowlist_count(g->al);
+	uint64_t *keys = calloc(nk ? nk : 1, sizeof(*keys));
+	uint64_t *names = calloc(nn ? nn : 1, sizeof(*names));
+	if (!keys || !names) {
+		pthread_mutex_unlock(&gw->mu);
+		free(keys);
+		free(names);
+		b->err = -ENOMEM;
+		return;
+	}
+	bool names_ok = true;
+	for (unsigned i = 0; i < gw->n; i++) {
+		worker_read(gw->ws[i], &st, keys, &live);
+		names_ok &= worker_read_names(gw->ws[i], g->al, names);
+	}
+
+	prom_header(b, "snigate_build_info", "snigate's version; always 1.", PROM_GAUGE);
+	struct prom_label vl = {"version", SNIGATE_VERSION};
+	prom_sample(b, "snigate_build_info", &vl, 1, 1);
+	gauge(b, "snigate_start_time_seconds", "When the process started, Unix time.",
+	      gw->started_at);
+	gauge(b, "snigate_worker_threads", "Worker threads, one ring each.", gw->n);
+	gauge(b, "snigate_draining", "1 while draining (readiness is 503).",
+	      atomic_load(&gw->state) == ST_DRAINING);
+
+	counter(b, "snigate_connections_accepted_total", "Connections accepted.", st.accepted);
+	prom_header(b, "snigate_connections_total",
+		    "Connections ended, by listener, path, gate decision and reason (series appear "
+		    "when first counted).",
+		    PROM_COUNTER);
+	for (unsigned l = 0; l < c->n_listeners; l++) {
+		char lname[80];
+		const struct conf_listener *cl = &c->listeners[l];
+		snprintf(lname, sizeof(lname), strchr(cl->address, ':') ? "[%s]:%u" : "%s:%u",
+			 cl->address, cl->port);
+		for (int p = 0; p < PATH__COUNT; p++)
+			for (int d = 0; d < DEC__COUNT; d++)
+				for (int r = 1; r < RS__COUNT; r++) {
+					uint64_t v = keys[WORKER_KEY(l, p, d, r)];
+					const char *rn = reason_str((enum reason)r);
+					if (!v || !rn)
+						continue;
+					struct prom_label lb[] = {
+						{"listener", lname},
+						{"path", path_str((enum path)p)},
+						{"decision", decision_str((enum decision)d)},
+						{"reason", rn}};
+					prom_sample_u64(b, "snigate_connections_total", lb, 4, v);
+				}
+	}
+	gauge(b, "snigate_active_connections", "Connections open now, in every phase.", live);
+	prom_header(b, "snigate_bytes_total",
+		    "Bytes relayed: upstream is client to upstream, downstream the way back.",
+		    PROM_COUNTER);
+	struct prom_label up = {"direction", "upstream"}, down = {"direction", "downstream"};
+	prom_sample_u64(b, "snigate_bytes_total", &up, 1, st.bytes_up);
+	prom_sample_u64(b, "snigate_bytes_total", &down, 1, st.bytes_down);
+	hist_u64(b, "snigate_clienthello_bytes",
+		 "Size of whole ClientHellos, record headers included.", stats_hello_bounds,
+		 st.hello_hist, HELLO_BUCKETS, (double)st.hello_bytes);
+	hist_u64(b, "snigate_upstream_connect_seconds", "Time to connect to the upstream.",
+		 stats_connect_bounds, st.connect_hist, CONNECT_BUCKETS, st.connect_us / 1e6);
+	if (names_ok) {
+		prom_header(b, "snigate_allowed_connections_total",
+			    "Allowed connections per allowlist entry (denied names: GET /denied).",
+			    PROM_COUNTER);
+		char nm[300];
+		for (size_t i = 0; i < nn; i++) {
+			allowlist_entry(g->al, i, nm, sizeof(nm));
+			struct prom_label l = {"name", nm};
+			prom_sample_u64(b, "snigate_allowed_connections_total", &l, 1, names[i]);
+		}
+	}
+	counter(b, "snigate_access_log_dropped_total",
+		"Denial access lines not written (over log.access_deny_rate).", st.log_dropped);
+	gauge(b, "snigate_pipe_bytes", "Pipe buffer bytes held, in use or pooled.",
+	      (double)pipepool_bytes());
+	metrics_dns(gw, b);
+	prom_header(b, "snigate_config_reload_total", "Configuration reloads by result.",
+		    PROM_COUNTER);
+	struct prom_label ok = {"result", "success"}, bad = {"result", "failure"};
+	prom_sample_u64(b, "snigate_config_reload_total", &ok, 1, gw->reload_ok);
+	prom_sample_u64(b, "snigate_config_reload_total", &bad, 1, gw->reload_failed);
+	gauge(b, "snigate_config_last_reload_success_timestamp_seconds",
+	      "When the running configuration was loaded, Unix time.", gw->reload_ok_at);
+	gauge(b, "snigate_config_generation", "Generation of the running configuration.",
+	      g->wc.gen);
+	pthread_mutex_unlock(&gw->mu);
+	free(keys);
+	free(names);
+}
+
+static const struct admin_ops admin_ops = {
+	.ready = cb_ready,
+	.healthy = cb_healthy,
+	.metrics = cb_metrics,
+	.config = cb_config,
+	.denied = cb_denied,
+	.drain = cb_drain,
+};
+
+/* ---- start ---- */
+
+static unsigned cpu_list(int *cpus, unsigned max)
+{
+	cpu_set_t set;
+	unsigned n = 0;
+
+	if (sched_getaffinity(0, sizeof(set), &set) < 0) {
+		long k = sysconf(_SC_NPROCESSORS_ONLN);
+		for (long i = 0; i < k && n < max; i++)
+			cpus[n++] = (int)i;
+		return n ? n : 1;
+	}
+	for (int i = 0; i < CPU_SETSIZE && n < max; i++)
+		if (CPU_ISSET(i, &set))
+			cpus[n++] = i;
+	return n ? n : 1;
+}
+
+/* Raise the soft limit to the hard one, and say so when that is still short. */
+static void raise_nofile(const struct conf *c)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	unsigned long long need = (unsigned long long)c->limits.max_connections * FDS_PER_CONN + 64;
+	if (c->limits.max_connections && rl.rlim_cur < need)
+		log_msg(CONF_LOG_WARN,
+			"RLIMIT_NOFILE is %llu; limits.max_connections %u may need %llu fds "
+			"(two sockets and two pipes each): raise the hard limit, or expect "
+			"accept errors before the limit",
+			(unsigned long long)rl.rlim_cur, c->limits.max_connections, need);
+}
+
+static void print_stats(struct gw *gw)
+{
+	struct stats sum = {0};
+	char buf[4096];
+
+	for (unsigned i = 0; i < gw->n; i++)
+		worker_read(gw->ws[i], &sum, NULL, NULL);
+	stats_json(&sum, buf, sizeof(buf));
+	fprintf(stderr, "snigate: stats %s\n", buf);
+}
+
+/* Watch the config file's directory: editors and ConfigMaps replace files. */
+static int watch_config(const char *path, char *base, size_t len)
+{
+	char dir[PATH_MAX], tmp[PATH_MAX];
+	if (!path)
+		return -1;
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	snprintf(base, len, "%s", basename(tmp));
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	snprintf(dir, sizeof(dir), "%s", dirname(tmp));
+	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (inotify_add_watch(fd, dir,
+			      IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ATTRIB) <
+	    0) {
+		log_msg(CONF_LOG_WARN, "cannot watch %s for changes: %s; reload with SIGHUP", dir,
+			strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* True when an event in the directory may have changed the file. */
+static bool config_touched(int fd, const char *base)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool hit = false;
+	ssize_t n;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			struct inotify_event *ev = (struct inotify_event *)p;
+			/* A ConfigMap update swaps the "..data" symlink in one rename. */
+			if (ev->len && (!strcmp(ev->name, base) || !strcmp(ev->name, "..data")))
+				hit = true;
+			p += sizeof(*ev) + ev->len;
+		}
+	}
+	return hit;
+}
+
+static bool all_done(struct gw *gw)
+{
+	for (unsigned i = 0; i < gw->n; i++)
+		if (!worker_done(gw->ws[i]))
+			return false;
+	return true;
+}
+
+static void serve(struct gw *gw, int sfd, int ifd, const char *base)
+{
+	uint64_t reload_at = 0, drain_at = 0, close_at = 0;
+	bool closed = false;
+
+	for (;;) {
+		uint64_t now = mono_ms();
+		int timeout = 1000;
+
+		if (reload_at && now >= reload_at) {
+			reload_at = 0;
+			if (file_hash(gw->cur->conf->path) != gw->file_hash)
+				reload(gw, "the file changed");
+		}
+		if (atomic_exchange(&gw->drain_asked, false) && !drain_at) {
+			log_msg(CONF_LOG_INFO, "POST /drain: draining");
+			atomic_store(&gw->state, ST_DRAINING);
+			drain_at = now + gw->cur->conf->drain.delay_ms;
+		}
+		if (drain_at && !closed && now >= drain_at) {
+			for (unsigned i = 0; i < gw->n; i++)
+				worker_drain(gw->ws[i]);
+			closed = true;
+			close_at = now + gw->cur->conf->drain.timeout_ms;
+		}
+		if (closed && all_done(gw))
+			return;
+		if (closed && now >= close_at) {
+			log_msg(CONF_LOG_WARN, "drain: timeout; resetting what is left");
+			return;
+		}
+		gens_collect(gw);
+		if (reload_at)
+			timeout = (int)(reload_at > now ? reload_at - now : 0);
+		if (drain_at && !closed)
+			timeout = (int)(drain_at > now ? drain_at - now : 0);
+		if (closed || gw->cur->older)
+			timeout = timeout > 50 ? 50 : timeout;
+
+		struct pollfd pf[3] = {
+			{sfd, POLLIN, 0}, {gw->wake_fd, POLLIN, 0}, {ifd, POLLIN, 0}};
+		if (poll(pf, ifd >= 0 ? 3 : 2, timeout) <= 0)
+			continue;
+		if (pf[1].revents) {
+			uint64_t v;
+			if (read(gw->wake_fd, &v, sizeof(v)) < 0) {
+				/* Readable said there was something; nothing to do otherwise. */
+			}
+		}
+		if (ifd >= 0 && pf[2].revents && config_touched(ifd, base))
+			reload_at = mono_ms() + RELOAD_SETTLE_MS;
+		if (!pf[0].revents)
+			continue;
+		struct signalfd_siginfo si;
+		while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+			switch (si.ssi_signo) {
+			case SIGTERM:
+			case SIGINT:
+				if (drain_at) {
+					log_msg(CONF_LOG_INFO, "second stop signal: stopping now");
+					return;
+				}
+				log_msg(CONF_LOG_INFO,
+					"%s: draining (accepting for %u ms more, then up to %u ms "
+					"for open connections)",
+					si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT",
+					gw->cur->conf->drain.delay_ms,
+					gw->cur->conf->drain.timeout_ms);
+				atomic_store(&gw->state, ST_DRAINING);
+				drain_at = mono_ms() + gw->cur->conf->drain.delay_ms;
+				break;
+			case SIGHUP:
+				reload(gw, "SIGHUP");
+				break;
+			case SIGUSR1:
+				print_stats(gw);
+				break;
+			default:
+				break;
+			}
+		}
+	}
+}
+
+static void stop_signals(sigset_t *s)
+{
+	sigemptyset(s);
+	sigaddset(s, SIGINT);
+	sigaddset(s, SIGTERM);
+	sigaddset(s, SIGHUP);
+	sigaddset(s, SIGUSR1);
+}
+
+void gateway_block_signals(void)
+{
+	sigset_t s;
+	stop_signals(&s);
+	pthread_sigmask(SIG_BLOCK, &s, NULL);
+}
+
+int gateway_run(struct conf *c, gateway_load_fn load, void *arg)
+{
+	static int cpus[CPU_SETSIZE];
+	struct gw gw = {.load = load, .load_arg = arg, .next_gen = 1, .wake_fd = -1};
+	struct admin *admin = NULL;
+	char why[512], base[NAME_MAX + 1] = "";
+	int rc = 0, sfd = -1, ifd = -1, ready = -1;
+	unsigned started = 0;
+
+	pthread_mutex_init(&gw.mu, NULL);
+	atomic_init(&gw.state, ST_STARTING);
+	gw.started_at = wall_s();
+	gw.file_hash = file_hash(c->path);
+	gw.cur = gen_build(c, 0, why, sizeof(why));
+	if (!gw.cur) {
+		fprintf(stderr, "snigate: error: %s\n", why);
+		return 1;
+	}
+	c = gw.cur->conf;
+	gw.reload_ok_at = gw.started_at;
+	if (c->access_log_file && log_access_to_file(c->access_log_file) < 0) {
+		fprintf(stderr, "snigate: error: log.access_file %s: %s\n", c->access_log_file,
+			strerror(errno));
+		gen_free(gw.cur);
+		return 1;
+	}
+
+	unsigned n_cpu = cpu_list(cpus, CPU_SETSIZE);
+	unsigned n = c->threads ? c->threads : n_cpu;
+	unsigned max_live = c->limits.max_connections ? (c->limits.max_connections + n - 1) / n : 0;
+	unsigned per = c->limits.max_connections_per_thread;
+	if (per && (!max_live || per < max_live))
+		max_live = per;
+	unsigned max_hellos =
+		c->limits.max_pending_hellos ? (c->limits.max_pending_hellos + n - 1) / n : 0;
+
+	raise_nofile(c);
+	pipepool_set_budget(c->relay.pipe_memory_max);
+	signal(SIGPIPE, SIG_IGN);
+	sigset_t sigs;
+	stop_signals(&sigs);
+	/* Workers inherit the mask, so only the signalfd ever sees these signals. */
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	sfd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	gw.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ready = eventfd(0, EFD_CLOEXEC | EFD_SEMAPHORE);
+	gw.ws = calloc(n, sizeof(*gw.ws));
+	if (sfd < 0 || gw.wake_fd < 0 || ready < 0 || !gw.ws) {
+		fprintf(stderr, "snigate: error: setting up: %s\n", strerror(errno));
+		rc = 1;
+		goto out;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		int cpu = c->threads > n_cpu ? -1 : cpus[i % n_cpu];
+		gw.ws[i] = worker_create(i, cpu, &gw.cur->wc, max_live, max_hellos, ready);
+		if (!gw.ws[i] || worker_start(gw.ws[i]) < 0) {
+			fprintf(stderr, "snigate: error: cannot start worker %u\n", i);
+			worker_destroy(gw.ws[i]);
+			gw.ws[i] = NULL;
+			rc = 1;
+			break;
+		}
+		started++;
+	}
+	gw.n = started;
+	for (unsigned i = 0; i < started; i++) {
+		uint64_t v;
+		if (read(ready, &v, sizeof(v)) < 0)
+			rc = 1;
+	}
+	for (unsigned i = 0; i < started; i++) {
+		/* A worker that failed setup has exited; it is joined with the others below. */
+		if (worker_start_msg(gw.ws[i]) && rc == 0) {
+			int e = worker_start_error(gw.ws[i]);
+			fprintf(stderr, "snigate: error: worker %u: %s: %s\n", i,
+				worker_start_msg(gw.ws[i]), strerror(-e));
+			rc = 1;
+		}
+	}
+	char adm[96] = "off";
+	if (rc == 0 && c->admin_address) {
+		bool exposed = false;
+		char err[256];
+		int e = admin_start(c->admin_address, &admin_ops, &gw, &exposed, &admin, err,
+				    sizeof(err));
+		if (e < 0) {
+			fprintf(stderr, "snigate: error: admin.address %s: %s\n", c->admin_address,
+				err);
+			rc = 1;
+		} else {
+			if (exposed)
+				log_msg(CONF_LOG_WARN,
+					"admin endpoint on %s is reachable from other hosts: it "
+					"can drain the gateway and shows its configuration",
+					c->admin_address);
+			/* The port as bound, for ":0" (tests pick a free one that way). */
+			const char *colon = strrchr(c->admin_address, ':');
+			snprintf(adm, sizeof(adm), "%.*s:%u",
+				 (int)(colon ? colon - c->admin_address : 0), c->admin_address,
+				 admin_port(admin));
+		}
+	}
+	if (rc == 0) {
+		char lst[512];
+		size_t k = 0;
+		for (unsigned i = 0; i < c->n_listeners && k < sizeof(lst); i++) {
+			const struct conf_listener *l = &c->listeners[i];
+			k += (size_t)snprintf(lst + k, sizeof(lst) - k,
+					      strchr(l->address, ':') ? "%s[%s]:%u->%u"
+								      : "%s%s:%u->%u",
+					      i ? ", " : "", l->address, l->port, l->upstream_port);
+		}
+		atomic_store(&gw.state, ST_SERVING);
+		fprintf(stderr,
+			"snigate: ready: %u threads, %zu allowed names, listening on %s, admin %s, "
+			"mode %s\n",
+			n, allowlist_count(gw.cur->al), lst, adm, conf_mode_str(c->mode));
+		ifd = watch_config(c->path, base, sizeof(base));
+		serve(&gw, sfd, ifd, base);
+	}
+out:
+	atomic_store(&gw.state, ST_DRAINING);
+	for (unsigned i = 0; i < started; i++)
+		worker_stop(gw.ws[i]);
+	for (unsigned i = 0; i < started; i++)
+		worker_join(gw.ws[i]);
+	admin_stop(admin);
+	if (rc == 0)
+		print_stats(&gw);
+	for (unsigned i = 0; i < started; i++)
+		worker_destroy(gw.ws[i]);
+	free(gw.ws);
+	if (ready >= 0)
+		close(ready);
+	if (sfd >= 0)
+		close(sfd);
+	if (ifd >= 0)
+		close(ifd);
+	if (gw.wake_fd >= 0)
+		close(gw.wake_fd);
+	while (gw.cur) {
+		struct gen *o = gw.cur->older;
+		gen_free(gw.cur);
+		gw.cur = o;
+	}
+	pthread_mutex_destroy(&gw.mu);
+	return rc;
+}
