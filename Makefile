@@ -80,7 +80,7 @@ image-deps:
 # the store (pulled, or made with debootstrap where no registry is reachable).
 image: image-deps
 	test/image/base-image.sh vfs
-	$(BUILDAH) bud --isolation chroot --layers --pull=false -t $(IMAGE) .
+	$(BUILDAH) bud --isolation chroot --pull=false -t $(IMAGE) .
 	$(BUILDAH) images $(IMAGE)
 
 image-test: image
