@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * admin: the operator's HTTP endpoint (probes, metrics, config, drain), served
+ * by one small thread of its own so that a slow scrape never touches a ring.
+ *
+ *   GET  /ready    200 "ready\n" or 503 "not ready\n"        (ops->ready)
+ *   GET  /healthz  200 "ok\n" or 503 and the reason           (ops->healthy)
+ *   GET  /metrics  Prometheus text format 0.0.4                (ops->metrics)
+ *   GET  /config   the effective config, YAML                  (ops->config)
+ *   GET  /denied   top denied names, JSON                      (ops->denied)
+ *   POST /drain    202, calls ops->drain once per request      (ops->drain)
+ *
+ * HEAD is served wherever GET is. A known path with another method gets 405
+ * and an Allow header, a path whose callback is NULL or unknown 404, a
+ * request that does not parse 400. Every response carries Content-Length and
+ * Connection: close; requests are not pipelined.
+ *
+ * The thread polls non-blocking sockets with a buffer per client, so one slow
+ * client never blocks another. Limits (every one is a resource a local
+ * client controls): a request head of at most ADMIN_HEAD_MAX bytes within
+ * ADMIN_HEAD_TIMEOUT_MS, the response written within ADMIN_WRITE_TIMEOUT_MS,
+ * at most ADMIN_MAX_CLIENTS at once. Past that limit the listener is not
+ * accepted from (clients wait in its backlog), except that a client which has
+ * sat on an incomplete head for ADMIN_EVICT_MS gives its slot to a newcomer:
+ * a handful of stalled connections cannot starve the kubelet's probes.
+ *
+ * THREADING: every callback runs on the admin thread, concurrently with the
+ * workers and the main thread; the caller makes them thread-safe. The module
+ * never logs: admin_start() returns what went wrong and the caller reports it.
+ */
+#ifndef SNIGATE_ADMIN_H
+#define SNIGATE_ADMIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ADMIN_HEAD_MAX	       8192  /* bytes of request line + headers */
+#define ADMIN_HEAD_TIMEOUT_MS  5000  /* from accept to the end of the head */
+#define ADMIN_WRITE_TIMEOUT_MS 10000 /* from the end of the head to the last byte out */
+#define ADMIN_MAX_CLIENTS      64
+#define ADMIN_EVICT_MS	       1000	   /* a head this late may be evicted when full */
+#define ADMIN_BODY_MAX	       (64u << 20) /* a body larger than this is an error */
+
+/*
+ * A growable byte buffer the callbacks write their bodies into. Errors are
+ * sticky: after the first failure (-ENOMEM, or -E2BIG past ADMIN_BODY_MAX)
+ * every append is a no-op returning that error, and the admin thread answers
+ * 500 instead of a truncated body, so callbacks may ignore return values.
+ * Zero-initialise one to start; admin_buf_release() frees its memory.
+ */
+struct admin_buf {
+	char *p;	 /* owned; not NUL-terminated; NULL until the first append */
+	size_t len, cap; /* bytes used, bytes allocated */
+	int err;	 /* 0, or the first error (negative errno) */
+};
+
+/* Both return 0 or b->err. */
+int admin_buf_printf(struct admin_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+int admin_buf_append(struct admin_buf *b, const void *p, size_t n);
+void admin_buf_release(struct admin_buf *b);
+
+/*
+ * What the endpoint serves. A NULL callback makes its path 404. Each runs on
+ * the admin thread (see THREADING above) with the arg given to admin_start().
+ */
+struct admin_ops {
+	/* GET /ready: true while accepting (200), false while starting or draining (503). */
+	bool (*ready)(void *arg);
+	/* GET /healthz: true for 200 "ok\n"; false for 503 with *why as the body. */
+	bool (*healthy)(void *arg, struct admin_buf *why);
+	/* GET /metrics: the body, Prometheus text format 0.0.4 (see prom.h). */
+	void (*metrics)(void *arg, struct admin_buf *out);
+	/* GET /config: the body, YAML; the callee redacts secrets. */
+	void (*config)(void *arg, struct admin_buf *out);
+	/* GET /denied: the body, JSON. */
+	void (*denied)(void *arg, struct admin_buf *out);
+	/* POST /drain: start a drain; answered 202. Called once per request. */
+	void (*drain)(void *arg);
+};
+
+struct admin;
+
+/*
+ * Bind addr ("127.0.0.1:9901", "[::1]:9901", "0.0.0.0:9901", "localhost:9901";
+ * port 0 picks a free one, see admin_port()) and start the admin thread.
+ * *non_loopback is set to whether the address is reachable from other hosts,
+ * so that the caller can warn. ops and arg must outlive the admin.
+ * Returns 0 with *out set, or -errno with a sentence in errbuf; then nothing
+ * was started and no callback will ever be called.
+ */
+int admin_start(const char *addr, const struct admin_ops *ops, void *arg, bool *non_loopback,
+		struct admin **out, char *errbuf, size_t errlen);
+
+/* The port actually bound. */
+uint16_t admin_port(const struct admin *a);
+
+/*
+ * Stop the thread (promptly, whatever the clients are doing), close the
+ * listener and every client, free a. No callback runs once it returns.
+ * Accepts NULL. Not to be called from a callback.
+ */
+void admin_stop(struct admin *a);
+
+#endif
