@@ -195,16 +195,25 @@ static bool is_null(const yaml_node_t *n)
 	       !strcmp(v, "NULL");
 }
 
+/*
+ * A scalar's text. One with a NUL byte ("a.com\0x" in double quotes) is no
+ * text at all: read as a C string it would be a shorter name than written.
+ */
 static const char *scalar(const yaml_node_t *n)
 {
-	return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+	if (!n || n->type != YAML_SCALAR_NODE ||
+	    strlen((const char *)n->data.scalar.value) != n->data.scalar.length)
+		return NULL;
+	return (const char *)n->data.scalar.value;
 }
 
 static const char *kind(const yaml_node_t *n)
 {
-	return n->type == YAML_MAPPING_NODE    ? "a mapping"
-	       : n->type == YAML_SEQUENCE_NODE ? "a list"
-					       : "a value";
+	if (n->type == YAML_MAPPING_NODE)
+		return "a mapping";
+	if (n->type == YAML_SEQUENCE_NODE)
+		return "a list";
+	return scalar(n) ? "a value" : "a value with a NUL byte";
 }
 
 /* Envoy reads proto field names and their JSON form: "portValue" is "port_value". */
