@@ -7,11 +7,12 @@ BUILD_ASAN ?= build-asan
 CONFIG     ?= conf/snigate.yaml
 MESON_TEST  = meson test --print-errorlogs --num-processes 2
 
-# Debian 12 packages: build tools, the four libraries, and the real peers
-# the integration tests start (unbound, openssl, curl).
+# Debian 12 packages: build tools, the four libraries, the real peers
+# the integration tests start (unbound, openssl, curl), and prometheus for
+# promtool, which lints /metrics.
 DEBS = gcc pkg-config meson ninja-build liburing-dev libcyaml-dev libyaml-dev \
        libunbound-dev libcriterion-dev libssl-dev unbound openssl curl clang-format \
-       ca-certificates
+       ca-certificates prometheus
 
 .PHONY: all deps build run test check-format clean
 
