@@ -452,6 +452,9 @@ int corefile_parse(const char *buf, size_t len, const char *file, struct corefil
 	int rc;
 
 	memset(out, 0, sizeof(*out));
+	/* A NUL would cut a word short: "a.com\0x" must not pass for "a.com". */
+	if (buf && memchr(buf, '\0', len))
+		return fail(err, file, 0, "", "holds a NUL byte: not a Corefile");
 	if ((rc = tokenize(buf ? buf : "", buf ? len : 0, file, &t, err)))
 		goto out;
 	while (i < t.n) {
