@@ -347,6 +347,11 @@ Test(corefile_parse, broken_structure)
 		{". {\n    import snip\n}\n", 2, "snippets"},
 	};
 
+	struct conf_error nul_err = {0};
+	struct corefile nul_cf;
+	cr_expect_eq(corefile_parse(". {\n}\n\0x", 10, "Corefile", &nul_cf, &nul_err), -EINVAL);
+	cr_expect(strstr(nul_err.msg, "NUL"), "%s", err_str(&nul_err));
+
 	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
 		struct conf_error err = {0};
 		struct corefile cf;
