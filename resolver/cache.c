@@ -208,6 +208,7 @@ bool rcache_store(struct rcache *c, struct rcache_entry *e, enum resolver_status
 			e->expires_ms = 1;
 		return false;
 	case RESOLVER_ERROR:
+	case RESOLVER_TIMEOUT:
 		break;
 	}
 	if (e->has_good && now < e->stale_until_ms) {
@@ -224,7 +225,7 @@ bool rcache_store(struct rcache *c, struct rcache_entry *e, enum resolver_status
 		}
 		return true;
 	}
-	e->st = RESOLVER_ERROR;
+	e->st = st;
 	e->has_good = false;
 	e->failing = false;
 	e->stored_ms = now;

@@ -8,7 +8,8 @@
  *  - a positive answer lives for its TTL clamped to [min_ttl, max_ttl], and
  *    is refreshed in the background when it is hit in the last tenth of that
  *    lifetime (prefetch), so a busy name never waits on DNS;
- *  - NXDOMAIN and no-data live for neg_ttl, upstream failures for err_ttl;
+ *  - NXDOMAIN and no-data live for neg_ttl, upstream failures and timeouts
+ *    for err_ttl;
  *  - when a refresh fails, the last good answer is served instead for up to
  *    stale_s past its expiry (stale-if-error), and after that first failure
  *    it is served at once while a refresh runs in the background.

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -259,7 +260,7 @@ static void finish_round(struct resolver *r, struct query *q, bool timed_out)
 		if (r->family == RESOLVER_ALL)
 			order_v4_first(&q->ans);
 	} else if (timed_out) {
-		st = RESOLVER_ERROR;
+		st = RESOLVER_TIMEOUT;
 		r->st.timeout++;
 	} else if (q->saw_nx) {
 		st = RESOLVER_NXDOMAIN;
@@ -500,6 +501,23 @@ int resolver_new(struct resolver **out, const struct resolver_opts *o, const cha
 		goto err_ub;
 	if (o->tcp && (rc = ub_ctx_set_option(r->ub, "tcp-upstream:", "yes")) != 0)
 		goto err_ub;
+	/*
+	 * libunbound keeps a cache of its own, which cannot be turned off (a
+	 * zero size is rounded up, and capping its TTL also caps the TTL it
+	 * reports). So it gets our bounds: nothing stays there longer than our
+	 * ceiling, and its own prefetch refreshes a copy from the server when
+	 * our prefetch reads it in its last tenth; the next prefetch then gets
+	 * the new answer, still before anything expires.
+	 */
+	char num[16];
+	snprintf(num, sizeof(num), "%u", o->max_ttl_s);
+	if ((rc = ub_ctx_set_option(r->ub, "cache-max-ttl:", num)) != 0)
+		goto err_ub;
+	snprintf(num, sizeof(num), "%u", o->negative_ttl_s);
+	if ((rc = ub_ctx_set_option(r->ub, "cache-max-negative-ttl:", num)) != 0)
+		goto err_ub;
+	if (o->prefetch && (rc = ub_ctx_set_option(r->ub, "prefetch:", "yes")) != 0)
+		goto err_ub;
 	for (unsigned i = 0; i < o->n_forwarders; i++)
 		if ((rc = ub_ctx_set_fwd(r->ub, o->forwarders[i])) != 0)
 			goto err_ub;
@@ -681,6 +699,8 @@ const char *resolver_status_str(enum resolver_status st)
 		return "nodata";
 	case RESOLVER_ERROR:
 		return "error";
+	case RESOLVER_TIMEOUT:
+		return "timeout";
 	}
 	return "unknown";
 }

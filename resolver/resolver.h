@@ -34,6 +34,7 @@ enum resolver_status {
 	RESOLVER_NXDOMAIN, /* the name does not exist */
 	RESOLVER_NODATA,   /* the name exists but has no address of the wanted families */
 	RESOLVER_ERROR,	   /* SERVFAIL, refused, no upstream reachable, out of memory */
+	RESOLVER_TIMEOUT,  /* no answer within resolver_opts.timeout_ms */
 };
 
 struct resolver_answer {
