@@ -519,13 +519,22 @@ static uint16_t up_port(const struct conn *c)
  */
 static void upstream_refused(struct conn *c, enum policy_verdict v)
 {
+	struct worker *w = c->w;
 	char up[64];
 
-	resolver_count_denied(c->w->res, 1);
+	resolver_count_denied(w->res, 1);
 	c->connect_err = RS_UPSTREAM_DENIED;
+	/* A line a second per thread at most: a hostile answer must not flood stderr. */
+	if (w->policy_warned && w->now - w->policy_warned < 1000) {
+		w->policy_quiet++;
+		return;
+	}
 	fmt_addr(&c->up, up, sizeof(up));
-	log_msg(CONF_LOG_WARN, "upstream denied: %s resolved to %s (%s)", c->sni, up,
-		v == POLICY_SELF ? "this gateway's own listener: a loop" : "upstream policy");
+	log_msg(CONF_LOG_WARN, "upstream denied: %s resolved to %s (%s; %u more held back)", c->sni,
+		up, v == POLICY_SELF ? "this gateway's own listener: a loop" : "upstream policy",
+		w->policy_quiet);
+	w->policy_warned = w->now ? w->now : 1;
+	w->policy_quiet = 0;
 }
 
 static void connect_next(struct conn *c)
@@ -551,7 +560,9 @@ static void connect_next(struct conn *c)
 			c->up_len = sizeof(*s);
 		}
 		/* The address dialled is the one checked: no second lookup, no rebinding. */
-		enum policy_verdict pv = policy_check(w->pol, a->family, a->addr, up_port(c));
+		/* The generation's policy, so a reload changes it; the worker's own at start. */
+		const struct upstream_policy *pol = w->wc && w->wc->policy ? w->wc->policy : w->pol;
+		enum policy_verdict pv = policy_check(pol, a->family, a->addr, up_port(c));
 		if (pv != POLICY_ALLOW) {
 			upstream_refused(c, pv);
 			c->addr_idx++;
