@@ -248,7 +248,8 @@ Test(upstream, every_default_denied_range_is_reset_and_counted)
 	cr_assert_eq(stat_of(&g, "upstream_denied"), (long long)N_DENIED);
 	cr_assert_eq(stat_of(&g, "relayed"), 0, "nothing was connected upstream");
 	const char *err = h_read_file(g.p->err);
-	cr_assert(strstr(err, "upstream denied: meta.test resolved to 169.254.169.254"),
+	/* The first denial is written out; the next ones in that second are counted. */
+	cr_assert(strstr(err, "upstream denied: lo.test resolved to 127.0.0.1"),
 		  "the denial names the name and the address:\n%s", err);
 }
 
