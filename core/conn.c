@@ -46,14 +46,19 @@
 
 #include "core/core.h"
 #include "core/log.h"
+#include "sni/connect.h"
 
 /* Bytes one direction may move per turn before yielding to other connections. */
 #define PUMP_BUDGET (4u << 20)
+/* After an HTTP error, how long the client may go on sending before we close. */
+#define LINGER_MS 2000
 /* Consecutive pipe-filling reads after which a flow gets a large pipe. */
 #define PROMOTE_AFTER 3
 
 enum conn_state {
 	CS_HELLO,   /* waiting for a whole ClientHello; in flight: OP_CIN */
+	CS_HEAD,    /* HTTP CONNECT: waiting for the whole request head; in flight: OP_CIN */
+	CS_LINGER,  /* an HTTP error was sent: reading what the client still sends, to EOF */
 	CS_RESOLVE, /* allowed, waiting for the resolver; nothing in the ring */
 	CS_CONNECT, /* connecting ufd to ans.a[addr_idx]; in flight: OP_CONNECT */
 	CS_RELAY,   /* splicing both ways; in flight: up to the four polls */
@@ -86,6 +91,8 @@ struct conn {
 	bool lowat;   /* SO_RCVLOWAT was raised for the hello and must be reset */
 	bool rdhup;   /* the client half-closed while we waited for its hello */
 	bool allowed;
+	bool sorted;	 /* the first bytes said TLS or HTTP (protocol: auto) */
+	bool replied;	 /* CONNECT: the HTTP status line went out */
 	bool would_deny; /* audit mode: not on the list, let through */
 	bool src_held;	 /* holds a srclimit slot for peer */
 	enum path path;
@@ -96,6 +103,9 @@ struct conn {
 	enum reason connect_err; /* why the last address failed */
 	uint8_t sni_len;
 	char sni[SNI_NAME_MAX + 1];
+	uint8_t host_len;		 /* CONNECT: the authority's host, as parsed */
+	char host[CONNECT_HOST_MAX + 1]; /* lower case name, or IP text */
+	uint16_t connect_port;		 /* CONNECT: the authority's port */
 	unsigned addr_idx;
 	struct resolver_wait rw;
 	struct resolver_answer ans;
@@ -112,10 +122,28 @@ struct conn {
 };
 
 static void conn_end(struct conn *c, enum reason why, bool rst);
+static void up_fail(struct conn *c, enum reason why);
+static void connect_established(struct conn *c);
+static void hello_try(struct conn *c);
 
 static bool busy(const struct conn *c, enum op op)
 {
 	return c->ops & (1u << op);
+}
+
+/* Waiting for the client's first message: what limits.max_pending_hellos bounds. */
+static bool pending(enum conn_state s)
+{
+	return s == CS_HELLO || s == CS_HEAD;
+}
+
+static void set_state(struct conn *c, enum conn_state s)
+{
+	if (pending(c->state) && !pending(s))
+		c->w->n_hello--;
+	else if (!pending(c->state) && pending(s))
+		c->w->n_hello++;
+	c->state = s;
 }
 
 static void submit_op(struct conn *c, enum op op, struct io_uring_sqe *sqe)
@@ -229,7 +257,7 @@ static enum decision decision_of(const struct conn *c)
 
 static void access_line(struct conn *c)
 {
-	char line[1024], client[64] = "?", up[64] = "", ts[40];
+	char line[1280], client[64] = "?", up[64] = "", ts[40], auth[300] = "null";
 	struct timespec rt;
 	struct tm tm;
 
@@ -240,22 +268,26 @@ static void access_line(struct conn *c)
 	gmtime_r(&rt.tv_sec, &tm);
 	size_t tl = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(ts + tl, sizeof(ts) - tl, ".%03ldZ", rt.tv_nsec / 1000000);
+	if (c->host_len)
+		snprintf(auth, sizeof(auth), strchr(c->host, ':') ? "\"[%s]:%u\"" : "\"%s:%u\"",
+			 c->host, c->connect_port);
 	long long hello_ms = c->t_hello ? (long long)(c->t_hello - c->t0) : -1;
 	long long dns_ms = c->t_dns && c->t_hello ? (long long)(c->t_dns - c->t_hello) : -1;
 	long long conn_ms = c->t_connect && c->t_dns ? (long long)(c->t_connect - c->t_dns) : -1;
 
 	/* The name passed the parser's [a-z0-9._-] check, so it needs no escaping. */
-	int n = snprintf(line, sizeof(line),
-			 "{\"ts\":\"%s\",\"client\":\"%s\",\"listener\":\"%s\",\"path\":\"%s\","
-			 "\"sni\":%s%s%s,\"decision\":\"%s\",\"reason\":\"%s\",\"upstream\":%s%s%s,"
-			 "\"bytes_up\":%llu,\"bytes_down\":%llu,\"hello_ms\":%lld,\"dns_ms\":%lld,"
-			 "\"connect_ms\":%lld,\"duration_ms\":%llu,\"ech\":%s}",
-			 ts, client, c->l->name, path_str(c->path), c->sni_len ? "\"" : "",
-			 c->sni_len ? c->sni : "null", c->sni_len ? "\"" : "",
-			 decision_str(decision_of(c)), reason_str(c->reason), up[0] ? "\"" : "",
-			 up[0] ? up : "null", up[0] ? "\"" : "", (unsigned long long)c->d[0].bytes,
-			 (unsigned long long)c->d[1].bytes, hello_ms, dns_ms, conn_ms,
-			 (unsigned long long)(c->w->now - c->t0), c->ech ? "true" : "false");
+	int n = snprintf(
+		line, sizeof(line),
+		"{\"ts\":\"%s\",\"client\":\"%s\",\"listener\":\"%s\",\"path\":\"%s\","
+		"\"authority\":%s,\"sni\":%s%s%s,\"decision\":\"%s\",\"reason\":\"%s\",\"upstream\":%s%s%s,"
+		"\"bytes_up\":%llu,\"bytes_down\":%llu,\"hello_ms\":%lld,\"dns_ms\":%lld,"
+		"\"connect_ms\":%lld,\"duration_ms\":%llu,\"ech\":%s}",
+		ts, client, c->l->name, path_str(c->path), auth, c->sni_len ? "\"" : "",
+		c->sni_len ? c->sni : "null", c->sni_len ? "\"" : "", decision_str(decision_of(c)),
+		reason_str(c->reason), up[0] ? "\"" : "", up[0] ? up : "null", up[0] ? "\"" : "",
+		(unsigned long long)c->d[0].bytes, (unsigned long long)c->d[1].bytes, hello_ms,
+		dns_ms, conn_ms, (unsigned long long)(c->w->now - c->t0),
+		c->ech ? "true" : "false");
 	if (n > 0)
 		log_access(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
@@ -324,14 +356,11 @@ static void conn_end(struct conn *c, enum reason why, bool rst)
 {
 	if (c->state == CS_CLOSING)
 		return;
-	if (c->state == CS_HELLO) {
-		c->w->n_hello--;
-		if (!c->allowed && !c->would_deny)
-			c->w->st.denied++;
-	}
+	if (pending(c->state) && !c->allowed && !c->would_deny)
+		c->w->st.denied++;
 	if (c->state == CS_RESOLVE)
 		resolver_cancel(&c->rw);
-	c->state = CS_CLOSING;
+	set_state(c, CS_CLOSING);
 	c->reason = why;
 	c->rst = rst;
 	list_del(&c->tl);
@@ -496,7 +525,7 @@ static void relay_start(struct conn *c)
 	/* The hello is whole; from now on any byte must wake us. */
 	if (c->lowat)
 		setsockopt(c->cfd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
-	c->state = CS_RELAY;
+	set_state(c, CS_RELAY);
 	w->st.relayed++;
 	touch(c);
 	if (dir_pump(c, 0))
@@ -543,7 +572,8 @@ static void connect_next(struct conn *c)
 
 	while (c->addr_idx < c->ans.n) {
 		const typeof(c->ans.a[0]) *a = &c->ans.a[c->addr_idx];
-		uint16_t port = htons(c->l->cl->upstream_port);
+		uint16_t port =
+			htons(c->path == PATH_CONNECT ? c->connect_port : c->l->cl->upstream_port);
 
 		memset(&c->up, 0, sizeof(c->up));
 		if (a->family == AF_INET) {
@@ -576,7 +606,7 @@ static void connect_next(struct conn *c)
 		}
 		int one = 1;
 		setsockopt(c->ufd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		c->state = CS_CONNECT;
+		set_state(c, CS_CONNECT);
 		c->timed_out = false;
 		c->connect_start_us = now_us();
 		struct io_uring_sqe *sqe = worker_sqe(w);
@@ -585,7 +615,7 @@ static void connect_next(struct conn *c)
 		queue_deadline(c, &w->q_connect, w->conf->timeouts.connect_ms);
 		return;
 	}
-	conn_end(c, c->connect_err ? c->connect_err : RS_CONNECT_ERROR, true);
+	up_fail(c, c->connect_err ? c->connect_err : RS_CONNECT_ERROR);
 }
 
 static void connect_done(struct conn *c, int res)
@@ -597,7 +627,10 @@ static void connect_done(struct conn *c, int res)
 	if (res == 0) {
 		c->t_connect = c->w->now;
 		stats_connect(&c->w->st, now_us() - c->connect_start_us);
-		relay_start(c);
+		if (c->path == PATH_CONNECT)
+			connect_established(c);
+		else
+			relay_start(c);
 		return;
 	}
 	if (c->timed_out)
@@ -626,18 +659,18 @@ static void resolved(void *arg, enum resolver_status st, const struct resolver_a
 		connect_next(c);
 		return;
 	case RESOLVER_NXDOMAIN:
-		conn_end(c, RS_DNS_NXDOMAIN, true);
+		up_fail(c, RS_DNS_NXDOMAIN);
 		return;
 	case RESOLVER_NODATA:
-		conn_end(c, RS_DNS_NODATA, true);
+		up_fail(c, RS_DNS_NODATA);
 		return;
 	case RESOLVER_TIMEOUT:
-		conn_end(c, RS_DNS_TIMEOUT, true);
+		up_fail(c, RS_DNS_TIMEOUT);
 		return;
 	case RESOLVER_ERROR:
 		break;
 	}
-	conn_end(c, RS_DNS_ERROR, true);
+	up_fail(c, RS_DNS_ERROR);
 }
 
 static void resolve(struct conn *c)
@@ -647,17 +680,244 @@ static void resolve(struct conn *c)
 	struct resolver_answer ans;
 	uint64_t before = resolver_queries(w->res);
 
-	if (c->state == CS_HELLO)
-		w->n_hello--;
-	c->state = CS_RESOLVE;
+	set_state(c, CS_RESOLVE);
 	queue_deadline(c, &w->q_dns, w->conf->timeouts.dns_ms);
-	int rc =
-		resolver_lookup(w->res, c->sni, c->sni_len, w->now, &c->rw, resolved, c, &st, &ans);
+	const char *name = c->path == PATH_CONNECT ? c->host : c->sni;
+	size_t len = c->path == PATH_CONNECT ? c->host_len : c->sni_len;
+	int rc = resolver_lookup(w->res, name, len, w->now, &c->rw, resolved, c, &st, &ans);
 	w->st.dns_queries += resolver_queries(w->res) - before;
 	if (rc == 0)
 		resolved(c, st, &ans);
 	else if (rc != -EINPROGRESS)
-		conn_end(c, RS_DNS_ERROR, true);
+		up_fail(c, RS_DNS_ERROR);
+}
+
+/* ---- HTTP CONNECT ---- */
+
+/*
+ * Answer an HTTP error and close gracefully: the status must reach the
+ * client, so the request bytes are read first (closing with unread data
+ * would send a reset), then FIN, then whatever else the client sends is read
+ * and dropped for up to LINGER_MS (nginx's lingering close), so its own
+ * sending cannot turn our close into a reset either.
+ */
+static void http_reply(struct conn *c, int status, const char *body, enum reason why)
+{
+	struct worker *w = c->w;
+	char buf[512];
+
+	while (recv(c->cfd, w->scratch, w->scratch_len, MSG_DONTWAIT) > 0)
+		;
+	size_t n = connect_response(status, body, buf, sizeof(buf));
+	if (n && send(c->cfd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+		/* A client that is gone gets its close below all the same. */
+	}
+	c->replied = true;
+	if (pending(c->state) && !c->allowed && !c->would_deny)
+		w->st.denied++;
+	if (c->state == CS_RESOLVE)
+		resolver_cancel(&c->rw);
+	if (c->lowat) {
+		int one = 1;
+		setsockopt(c->cfd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
+		c->lowat = false;
+	}
+	c->reason = why;
+	shutdown(c->cfd, SHUT_WR);
+	if (c->ufd >= 0) {
+		/* Nothing was relayed yet: the upstream gets a reset, not a half-open connection.
+		 */
+		set_linger0(c->ufd);
+		close(c->ufd);
+		c->ufd = -1;
+	}
+	set_state(c, CS_LINGER);
+	queue_deadline(c, &w->q_linger, LINGER_MS);
+	arm_poll(c, OP_CIN, c->cfd, POLLIN | POLLRDHUP);
+}
+
+/* CS_LINGER: drop what arrives until EOF. */
+static void linger_read(struct conn *c)
+{
+	struct worker *w = c->w;
+	ssize_t n;
+
+	while ((n = recv(c->cfd, w->scratch, w->scratch_len, MSG_DONTWAIT)) > 0)
+		;
+	if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+		conn_end(c, c->reason, n != 0);
+		return;
+	}
+	arm_poll(c, OP_CIN, c->cfd, POLLIN | POLLRDHUP);
+}
+
+/* Resolution or connect failed: a CONNECT client is owed a status, a TLS client a reset. */
+static void up_fail(struct conn *c, enum reason why)
+{
+	char body[320];
+	int status = 502;
+
+	if (c->path != PATH_CONNECT || c->replied) {
+		conn_end(c, why, true);
+		return;
+	}
+	switch (why) {
+	case RS_DNS_NXDOMAIN:
+	case RS_DNS_NODATA:
+	case RS_DNS_ERROR:
+	case RS_DNS_TIMEOUT:
+		snprintf(body, sizeof(body), "cannot resolve %s", c->host);
+		break;
+	case RS_UPSTREAM_DENIED:
+		status = 403;
+		snprintf(body, sizeof(body), "%s resolves to an address that is not allowed",
+			 c->host);
+		break;
+	case RS_CONNECT_TIMEOUT:
+		status = 504;
+		snprintf(body, sizeof(body), "connecting to %s timed out", c->host);
+		break;
+	default:
+		snprintf(body, sizeof(body), "cannot connect to %s", c->host);
+		break;
+	}
+	http_reply(c, status, body, why);
+}
+
+/*
+ * The upstream is connected: say so, then hold the client to its word: the
+ * ClientHello that follows must name the host it asked for, or a CONNECT to
+ * an allowed name could carry TLS to any other.
+ */
+static void connect_established(struct conn *c)
+{
+	static const char ok[] = "HTTP/1.1 200 Connection Established\r\n\r\n";
+
+	if (send(c->cfd, ok, sizeof(ok) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) != sizeof(ok) - 1) {
+		conn_end(c, RS_CLIENT_RESET, true);
+		return;
+	}
+	c->replied = true;
+	if (!c->l->cl->require_sni_match) {
+		relay_start(c);
+		return;
+	}
+	set_state(c, CS_HELLO);
+	queue_deadline(c, &c->w->q_hello, c->w->conf->timeouts.client_hello_ms);
+	hello_try(c);
+}
+
+static bool port_allowed(const struct conf_listener *cl, uint16_t port)
+{
+	for (unsigned i = 0; i < cl->n_connect_ports; i++)
+		if (cl->connect_ports[i] == port)
+			return true;
+	return false;
+}
+
+/* CS_HEAD: n bytes of the request head are in w->peek. */
+static void head_try(struct conn *c, size_t n)
+{
+	struct worker *w = c->w;
+	const struct conf_listener *cl = c->l->cl;
+	struct connect_req rq;
+	char body[320];
+
+	switch (connect_parse(w->peek, n, NULL, &rq)) {
+	case CONNECT_NEED_MORE: {
+		if (c->rdhup) {
+			conn_end(c, RS_HEAD_EOF, true);
+			return;
+		}
+		int lowat = (int)n + 1;
+		if (setsockopt(c->cfd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof(lowat)) == 0)
+			c->lowat = true;
+		arm_poll(c, OP_CIN, c->cfd, POLLIN | POLLRDHUP);
+		return;
+	}
+	case CONNECT_BAD_REQUEST:
+		snprintf(body, sizeof(body), "malformed request (%s)",
+			 connect_reason_str(rq.reason));
+		http_reply(c, 400, body, RS_BAD_REQUEST);
+		return;
+	case CONNECT_BAD_METHOD:
+		http_reply(c, 405, "this proxy serves CONNECT only", RS_BAD_METHOD);
+		return;
+	case CONNECT_TOO_LARGE:
+		http_reply(c, 431, "request head too large", RS_HEAD_TOO_LARGE);
+		return;
+	case CONNECT_BAD_VERSION:
+		http_reply(c, 505, "HTTP/1.1 or HTTP/1.0 only", RS_BAD_VERSION);
+		return;
+	case CONNECT_OK:
+		break;
+	}
+	memcpy(c->host, rq.host, (size_t)rq.host_len + 1);
+	c->host_len = rq.host_len;
+	c->connect_port = rq.port;
+	c->t_hello = w->now;
+
+	/* Credentials first: who may not use the proxy learns nothing of its policy. */
+	const struct proxy_auth *auth = w->wc->auth ? w->wc->auth[c->l - w->ls] : NULL;
+	if (auth) {
+		enum proxy_auth_result r = proxy_auth_check(auth, rq.auth, rq.auth_len);
+		if (r != PROXY_AUTH_OK) {
+			http_reply(c, 407, "proxy authentication required",
+				   r == PROXY_AUTH_MISSING ? RS_AUTH_REQUIRED : RS_AUTH_FAILED);
+			return;
+		}
+	}
+	if (!port_allowed(cl, rq.port)) {
+		snprintf(body, sizeof(body), "port %u is not allowed", rq.port);
+		http_reply(c, 403, body, RS_PORT_NOT_ALLOWED);
+		return;
+	}
+	long at = allowlist_lookup(w->al, c->host, c->host_len);
+	if (at < 0 && rq.host_kind != CONNECT_HOST_NAME) {
+		/* An address names no host the allowlist could vouch for: only a listed one. */
+		http_reply(c, 403, "IP address targets are not allowed", RS_IP_LITERAL);
+		return;
+	}
+	if (at < 0) {
+		pthread_mutex_lock(&w->mu);
+		topk_add(w->denied, c->host, c->host_len);
+		pthread_mutex_unlock(&w->mu);
+		enum conf_mode m = cl->mode ? cl->mode : w->conf->mode;
+		if (m != CONF_AUDIT) {
+			snprintf(body, sizeof(body), "%s is not on the allowlist", c->host);
+			http_reply(c, 403, body, RS_NOT_ALLOWED);
+			return;
+		}
+		c->would_deny = true;
+		w->st.would_deny++;
+	} else {
+		c->allowed = true;
+		w->st.allowed++;
+		w->names[at]++;
+	}
+	/* Exactly the head is consumed: whatever follows is the client's, and is relayed. */
+	size_t left = rq.head_len;
+	while (left > 0) {
+		ssize_t k = recv(c->cfd, w->scratch, left < w->scratch_len ? left : w->scratch_len,
+				 MSG_DONTWAIT);
+		if (k <= 0) {
+			conn_end(c, RS_HEAD_EOF, true);
+			return;
+		}
+		left -= (size_t)k;
+	}
+	if (rq.host_kind != CONNECT_HOST_NAME) {
+		/* A listed address is dialled as it is, still through the upstream policy. */
+		c->ans.n = 1;
+		c->ans.a[0].family = rq.host_kind == CONNECT_HOST_IPV4 ? AF_INET : AF_INET6;
+		memcpy(c->ans.a[0].addr, rq.addr, sizeof(rq.addr));
+		c->addr_idx = 0;
+		c->t_dns = w->now;
+		set_state(c, CS_RESOLVE);
+		connect_next(c);
+		return;
+	}
+	resolve(c);
 }
 
 /* ---- ClientHello ---- */
@@ -682,8 +942,46 @@ static void hello_try(struct conn *c)
 		return;
 	}
 	if (n == 0) {
-		conn_end(c, RS_HELLO_EOF, true);
+		conn_end(c, c->state == CS_HEAD ? RS_HEAD_EOF : RS_HELLO_EOF, true);
 		return;
+	}
+	if (c->state == CS_HEAD) {
+		head_try(c, (size_t)n);
+		return;
+	}
+	if (!c->sorted) {
+		/* One byte tells a TLS record (0x16) from a request line (a method's capital). */
+		enum conf_protocol proto = c->l->cl->protocol;
+		switch (connect_classify(w->peek, (size_t)n)) {
+		case CONNECT_FIRST_TLS:
+			if (proto == CONF_PROTO_CONNECT) {
+				conn_end(c, RS_PROTOCOL, true);
+				return;
+			}
+			c->sorted = true;
+			break;
+		case CONNECT_FIRST_HTTP:
+			c->sorted = true;
+			c->path = PATH_CONNECT;
+			set_state(c, CS_HEAD);
+			queue_deadline(c, &w->q_head, w->conf->timeouts.request_head_ms);
+			head_try(c, (size_t)n);
+			return;
+		case CONNECT_FIRST_OTHER:
+			conn_end(c, RS_PROTOCOL, true);
+			return;
+		case CONNECT_FIRST_NEED_MORE: {
+			if (c->rdhup) {
+				conn_end(c, RS_HELLO_EOF, true);
+				return;
+			}
+			int lowat = (int)n + 1;
+			if (setsockopt(c->cfd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof(lowat)) == 0)
+				c->lowat = true;
+			arm_poll(c, OP_CIN, c->cfd, POLLIN | POLLRDHUP);
+			return;
+		}
+		}
 	}
 	switch (sni_parse(w->peek, (size_t)n, w->scratch, w->scratch_len, &h)) {
 	case SNI_REJECT:
@@ -710,9 +1008,19 @@ static void hello_try(struct conn *c)
 	memcpy(c->sni, h.name, (size_t)h.name_len + 1);
 	c->sni_len = h.name_len;
 	c->ech = h.ech;
-	c->t_hello = w->now;
 	c->hello_len = h.wire_len;
 	stats_hello(&w->st, h.wire_len);
+	if (c->path == PATH_CONNECT) {
+		/* The gate already passed the host; the hello must not change the name. */
+		if (c->sni_len != c->host_len || memcmp(c->sni, c->host, c->host_len)) {
+			c->allowed = c->would_deny = false;
+			conn_end(c, RS_SNI_MISMATCH, true);
+			return;
+		}
+		relay_start(c);
+		return;
+	}
+	c->t_hello = w->now;
 	long at = allowlist_lookup(w->al, c->sni, c->sni_len);
 	if (at < 0) {
 		pthread_mutex_lock(&w->mu);
@@ -792,15 +1100,16 @@ void conn_accept(struct worker *w, struct listener *l, int fd)
 		return;
 	}
 	w->live++;
-	w->n_hello++;
 	list_init(&c->tl);
 	list_init(&c->rl);
 	c->w = w;
 	c->l = l;
 	c->cfd = fd;
 	c->ufd = -1;
-	c->state = CS_HELLO;
+	c->state = CS_RESOLVE; /* not pending yet: set_state() counts the move */
+	set_state(c, CS_HELLO);
 	c->t0 = w->now;
+	c->sorted = c->l->cl->protocol == CONF_PROTO_TLS;
 	c->src_held = src;
 	if (have_peer)
 		c->peer = peer;
@@ -856,7 +1165,11 @@ void conn_complete(struct worker *w, void *obj, enum op op, int res, unsigned fl
 		return;
 	switch (op) {
 	case OP_CIN:
-		if (c->state == CS_HELLO) {
+		if (c->state == CS_LINGER) {
+			linger_read(c);
+			return;
+		}
+		if (c->state == CS_HELLO || c->state == CS_HEAD) {
 			if (res > 0 && (res & (POLLRDHUP | POLLHUP | POLLERR)))
 				c->rdhup = true;
 			hello_try(c);
@@ -893,8 +1206,14 @@ void conn_expire(struct worker *w, struct list *q)
 		case CS_HELLO:
 			conn_end(c, RS_HELLO_TIMEOUT, true);
 			break;
+		case CS_HEAD:
+			conn_end(c, RS_HEAD_TIMEOUT, true);
+			break;
+		case CS_LINGER:
+			conn_end(c, c->reason, false);
+			break;
 		case CS_RESOLVE:
-			conn_end(c, RS_DNS_TIMEOUT, true);
+			up_fail(c, RS_DNS_TIMEOUT);
 			break;
 		case CS_CONNECT:
 			/* The connect's completion (-ECANCELED) moves on to the next address. */
@@ -944,7 +1263,8 @@ void conn_run_ready(struct worker *w)
 
 void conn_shutdown_all(struct worker *w)
 {
-	struct list *qs[] = {&w->q_hello, &w->q_dns, &w->q_connect, &w->q_relay};
+	struct list *qs[] = {&w->q_hello, &w->q_head,	 &w->q_linger,
+			     &w->q_dns,	  &w->q_connect, &w->q_relay};
 
 	for (size_t i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
 		while (!list_empty(qs[i])) {

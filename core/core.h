@@ -169,6 +169,8 @@ struct worker {
 	 * so appending keeps each queue sorted and only heads are checked.
 	 */
 	struct list q_hello;   /* CS_HELLO, client_hello timeout */
+	struct list q_head;    /* CS_HEAD, request_head timeout */
+	struct list q_linger;  /* CS_LINGER, LINGER_MS */
 	struct list q_dns;     /* CS_RESOLVE, dns timeout */
 	struct list q_connect; /* CS_CONNECT, connect timeout */
 	struct list q_relay;   /* CS_RELAY, idle timeout, least recently active first */

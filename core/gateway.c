@@ -36,6 +36,7 @@
 #include "resolver/policy.h"
 #include "resolver/resolver.h"
 #include "sni/allowlist.h"
+#include "sni/connect.h"
 
 #ifndef SNIGATE_VERSION
 #define SNIGATE_VERSION "unknown"
@@ -54,6 +55,7 @@ struct gen {
 	struct conf *conf;
 	struct allowlist *al;
 	struct upstream_policy *policy;
+	struct proxy_auth **auth; /* per listener */
 	struct gen *older;
 };
 
@@ -112,6 +114,9 @@ static void gen_free(struct gen *g)
 	if (!g)
 		return;
 	policy_free(g->policy);
+	for (unsigned i = 0; g->auth && i < g->conf->n_listeners; i++)
+		proxy_auth_free(g->auth[i]);
+	free(g->auth);
 	allowlist_free(g->al);
 	conf_free(g->conf);
 	free(g);
@@ -161,9 +166,27 @@ static struct gen *gen_build(struct conf *c, unsigned id, char *why, size_t len)
 		gen_free(g);
 		return NULL;
 	}
+	g->auth = calloc(c->n_listeners ? c->n_listeners : 1, sizeof(*g->auth));
+	if (!g->auth) {
+		snprintf(why, len, "out of memory");
+		gen_free(g);
+		return NULL;
+	}
+	for (unsigned i = 0; i < c->n_listeners; i++) {
+		struct proxy_auth_error ae = {0};
+		const char *f = c->listeners[i].proxy_auth_file;
+		/* Read again at every load: a reload is how credentials change. */
+		if (f && proxy_auth_load(f, &g->auth[i], &ae) < 0) {
+			snprintf(why, len, "listeners[%u].proxy_auth_file: %s:%u: %s", i, ae.file,
+				 ae.line, ae.msg);
+			gen_free(g);
+			return NULL;
+		}
+	}
 	g->wc.conf = c;
 	g->wc.al = g->al;
 	g->wc.policy = g->policy;
+	g->wc.auth = (const struct proxy_auth *const *)g->auth;
 	g->wc.gen = id;
 	return g;
 }

@@ -48,6 +48,30 @@ const char *reason_str(enum reason r)
 		return "source_limit";
 	case RS_UPSTREAM_DENIED:
 		return "upstream_denied";
+	case RS_PROTOCOL:
+		return "unknown_protocol";
+	case RS_BAD_REQUEST:
+		return "bad_request";
+	case RS_BAD_METHOD:
+		return "bad_method";
+	case RS_HEAD_TOO_LARGE:
+		return "head_too_large";
+	case RS_BAD_VERSION:
+		return "bad_version";
+	case RS_HEAD_TIMEOUT:
+		return "head_timeout";
+	case RS_HEAD_EOF:
+		return "head_eof";
+	case RS_PORT_NOT_ALLOWED:
+		return "port_not_allowed";
+	case RS_IP_LITERAL:
+		return "ip_literal";
+	case RS_AUTH_REQUIRED:
+		return "auth_required";
+	case RS_AUTH_FAILED:
+		return "auth_failed";
+	case RS_SNI_MISMATCH:
+		return "sni_mismatch";
 	default:
 		return NULL;
 	}

@@ -35,6 +35,18 @@ enum reason {
 	RS_SOURCE_LIMIT,  /* limits.max_per_source_ip reached */
 	/* the answer's addresses are refused by the upstream policy (resolver/policy.h) */
 	RS_UPSTREAM_DENIED,
+	RS_PROTOCOL,	     /* first bytes neither a TLS record nor an HTTP request (auto) */
+	RS_BAD_REQUEST,	     /* CONNECT: malformed request head (400) */
+	RS_BAD_METHOD,	     /* CONNECT: a method other than CONNECT (405) */
+	RS_HEAD_TOO_LARGE,   /* CONNECT: request head over the limits (431) */
+	RS_BAD_VERSION,	     /* CONNECT: not HTTP/1.0 or 1.1 (505) */
+	RS_HEAD_TIMEOUT,     /* CONNECT: no whole request head within timeouts.request_head */
+	RS_HEAD_EOF,	     /* CONNECT: closed before a whole request head */
+	RS_PORT_NOT_ALLOWED, /* CONNECT: port not in the listener's connect_ports (403) */
+	RS_IP_LITERAL,	     /* CONNECT: an IP address target not on the allowlist (403) */
+	RS_AUTH_REQUIRED,    /* CONNECT: no Proxy-Authorization (407) */
+	RS_AUTH_FAILED,	     /* CONNECT: wrong or malformed credentials (407) */
+	RS_SNI_MISMATCH,     /* CONNECT: the ClientHello names another host than the CONNECT */
 	RS__COUNT
 };
 

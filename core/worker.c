@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "sni/connect.h"
 #include "core/log.h"
 
 #define RING_ENTRIES 4096
@@ -303,7 +304,8 @@ static void handle_cqe(struct worker *w, struct io_uring_cqe *cqe)
 
 static uint64_t next_deadline(struct worker *w)
 {
-	struct list *qs[] = {&w->q_hello, &w->q_dns, &w->q_connect, &w->q_relay};
+	struct list *qs[] = {&w->q_hello, &w->q_head,	 &w->q_linger,
+			     &w->q_dns,	  &w->q_connect, &w->q_relay};
 	uint64_t best = w->now + 1000; /* wake at least once a second: the heartbeat */
 
 	/* Unpublished counters wait no longer than PUBLISH_MS. */
@@ -351,6 +353,8 @@ static void loop(struct worker *w)
 
 		conn_run_ready(w);
 		conn_expire(w, &w->q_hello);
+		conn_expire(w, &w->q_head);
+		conn_expire(w, &w->q_linger);
 		conn_expire(w, &w->q_dns);
 		conn_expire(w, &w->q_connect);
 		conn_expire(w, &w->q_relay);
@@ -481,6 +485,9 @@ static int setup(struct worker *w)
 	w->scratch_len = c->limits.max_client_hello;
 	/* Room for the records around the message, fragmented into small records. */
 	w->peek_len = w->scratch_len * 2 + 1024;
+	/* A whole CONNECT request head must fit too (sni/connect.h never waits past it). */
+	if (w->peek_len < CONNECT_MAX_HEAD_DEFAULT + 1)
+		w->peek_len = CONNECT_MAX_HEAD_DEFAULT + 1;
 	w->peek = malloc(w->peek_len);
 	w->scratch = malloc(w->scratch_len);
 	if (!w->pp || !w->peek || !w->scratch || !w->keys || !w->pub_keys || !w->names ||
@@ -540,6 +547,8 @@ struct worker *worker_create(unsigned id, int cpu, const struct worker_config *w
 	w->max_hellos = max_hellos;
 	w->ready_fd = ready_fd;
 	list_init(&w->q_hello);
+	list_init(&w->q_head);
+	list_init(&w->q_linger);
 	list_init(&w->q_dns);
 	list_init(&w->q_connect);
 	list_init(&w->q_relay);

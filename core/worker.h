@@ -15,6 +15,7 @@
 #include "core/stats.h"
 #include "core/topk.h"
 #include "resolver/policy.h"
+#include "sni/connect.h"
 #include "resolver/resolver.h"
 
 struct worker;
@@ -28,7 +29,9 @@ struct worker_config {
 	const struct conf *conf;
 	const struct allowlist *al;
 	const struct upstream_policy *policy; /* where allowed names may connect */
-	unsigned gen;			      /* increases with every reload */
+	/* per listener: CONNECT credentials (listeners[i].proxy_auth_file), or NULL */
+	const struct proxy_auth *const *auth;
+	unsigned gen; /* increases with every reload */
 };
 
 /*

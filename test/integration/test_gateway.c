@@ -292,16 +292,19 @@ Test(gateway, no_sni_and_garbage_are_reset_and_counted, .timeout = 120)
 	enum h_outcome r = raw_hello(&g, NULL, 5000);
 	cr_assert_eq(r, H_RESET, "hello without SNI: %s", h_outcome_str(r));
 
+	/* A request line on a listener that also serves CONNECT: 405, not a reset. */
 	static const char http[] = "GET / HTTP/1.1\r\nHost: allowed.test\r\n\r\n";
 	r = raw_bytes(&g, http, sizeof(http) - 1);
-	cr_assert_eq(r, H_RESET, "plain HTTP: %s", h_outcome_str(r));
-	const char *want_http[] = {"\"reason\":\"not_handshake\"", NULL};
+	cr_assert_eq(r, H_DATA, "plain HTTP: %s", h_outcome_str(r));
+	const char *want_http[] = {"\"reason\":\"bad_method\"", "\"path\":\"connect\"", NULL};
 	expect_log(&g, want_http, line, sizeof(line));
 
 	h_pattern(42, 0, buf, sizeof(buf));
-	buf[0] = 0x80; /* not a TLS record type: fails at byte 0, whatever follows */
+	buf[0] = 0x80; /* neither a TLS record type nor a method: fails at byte 0 */
 	r = raw_bytes(&g, buf, sizeof(buf));
 	cr_assert_eq(r, H_RESET, "random bytes: %s", h_outcome_str(r));
+	const char *want_other[] = {"\"reason\":\"unknown_protocol\"", NULL};
+	expect_log(&g, want_other, line, sizeof(line));
 
 	/* A whole handshake record that is not a ClientHello (a ServerHello type). */
 	h_pattern(43, 0, buf, 69);
@@ -336,8 +339,10 @@ Test(gateway, no_sni_and_garbage_are_reset_and_counted, .timeout = 120)
 	cr_assert_eq(v, 6, "denied");
 	cr_assert(h_stats(&g, "no_sni", &v));
 	cr_assert_eq(v, 2, "no_sni");
-	cr_assert(h_stats(&g, "not_handshake", &v));
-	cr_assert_eq(v, 2, "not_handshake (HTTP and random bytes)");
+	cr_assert(h_stats(&g, "bad_method", &v));
+	cr_assert_eq(v, 1, "bad_method (the GET)");
+	cr_assert(h_stats(&g, "unknown_protocol", &v));
+	cr_assert_eq(v, 1, "unknown_protocol (random bytes)");
 	cr_assert(h_stats(&g, "not_client_hello", &v));
 	cr_assert_eq(v, 1, "not_client_hello");
 	cr_assert(h_stats(&g, "malformed", &v));
