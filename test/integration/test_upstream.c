@@ -295,6 +295,8 @@ Test(upstream, an_allow_entry_lifts_only_its_own_range)
 			       "meta.test",
 			       "--allow",
 			       "six.test",
+			       "--allow",
+			       "ten.test",
 			       "--upstream-port",
 			       up,
 			       "--lookup-family",
@@ -303,14 +305,17 @@ Test(upstream, an_allow_entry_lifts_only_its_own_range)
 			       "169.254.0.0/16",
 			       "--allow-upstream",
 			       "::1",
+			       "--allow-upstream",
+			       "10.0.0.0/8",
 			       NULL};
 	g = gw_start(h_free_port(), args2);
-	/* Nothing answers there; what matters is that the policy let it try. */
+	/* Nothing answers at the first and third; what matters is that the policy let them try. */
 	raw_hello(&g, "meta.test", 1000);
+	raw_hello(&g, "ten.test", 1000);
 	r = raw_hello(&g, "six.test", 5000);
 	cr_assert_neq(r, H_TIMEOUT, "six.test: %s", h_outcome_str(r));
 	cr_assert_eq(h_snigate_stop(&g), 0);
-	cr_assert_eq(stat_of(&g, "upstream_denied"), 0, "both ranges were allowed again");
+	cr_assert_eq(stat_of(&g, "upstream_denied"), 0, "all three ranges were allowed again");
 }
 
 Test(upstream, the_gateway_never_dials_itself)
@@ -354,6 +359,19 @@ Test(upstream, no_loop_warning_for_a_correct_resolver)
 	h_sleep_ms(500);
 	cr_assert_eq(h_snigate_stop(&g), 0);
 	cr_assert_null(strstr(h_read_file(g.p->err), "DNS LOOP"), "%s", h_read_file(g.p->err));
+}
+
+Test(upstream, bad_allow_upstream_is_refused_at_start)
+{
+	struct h_proc *p;
+	const char *argv[] = {getenv("SNIGATE_BIN"), "--check",	   "--listen",
+			      "127.0.0.1:8443",	     "--allow",	   "lo.test",
+			      "--allow-upstream",    "10.1.2.3/8", NULL};
+	cr_assert_eq(h_run("snigate", argv, NULL, 10000, &p), 2);
+	const char *err = h_read_file(p->err);
+	cr_assert(strstr(err, "--allow-upstream 10.1.2.3/8: has bits set past the prefix length"),
+		  "%s", err);
+	cr_assert(has_flag("--allow-upstream CIDR"), "--help lists the flag");
 }
 
 /* ---- addresses in order ---- */
