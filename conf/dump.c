@@ -101,7 +101,7 @@ static void strings(FILE *f, const char *head, char *const *v, unsigned n)
 int conf_dump_yaml(const struct conf *c, FILE *f, unsigned flags)
 {
 	(void)flags;
-	fprintf(f, "threads: %u\n", c->threads);
+	fprintf(f, "threads: %u\nmode: %s\n", c->threads, conf_mode_str(c->mode));
 
 	fprintf(f, "listeners:%s\n", c->n_listeners ? "" : " []");
 	for (unsigned i = 0; i < c->n_listeners; i++) {
@@ -115,6 +115,9 @@ int conf_dump_yaml(const struct conf *c, FILE *f, unsigned flags)
 			fprintf(f, "%s%u", j ? ", " : "", l->connect_ports[j]);
 		fprintf(f, "]\n    require_sni_match: %s\n",
 			l->require_sni_match ? "true" : "false");
+		/* CONF_MODE_DEFAULT has no spelling: it is the absence of the key. */
+		if (l->mode != CONF_MODE_DEFAULT)
+			fprintf(f, "    mode: %s\n", conf_mode_str(l->mode));
 		if (l->proxy_auth_file) {
 			fprintf(f, "    proxy_auth_file: ");
 			str(f, l->proxy_auth_file);
@@ -178,8 +181,13 @@ int conf_dump_yaml(const struct conf *c, FILE *f, unsigned flags)
 	fprintf(f, "\n  request_head: ");
 	duration_ms(f, c->timeouts.request_head_ms);
 
-	fprintf(f, "\nlimits:\n  max_client_hello: %u\n  max_connections: %u\n",
-		c->limits.max_client_hello, c->limits.max_connections);
+	fprintf(f,
+		"\nlimits:\n  max_client_hello: %u\n  max_connections: %u\n"
+		"  max_connections_per_thread: %u\n  max_pending_hellos: %u\n"
+		"  max_per_source_ip: %u\n",
+		c->limits.max_client_hello, c->limits.max_connections,
+		c->limits.max_connections_per_thread, c->limits.max_pending_hellos,
+		c->limits.max_per_source_ip);
 
 	fprintf(f, "relay:\n  pipe_size: ");
 	size(f, c->relay.pipe_size);
@@ -194,11 +202,24 @@ int conf_dump_yaml(const struct conf *c, FILE *f, unsigned flags)
 		str(f, c->admin_address);
 		fputc('\n', f);
 	} else {
-		fprintf(f, "admin: {}\n");
+		fprintf(f, "admin:\n  address: off\n");
 	}
+	fprintf(f, "drain:\n  delay: ");
+	duration_ms(f, c->drain.delay_ms);
+	fprintf(f, "\n  timeout: ");
+	duration_ms(f, c->drain.timeout_ms);
+	fputc('\n', f);
 
 	fprintf(f, "log:\n  level: %s\n  access: %s\n", conf_log_level_str(c->log_level),
 		c->access_log ? "true" : "false");
+	if (c->access_log_file) {
+		fprintf(f, "  access_file: ");
+		str(f, c->access_log_file);
+		fputc('\n', f);
+	}
+	/* %.17g: the double strtod() reads back is the same one. */
+	fprintf(f, "  access_sample: %.17g\n  access_deny_rate: %u\n", c->access_log_sample,
+		c->access_log_deny_rate);
 	return ferror(f) ? -EIO : 0;
 }
 

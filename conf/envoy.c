@@ -1409,8 +1409,14 @@ static int build(struct ex *x, struct st *s, struct conf *c)
 		c->timeouts.client_hello_ms = (unsigned)s->hello.v;
 	if (s->idle.set)
 		c->timeouts.idle_ms = (unsigned)s->idle.v;
-	if (s->admin[0] && !(c->admin_address = strdup(s->admin)))
-		return oom(x);
+	if (s->admin[0]) {
+		/* Replaces the default admin address, if conf has one. */
+		char *a = strdup(s->admin);
+		if (!a)
+			return oom(x);
+		free(c->admin_address);
+		c->admin_address = a;
+	}
 	/* Envoy writes no per-connection line unless an access_log says so. */
 	c->access_log = s->access_log;
 	return 0;

@@ -426,6 +426,7 @@ static void round_trip(struct conf *a)
 				     a->listeners[i].connect_ports[j]);
 		cr_assert_eq(b->listeners[i].require_sni_match, a->listeners[i].require_sni_match);
 		cr_assert_eq(!b->listeners[i].proxy_auth_file, !a->listeners[i].proxy_auth_file);
+		cr_assert_eq(b->listeners[i].mode, a->listeners[i].mode);
 	}
 	cr_assert_eq(b->n_allow, a->n_allow);
 	for (unsigned i = 0; i < a->n_allow; i++)
@@ -472,6 +473,17 @@ static void round_trip(struct conf *a)
 		cr_assert_str_eq(b->admin_address, a->admin_address);
 	cr_assert_eq(b->log_level, a->log_level);
 	cr_assert_eq(b->access_log, a->access_log);
+	cr_assert_eq(!b->access_log_file, !a->access_log_file);
+	if (a->access_log_file)
+		cr_assert_str_eq(b->access_log_file, a->access_log_file);
+	cr_assert(b->access_log_sample == a->access_log_sample);
+	cr_assert_eq(b->access_log_deny_rate, a->access_log_deny_rate);
+	cr_assert_eq(b->mode, a->mode);
+	cr_assert_eq(b->drain.delay_ms, a->drain.delay_ms);
+	cr_assert_eq(b->drain.timeout_ms, a->drain.timeout_ms);
+	cr_assert_eq(b->limits.max_connections_per_thread, a->limits.max_connections_per_thread);
+	cr_assert_eq(b->limits.max_pending_hellos, a->limits.max_pending_hellos);
+	cr_assert_eq(b->limits.max_per_source_ip, a->limits.max_per_source_ip);
 
 	/* And the dump of the reloaded one is the same text. */
 	char *again = conf_dump_yaml_str(b, 0);
@@ -512,7 +524,12 @@ Test(envoy_convert, native_round_trips_with_odd_values)
 				   "    a.example: [192.0.2.1, \"2001:db8::1\"]\n"
 				   "upstream:\n"
 				   "  deny: [192.0.2.0/24]\n"
-				   "  allow: [192.0.2.1]\n";
+				   "  allow: [192.0.2.1]\n"
+				   "mode: audit\n"
+				   "admin:\n"
+				   "  address: off\n"
+				   "drain: {delay: 1500ms, timeout: 0ms}\n"
+				   "log: {access_sample: 0.1, access_file: /tmp/x.log}\n";
 	struct conf_error err = {0};
 	struct conf *c = NULL;
 
