@@ -381,13 +381,26 @@ static void plan_build(const struct opts *o, struct plan *p, enum plan_kind kind
 		p->want = 8;
 		break;
 	}
+	/* A proxy client: the CONNECT head, then (without waiting for 200) the hello. */
+	char head[320] = "";
+	size_t pre = 0;
+	if (kind == P_CONNRATE && o->connect_port) {
+		static const char ok[] = "HTTP/1.1 200 Connection Established\r\n\r\n";
+		pre = (size_t)snprintf(head, sizeof(head),
+				       "CONNECT %s:%u HTTP/1.1\r\nHost: %s:%u\r\n\r\n", sni,
+				       o->connect_port, sni, o->connect_port);
+		p->want += sizeof(ok) - 1;
+		p->hello_len += pre;
+	}
 	p->payload = payload;
-	p->len = (size_t)hl + LG_HDR_LEN + payload;
+	p->len = pre + (size_t)hl + LG_HDR_LEN + payload;
 	p->out = malloc(p->len);
 	if (!p->out) {
 		fprintf(stderr, "loadgen: out of memory\n");
 		exit(2);
 	}
+	memcpy(p->out, head, pre);
+	p->out += pre; /* the rest is laid out as without CONNECT; rewound below */
 	memcpy(p->out, hello, (size_t)hl);
 	memcpy(p->out + hl, hdr, LG_HDR_LEN);
 	if (kind == P_CONNRATE) {
@@ -399,6 +412,7 @@ static void plan_build(const struct opts *o, struct plan *p, enum plan_kind kind
 		csum_update(&cs, p->out + hl + LG_HDR_LEN, payload);
 		p->want_sum = csum_final(&cs);
 	}
+	p->out -= pre;
 }
 
 struct erun {

@@ -11,7 +11,9 @@
  *       exit status is 1: a leaking gateway is a failure, not a number.
  *   loadgen connrate -t GW --sni allowed.test --req N --resp M [-d SECS] [-c CONC]
  *       Each connection sends hello + N bytes; the sink answers M bytes and
- *       closes. Connections/s and latency from connect to EOF.
+ *       closes. Connections/s and latency from connect to EOF. With
+ *       --connect PORT it is a proxy client: "CONNECT sni:PORT" first, the
+ *       hello right behind it (pipelined), and the 200 line counts as answer.
  *   loadgen mixed    -t GW --sni allowed.test --deny-sni denied.test --rate R --mix P -b B
  *       Open loop at R connections/s; P percent are allowed transfers of B
  *       bytes (checksummed), the rest a denied spray. Reports both sides.
@@ -507,6 +509,7 @@ static void usage(void)
 		"  -n, --count N  -d, --duration SECS  -c, --conns N  -T, --threads N\n"
 		"  --rate R  --mix PERCENT  -b, --bytes SIZE  --both  --req N  --resp M\n"
 		"  --deadline SECS  --corrupt OFFSET  --deny-target ADDR:PORT  --settle SECS\n"
+		"  --connect PORT (connrate through HTTP CONNECT sni:PORT, pipelined)\n"
 		"  -p, --pid P[,P..]  -q, --quiet\n"
 		"see the comment at the top of bench/loadgen.c\n");
 }
@@ -528,6 +531,7 @@ int main(int argc, char **argv)
 		O_TO,
 		O_DENY_TARGET,
 		O_SETTLE,
+		O_CONNECT,
 	};
 	static const struct option lo[] = {
 		{"target", required_argument, NULL, 't'},
@@ -535,6 +539,7 @@ int main(int argc, char **argv)
 		{"to", required_argument, NULL, O_TO},
 		{"deny-target", required_argument, NULL, O_DENY_TARGET},
 		{"settle", required_argument, NULL, O_SETTLE},
+		{"connect", required_argument, NULL, O_CONNECT},
 		{"sni", required_argument, NULL, 's'},
 		{"deny-sni", required_argument, NULL, O_DENY},
 		{"size", required_argument, NULL, 'S'},
@@ -597,6 +602,9 @@ int main(int argc, char **argv)
 			break;
 		case O_SETTLE:
 			o.settle = atof(optarg);
+			break;
+		case O_CONNECT:
+			o.connect_port = (unsigned)atoi(optarg);
 			break;
 		case 's':
 			o.sni = optarg;

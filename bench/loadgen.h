@@ -54,6 +54,7 @@ struct opts {
 	unsigned threads;	 /* client threads, each pinned to a CPU in turn */
 	unsigned long long bytes; /* bulk: per connection; mixed: per allowed transfer */
 	unsigned req, resp;	  /* connrate and rr: request and response sizes */
+	unsigned connect_port;	  /* connrate: >0 = HTTP CONNECT sni:port first (a proxy client) */
 	bool both;		  /* bulk: both directions at once */
 	double deadline;	  /* seconds a connection may take before it counts as stuck */
 	long corrupt_at; /* fwd: flip the byte at this offset (client to server); -1 = never */
