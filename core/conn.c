@@ -76,6 +76,28 @@ struct dir {
 	bool ready;	   /* on the worker's q_ready: stopped at its byte budget */
 };
 
+/* An address as the kernel gives it, in the space it needs (not sockaddr_storage's 128). */
+union addr {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+};
+
+/*
+ * What only the resolve and connect phases need. Kept apart, and recycled
+ * through a per-thread free list, so that a relayed connection (which may
+ * idle for an hour) does not carry it: struct conn stays small.
+ */
+struct hs {
+	struct resolver_wait rw;
+	struct resolver_answer ans;
+	unsigned addr_idx;
+	uint64_t connect_start_us;
+	struct hs *next; /* on the worker's free list */
+};
+
+#define HS_KEEP 1024 /* free handshake objects kept per thread */
+
 struct conn {
 	struct list tl; /* in one deadline queue of the worker, or detached */
 	struct list rl; /* in q_ready while a direction has budget left to use */
@@ -102,23 +124,19 @@ struct conn {
 	enum reason reason;
 	enum reason connect_err; /* why the last address failed */
 	uint8_t sni_len;
-	char sni[SNI_NAME_MAX + 1];
-	uint8_t host_len;		 /* CONNECT: the authority's host, as parsed */
-	char host[CONNECT_HOST_MAX + 1]; /* lower case name, or IP text */
-	uint16_t connect_port;		 /* CONNECT: the authority's port */
-	unsigned addr_idx;
-	struct resolver_wait rw;
-	struct resolver_answer ans;
-	struct sockaddr_storage up;
+	uint8_t host_len;      /* CONNECT: the authority's host, as parsed */
+	uint16_t connect_port; /* CONNECT: the authority's port */
+	char *sni;	       /* owned, exactly sni_len + 1 bytes; NULL before the hello */
+	char *host;	       /* owned: lower case name, or IP text; NULL unless CONNECT */
+	struct hs *hs;	       /* while resolving and connecting; owned */
+	union addr up;
 	socklen_t up_len;
-	struct sockaddr_storage peer; /* the client, taken at accept: a reset socket forgets it */
-	struct dir d[2];	      /* 0: client -> upstream, 1: upstream -> client */
-	uint64_t t0;		      /* accepted */
-	uint64_t t_hello;	      /* whole ClientHello seen, or 0 */
-	uint64_t t_dns;		      /* name resolved, or 0 */
-	uint64_t t_connect;	      /* upstream connected, or 0 */
-	uint64_t connect_start_us;
-	size_t hello_len;
+	union addr peer;    /* the client, taken at accept: a reset socket forgets it */
+	struct dir d[2];    /* 0: client -> upstream, 1: upstream -> client */
+	uint64_t t0;	    /* accepted */
+	uint64_t t_hello;   /* whole ClientHello seen, or 0 */
+	uint64_t t_dns;	    /* name resolved, or 0 */
+	uint64_t t_connect; /* upstream connected, or 0 */
 };
 
 static void conn_end(struct conn *c, enum reason why, bool rst);
@@ -144,6 +162,62 @@ static void set_state(struct conn *c, enum conn_state s)
 	else if (!pending(c->state) && pending(s))
 		c->w->n_hello++;
 	c->state = s;
+}
+
+static struct hs *hs_get(struct conn *c)
+{
+	struct worker *w = c->w;
+	struct hs *h = w->hs_free;
+
+	if (c->hs)
+		return c->hs;
+	if (h) {
+		w->hs_free = h->next;
+		w->hs_n--;
+	} else if (!(h = malloc(sizeof(*h)))) {
+		return NULL;
+	}
+	memset(h, 0, sizeof(*h));
+	c->hs = h;
+	return h;
+}
+
+static void hs_put(struct conn *c)
+{
+	struct worker *w = c->w;
+	struct hs *h = c->hs;
+
+	if (!h)
+		return;
+	c->hs = NULL;
+	if (w->hs_n >= HS_KEEP) {
+		free(h);
+		return;
+	}
+	h->next = w->hs_free;
+	w->hs_free = h;
+	w->hs_n++;
+}
+
+void conn_cache_free(struct worker *w)
+{
+	while (w->hs_free) {
+		struct hs *h = w->hs_free;
+		w->hs_free = h->next;
+		free(h);
+	}
+	w->hs_n = 0;
+}
+
+/* A copy of name[0..len) with a NUL, or NULL when out of memory. */
+static char *name_dup(const char *name, size_t len)
+{
+	char *s = malloc(len + 1);
+	if (s) {
+		memcpy(s, name, len);
+		s[len] = 0;
+	}
+	return s;
 }
 
 static void submit_op(struct conn *c, enum op op, struct io_uring_sqe *sqe)
@@ -193,16 +267,16 @@ static void set_linger0(int fd)
 
 /* ---- access log ---- */
 
-static size_t fmt_addr(const struct sockaddr_storage *ss, char *buf, size_t len)
+static size_t fmt_addr(const union addr *ss, char *buf, size_t len)
 {
 	char ip[INET6_ADDRSTRLEN];
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *s = (const void *)ss;
+	if (ss->sa.sa_family == AF_INET) {
+		const struct sockaddr_in *s = &ss->in;
 		inet_ntop(AF_INET, &s->sin_addr, ip, sizeof(ip));
 		return (size_t)snprintf(buf, len, "%s:%u", ip, ntohs(s->sin_port));
 	}
-	if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s = (const void *)ss;
+	if (ss->sa.sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s = &ss->in6;
 		inet_ntop(AF_INET6, &s->sin6_addr, ip, sizeof(ip));
 		return (size_t)snprintf(buf, len, "[%s]:%u", ip, ntohs(s->sin6_port));
 	}
@@ -315,7 +389,7 @@ static void conn_finish(struct conn *c)
 	w->st.reason[c->reason]++;
 	w->keys[WORKER_KEY(c->l - w->ls, c->path, decision_of(c), c->reason)]++;
 	if (c->src_held)
-		srclimit_put(&c->peer);
+		srclimit_put(&c->peer.sa);
 	w->st.bytes_up += c->d[0].bytes;
 	w->st.bytes_down += c->d[1].bytes;
 	for (int i = 0; i < 2; i++) {
@@ -338,6 +412,9 @@ static void conn_finish(struct conn *c)
 	list_del(&c->tl);
 	list_del(&c->rl);
 	w->live--;
+	hs_put(c);
+	free(c->sni);
+	free(c->host);
 	free(c);
 }
 
@@ -358,8 +435,8 @@ static void conn_end(struct conn *c, enum reason why, bool rst)
 		return;
 	if (pending(c->state) && !c->allowed && !c->would_deny)
 		c->w->st.denied++;
-	if (c->state == CS_RESOLVE)
-		resolver_cancel(&c->rw);
+	if (c->state == CS_RESOLVE && c->hs)
+		resolver_cancel(&c->hs->rw);
 	set_state(c, CS_CLOSING);
 	c->reason = why;
 	c->rst = rst;
@@ -536,9 +613,9 @@ static void relay_start(struct conn *c)
 
 static uint16_t up_port(const struct conn *c)
 {
-	if (c->up.ss_family == AF_INET)
-		return ntohs(((const struct sockaddr_in *)&c->up)->sin_port);
-	return ntohs(((const struct sockaddr_in6 *)&c->up)->sin6_port);
+	if (c->up.sa.sa_family == AF_INET)
+		return ntohs(c->up.in.sin_port);
+	return ntohs(c->up.in6.sin6_port);
 }
 
 /*
@@ -570,20 +647,22 @@ static void connect_next(struct conn *c)
 {
 	struct worker *w = c->w;
 
-	while (c->addr_idx < c->ans.n) {
-		const typeof(c->ans.a[0]) *a = &c->ans.a[c->addr_idx];
+	struct hs *hs = c->hs;
+
+	while (hs->addr_idx < hs->ans.n) {
+		const typeof(hs->ans.a[0]) *a = &hs->ans.a[hs->addr_idx];
 		uint16_t port =
 			htons(c->path == PATH_CONNECT ? c->connect_port : c->l->cl->upstream_port);
 
 		memset(&c->up, 0, sizeof(c->up));
 		if (a->family == AF_INET) {
-			struct sockaddr_in *s = (void *)&c->up;
+			struct sockaddr_in *s = &c->up.in;
 			s->sin_family = AF_INET;
 			s->sin_port = port;
 			memcpy(&s->sin_addr, a->addr, 4);
 			c->up_len = sizeof(*s);
 		} else {
-			struct sockaddr_in6 *s = (void *)&c->up;
+			struct sockaddr_in6 *s = &c->up.in6;
 			s->sin6_family = AF_INET6;
 			s->sin6_port = port;
 			memcpy(&s->sin6_addr, a->addr, 16);
@@ -595,22 +674,22 @@ static void connect_next(struct conn *c)
 		enum policy_verdict pv = policy_check(pol, a->family, a->addr, up_port(c));
 		if (pv != POLICY_ALLOW) {
 			upstream_refused(c, pv);
-			c->addr_idx++;
+			hs->addr_idx++;
 			continue;
 		}
 		c->ufd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (c->ufd < 0) {
 			c->connect_err = RS_INTERNAL;
-			c->addr_idx++;
+			hs->addr_idx++;
 			continue;
 		}
 		int one = 1;
 		setsockopt(c->ufd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		set_state(c, CS_CONNECT);
 		c->timed_out = false;
-		c->connect_start_us = now_us();
+		hs->connect_start_us = now_us();
 		struct io_uring_sqe *sqe = worker_sqe(w);
-		io_uring_prep_connect(sqe, c->ufd, (struct sockaddr *)&c->up, c->up_len);
+		io_uring_prep_connect(sqe, c->ufd, &c->up.sa, c->up_len);
 		submit_op(c, OP_CONNECT, sqe);
 		queue_deadline(c, &w->q_connect, w->conf->timeouts.connect_ms);
 		return;
@@ -626,7 +705,8 @@ static void connect_done(struct conn *c, int res)
 	}
 	if (res == 0) {
 		c->t_connect = c->w->now;
-		stats_connect(&c->w->st, now_us() - c->connect_start_us);
+		stats_connect(&c->w->st, now_us() - c->hs->connect_start_us);
+		hs_put(c);
 		if (c->path == PATH_CONNECT)
 			connect_established(c);
 		else
@@ -641,7 +721,7 @@ static void connect_done(struct conn *c, int res)
 		c->connect_err = RS_CONNECT_ERROR;
 	close(c->ufd);
 	c->ufd = -1;
-	c->addr_idx++;
+	c->hs->addr_idx++;
 	connect_next(c);
 }
 
@@ -654,8 +734,8 @@ static void resolved(void *arg, enum resolver_status st, const struct resolver_a
 	c->t_dns = c->w->now;
 	switch (st) {
 	case RESOLVER_OK:
-		c->ans = *ans;
-		c->addr_idx = 0;
+		c->hs->ans = *ans;
+		c->hs->addr_idx = 0;
 		connect_next(c);
 		return;
 	case RESOLVER_NXDOMAIN:
@@ -684,7 +764,11 @@ static void resolve(struct conn *c)
 	queue_deadline(c, &w->q_dns, w->conf->timeouts.dns_ms);
 	const char *name = c->path == PATH_CONNECT ? c->host : c->sni;
 	size_t len = c->path == PATH_CONNECT ? c->host_len : c->sni_len;
-	int rc = resolver_lookup(w->res, name, len, w->now, &c->rw, resolved, c, &st, &ans);
+	if (!hs_get(c)) {
+		conn_end(c, RS_INTERNAL, true);
+		return;
+	}
+	int rc = resolver_lookup(w->res, name, len, w->now, &c->hs->rw, resolved, c, &st, &ans);
 	w->st.dns_queries += resolver_queries(w->res) - before;
 	if (rc == 0)
 		resolved(c, st, &ans);
@@ -715,8 +799,9 @@ static void http_reply(struct conn *c, int status, const char *body, enum reason
 	c->replied = true;
 	if (pending(c->state) && !c->allowed && !c->would_deny)
 		w->st.denied++;
-	if (c->state == CS_RESOLVE)
-		resolver_cancel(&c->rw);
+	if (c->state == CS_RESOLVE && c->hs)
+		resolver_cancel(&c->hs->rw);
+	hs_put(c);
 	if (c->lowat) {
 		int one = 1;
 		setsockopt(c->cfd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
@@ -852,7 +937,10 @@ static void head_try(struct conn *c, size_t n)
 	case CONNECT_OK:
 		break;
 	}
-	memcpy(c->host, rq.host, (size_t)rq.host_len + 1);
+	if (!(c->host = name_dup(rq.host, rq.host_len))) {
+		conn_end(c, RS_INTERNAL, true);
+		return;
+	}
 	c->host_len = rq.host_len;
 	c->connect_port = rq.port;
 	c->t_hello = w->now;
@@ -908,10 +996,15 @@ static void head_try(struct conn *c, size_t n)
 	}
 	if (rq.host_kind != CONNECT_HOST_NAME) {
 		/* A listed address is dialled as it is, still through the upstream policy. */
-		c->ans.n = 1;
-		c->ans.a[0].family = rq.host_kind == CONNECT_HOST_IPV4 ? AF_INET : AF_INET6;
-		memcpy(c->ans.a[0].addr, rq.addr, sizeof(rq.addr));
-		c->addr_idx = 0;
+		struct hs *hs = hs_get(c);
+		if (!hs) {
+			conn_end(c, RS_INTERNAL, true);
+			return;
+		}
+		hs->ans.n = 1;
+		hs->ans.a[0].family = rq.host_kind == CONNECT_HOST_IPV4 ? AF_INET : AF_INET6;
+		memcpy(hs->ans.a[0].addr, rq.addr, sizeof(rq.addr));
+		hs->addr_idx = 0;
 		c->t_dns = w->now;
 		set_state(c, CS_RESOLVE);
 		connect_next(c);
@@ -1005,10 +1098,12 @@ static void hello_try(struct conn *c)
 	case SNI_OK:
 		break;
 	}
-	memcpy(c->sni, h.name, (size_t)h.name_len + 1);
+	if (!c->sni && !(c->sni = name_dup(h.name, h.name_len))) {
+		conn_end(c, RS_INTERNAL, true);
+		return;
+	}
 	c->sni_len = h.name_len;
 	c->ech = h.ech;
-	c->hello_len = h.wire_len;
 	stats_hello(&w->st, h.wire_len);
 	if (c->path == PATH_CONNECT) {
 		/* The gate already passed the host; the hello must not change the name. */
@@ -1045,7 +1140,7 @@ static void hello_try(struct conn *c)
 
 /* Refuse at accept: one access line, a reset, and nothing allocated. */
 static void refuse(struct worker *w, struct listener *l, int fd, enum reason why,
-		   const struct sockaddr_storage *peer)
+		   const union addr *peer)
 {
 	w->st.denied++;
 	w->st.reason[why]++;
@@ -1056,7 +1151,7 @@ static void refuse(struct worker *w, struct listener *l, int fd, enum reason why
 			tmp.peer = *peer;
 		} else {
 			socklen_t sl = sizeof(tmp.peer);
-			getpeername(fd, (struct sockaddr *)&tmp.peer, &sl);
+			getpeername(fd, &tmp.peer.sa, &sl);
 		}
 		access_line(&tmp);
 	}
@@ -1067,7 +1162,7 @@ static void refuse(struct worker *w, struct listener *l, int fd, enum reason why
 void conn_accept(struct worker *w, struct listener *l, int fd)
 {
 	const struct conf *cf = w->conf;
-	struct sockaddr_storage peer;
+	union addr peer;
 	bool have_peer = false;
 	struct conn *c;
 
@@ -1083,11 +1178,11 @@ void conn_accept(struct worker *w, struct listener *l, int fd)
 	if (cf->limits.max_per_source_ip || (cf->access_log && log_enabled(CONF_LOG_INFO))) {
 		socklen_t sl = sizeof(peer);
 		memset(&peer, 0, sizeof(peer));
-		have_peer = getpeername(fd, (struct sockaddr *)&peer, &sl) == 0;
+		have_peer = getpeername(fd, &peer.sa, &sl) == 0;
 	}
 	bool src = false;
 	if (cf->limits.max_per_source_ip && have_peer) {
-		if (!srclimit_take(&peer, cf->limits.max_per_source_ip)) {
+		if (!srclimit_take(&peer.sa, cf->limits.max_per_source_ip)) {
 			refuse(w, l, fd, RS_SOURCE_LIMIT, &peer);
 			return;
 		}
@@ -1095,7 +1190,7 @@ void conn_accept(struct worker *w, struct listener *l, int fd)
 	}
 	if (!(c = calloc(1, sizeof(*c)))) {
 		if (src)
-			srclimit_put(&peer);
+			srclimit_put(&peer.sa);
 		refuse(w, l, fd, RS_OVERLOAD, have_peer ? &peer : NULL);
 		return;
 	}

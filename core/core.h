@@ -145,6 +145,8 @@ struct worker {
 	bool dirty; /* something happened since the last copy */
 	struct topk *denied;
 
+	void *hs_free; /* conn.c's free handshake objects */
+	unsigned hs_n;
 	uint64_t *keys;	      /* live counters behind pub_keys */
 	uint64_t *names;      /* allowed connections per allowlist entry of al */
 	unsigned n_hello;     /* connections waiting for their ClientHello */
@@ -192,8 +194,8 @@ uint64_t now_ms(void);
 #define CMD_CONFIG 4u
 
 /* Per-source-IP connection counts shared by all workers (limits.max_per_source_ip). */
-bool srclimit_take(const struct sockaddr_storage *ss, unsigned limit);
-void srclimit_put(const struct sockaddr_storage *ss);
+bool srclimit_take(const struct sockaddr *sa, unsigned limit);
+void srclimit_put(const struct sockaddr *sa);
 
 /* conn.c */
 void conn_accept(struct worker *w, struct listener *l, int fd);
@@ -203,5 +205,7 @@ void conn_expire(struct worker *w, struct list *q);
 uint64_t conn_first_deadline(const struct list *q); /* UINT64_MAX when q is empty */
 void conn_run_ready(struct worker *w);
 void conn_shutdown_all(struct worker *w);
+/* Free what conn.c keeps for reuse; worker_destroy() calls it. */
+void conn_cache_free(struct worker *w);
 
 #endif

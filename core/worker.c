@@ -48,13 +48,13 @@
 #define SRC_SLOTS (1u << 16)
 static atomic_uint src_slots[SRC_SLOTS];
 
-static uint32_t src_slot(const struct sockaddr_storage *ss)
+static uint32_t src_slot(const struct sockaddr *ss)
 {
 	const uint8_t *p;
 	size_t n;
 	uint64_t h = 0xcbf29ce484222325ULL;
 
-	if (ss->ss_family == AF_INET) {
+	if (ss->sa_family == AF_INET) {
 		p = (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr;
 		n = 4;
 	} else {
@@ -66,7 +66,7 @@ static uint32_t src_slot(const struct sockaddr_storage *ss)
 	return (uint32_t)(h ^ (h >> 32)) & (SRC_SLOTS - 1);
 }
 
-bool srclimit_take(const struct sockaddr_storage *ss, unsigned limit)
+bool srclimit_take(const struct sockaddr *ss, unsigned limit)
 {
 	atomic_uint *slot = &src_slots[src_slot(ss)];
 	if (atomic_fetch_add_explicit(slot, 1, memory_order_relaxed) < limit)
@@ -75,7 +75,7 @@ bool srclimit_take(const struct sockaddr_storage *ss, unsigned limit)
 	return false;
 }
 
-void srclimit_put(const struct sockaddr_storage *ss)
+void srclimit_put(const struct sockaddr *ss)
 {
 	atomic_fetch_sub_explicit(&src_slots[src_slot(ss)], 1, memory_order_relaxed);
 }
@@ -695,6 +695,7 @@ void worker_destroy(struct worker *w)
 	if (w->ring_ok)
 		io_uring_queue_exit(&w->ring);
 	resolver_free(w->res);
+	conn_cache_free(w);
 	policy_free(w->pol);
 	pipepool_free(w->pp);
 	topk_free(w->denied);
