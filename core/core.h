@@ -145,8 +145,8 @@ struct worker {
 	bool dirty; /* something happened since the last copy */
 	struct topk *denied;
 
-	void *hs_free; /* conn.c's free handshake objects */
-	unsigned hs_n;
+	void *hs_free;	      /* conn.c's slabs of handshake objects with room */
+	unsigned hs_n;	      /* slabs mapped */
 	uint64_t *keys;	      /* live counters behind pub_keys */
 	uint64_t *names;      /* allowed connections per allowlist entry of al */
 	unsigned n_hello;     /* connections waiting for their ClientHello */
