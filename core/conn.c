@@ -1438,7 +1438,11 @@ void conn_shutdown_all(struct worker *w)
 		while (!list_empty(qs[i])) {
 			struct conn *c =
 				(struct conn *)((char *)qs[i]->next - offsetof(struct conn, tl));
-			conn_end(c, RS_SHUTDOWN, c->state != CS_RELAY);
+			/*
+			 * Reset, even a relay: its stream is cut short, and a FIN
+			 * could pass for a complete response to the other side.
+			 */
+			conn_end(c, RS_SHUTDOWN, true);
 		}
 	}
 }
