@@ -709,8 +709,9 @@ static void upstream_refused(struct conn *c, enum policy_verdict v)
 		return;
 	}
 	fmt_addr(&c->up, up, sizeof(up));
-	log_msg(CONF_LOG_WARN, "upstream denied: %s resolved to %s (%s; %u more held back)", c->sni,
-		up, v == POLICY_SELF ? "this gateway's own listener: a loop" : "upstream policy",
+	log_msg(CONF_LOG_WARN, "upstream denied: %s resolved to %s (%s; %u more held back)",
+		c->path == PATH_CONNECT ? c->host : c->sni, up,
+		v == POLICY_SELF ? "this gateway's own listener: a loop" : "upstream policy",
 		w->policy_quiet);
 	w->policy_warned = w->now ? w->now : 1;
 	w->policy_quiet = 0;
@@ -719,7 +720,6 @@ static void upstream_refused(struct conn *c, enum policy_verdict v)
 static void connect_next(struct conn *c)
 {
 	struct worker *w = c->w;
-
 	struct hs *hs = c->hs;
 
 	while (hs->addr_idx < hs->ans.n) {
@@ -1094,16 +1094,17 @@ static void hello_try(struct conn *c)
 	struct sni_hello h;
 	ssize_t n;
 
+	enum reason eof = c->state == CS_HEAD ? RS_HEAD_EOF : RS_HELLO_EOF;
 	n = recv(c->cfd, w->peek, w->peek_len, MSG_PEEK | MSG_DONTWAIT);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR) {
 			if (c->rdhup) {
-				conn_end(c, RS_HELLO_EOF, true);
+				conn_end(c, eof, true);
 				return;
 			}
 			arm_poll(c, OP_CIN, c->cfd, POLLIN | POLLRDHUP);
 		} else {
-			conn_end(c, RS_HELLO_EOF, true);
+			conn_end(c, eof, true);
 		}
 		return;
 	}
