@@ -63,6 +63,7 @@ enum {
 	OPT_DRAIN_DELAY,
 	OPT_DRAIN_TIMEOUT,
 	OPT_AUDIT,
+	OPT_DRAIN_TIME_S,
 	OPT_CONCURRENCY,
 	OPT_ENVOY_MODE,
 	OPT_ENVOY_IGNORED,
@@ -104,7 +105,7 @@ static const struct option long_opts[] = {
 	{"service-zone", required_argument, NULL, OPT_ENVOY_IGNORED},
 	{"base-id", required_argument, NULL, OPT_ENVOY_IGNORED},
 	{"restart-epoch", required_argument, NULL, OPT_ENVOY_IGNORED},
-	{"drain-time-s", required_argument, NULL, OPT_ENVOY_IGNORED},
+	{"drain-time-s", required_argument, NULL, OPT_DRAIN_TIME_S},
 	{"parent-shutdown-time-s", required_argument, NULL, OPT_ENVOY_IGNORED},
 	{"log-format", required_argument, NULL, OPT_ENVOY_IGNORED},
 	{"component-log-level", required_argument, NULL, OPT_ENVOY_IGNORED},
@@ -170,10 +171,11 @@ static void usage(FILE *f)
 		"\n"
 		"Envoy's command line works too: --config-path FILE (-c), -l LEVEL\n"
 		"(trace, debug, info, warning, error, critical, off), --concurrency N\n"
-		"(--threads), --mode serve|validate (validate = --check). --service-cluster,\n"
-		"--service-node, --service-zone, --base-id, --restart-epoch, --drain-time-s,\n"
-		"--parent-shutdown-time-s, --log-format, --component-log-level and\n"
-		"--disable-hot-restart are accepted with a warning and have no effect.\n"
+		"(--threads), --mode serve|validate (validate = --check), --drain-time-s S\n"
+		"(--drain-timeout). --service-cluster, --service-node, --service-zone,\n"
+		"--base-id, --restart-epoch, --parent-shutdown-time-s, --log-format,\n"
+		"--component-log-level and --disable-hot-restart are accepted with a warning\n"
+		"and have no effect.\n"
 		"  -h, --help                  this text\n"
 		"\n"
 		"Durations: 250ms, 10s, 5m, 1h. Exit status: 0 clean stop, 1 runtime failure,\n"
@@ -489,6 +491,13 @@ static int apply_flags(struct conf *c, int argc, char **argv)
 			break;
 		case OPT_AUDIT:
 			c->mode = CONF_AUDIT;
+			break;
+		case OPT_DRAIN_TIME_S:
+			/* Envoy drains listeners for this long: snigate's drain.timeout. */
+			if (parse_uint(optarg, 86400, &v) < 0)
+				return flag_error(name, optarg,
+						  "not a number of seconds (0..86400)");
+			c->drain.timeout_ms = v * 1000;
 			break;
 		default:
 			break;
