@@ -69,6 +69,34 @@ test: deps promtool $(BUILD)/build.ninja $(BUILD_ASAN)/build.ninja
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN)
 
+# ---- fuzzing (not part of `make test`, which replays the corpora instead)
+#   make fuzz                       every target for FUZZ_SECONDS (60) each
+#   make fuzz FUZZ_SECONDS=3600 FUZZ_TARGETS=clienthello
+# Each target fuzzes a scratch copy of test/fuzz/corpus/<target> under
+# $(BUILD_FUZZ)/corpus; crashes land in $(BUILD_FUZZ)/artifacts (test/fuzz/README.md).
+BUILD_FUZZ   ?= $(CURDIR)/build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= clienthello connect allowlist conf
+
+.PHONY: fuzz
+$(BUILD_FUZZ)/build.ninja:
+	CC=clang meson setup $(BUILD_FUZZ) -Dfuzzers=true -Db_sanitize=address,undefined \
+		-Db_lundef=false -Dc_args=-fsanitize=fuzzer-no-link -Dfuzzers_link_args=-fsanitize=fuzzer
+
+fuzz: deps $(BUILD_FUZZ)/build.ninja
+	@command -v clang >/dev/null || { echo "make fuzz needs clang (apt-get install clang)" >&2; exit 1; }
+	ninja -C $(BUILD_FUZZ) $(FUZZ_TARGETS:%=test/fuzz/fuzz_%)
+	mkdir -p $(BUILD_FUZZ)/artifacts
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(BUILD_FUZZ)/corpus/$$t && cp test/fuzz/corpus/$$t/* $(BUILD_FUZZ)/corpus/$$t/ && \
+		echo "fuzz_$$t: $(FUZZ_SECONDS) s" && \
+		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 $(BUILD_FUZZ)/test/fuzz/fuzz_$$t \
+			-max_total_time=$(FUZZ_SECONDS) -max_len=17000 -print_final_stats=1 \
+			-artifact_prefix=$(BUILD_FUZZ)/artifacts/$$t- $(BUILD_FUZZ)/corpus/$$t \
+			2>$(BUILD_FUZZ)/fuzz_$$t.log || { tail -40 $(BUILD_FUZZ)/fuzz_$$t.log; exit 1; }; \
+		grep -E '^#[0-9]+.*DONE' $(BUILD_FUZZ)/fuzz_$$t.log; \
+	done
+
 # ---- container image and Kubernetes manifests (not part of `make test`)
 #   make image        static snigate in a scratch image, tagged $(IMAGE), with buildah
 #   make image-test   build it, then run it against loopback peers (test/image/run.sh)

@@ -10,6 +10,15 @@
  * a small scratch buffer: short of refusing it as too large, a smaller
  * buffer must give exactly the same answer.
  *
+ * Then it replays the input as MSG_PEEK would hand it over: prefixes that
+ * grow in steps drawn from a generator seeded by a hash of the input (so
+ * every mutation picks other steps), sometimes jumping straight to the
+ * 'want' of the last wait, as SO_RCVLOWAT makes the gateway do. Each prefix
+ * must either wait, asking for more than it holds and never less than an
+ * earlier wait asked for (a ClientHello the whole input completes is never
+ * asked to go past its wire_len), or give exactly the answer of the whole
+ * input: how the bytes are split never changes the decision.
+ *
  * Built with -Dfuzzers=true; test/fuzz/replay.c runs the same checks over
  * the committed corpus in every build.
  */
@@ -50,6 +59,60 @@ static bool same(const struct sni_hello *a, const struct sni_hello *b)
 	       a->ech == b->ech && a->name_len == b->name_len && !strcmp(a->name, b->name);
 }
 
+/* FNV-1a of the input, then xorshift64: the split steps follow from the bytes. */
+static uint64_t seed_of(const uint8_t *data, size_t size)
+{
+	uint64_t x = UINT64_C(0xcbf29ce484222325);
+	size_t i;
+
+	for (i = 0; i < size; i++)
+		x = (x ^ data[i]) * UINT64_C(0x100000001b3);
+	return x ? x : 1;
+}
+
+static uint64_t next_rand(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/*
+ * Feed growing prefixes of data, as successive peeks would, and check each
+ * against whole, the answer for all of data. At most about 40 prefixes, so
+ * a large input costs a bounded number of parses.
+ */
+static void check_split(const uint8_t *data, size_t size, enum sni_status whole_st,
+			const struct sni_hello *whole)
+{
+	uint64_t rng = seed_of(data, size);
+	size_t len = 0, want_before = 0, stride = size / 16 + 1;
+	struct sni_hello h;
+
+	while (len < size) {
+		uint64_t r = next_rand(&rng);
+		size_t step =
+			(r & 3) == 0 ? 1 + (size_t)(r >> 8) % 4 : 1 + (size_t)(r >> 8) % stride;
+
+		len = len + step < size ? len + step : size;
+		if ((r & 0x30) == 0 && want_before > len)
+			len = want_before < size ? want_before : size;
+		enum sni_status st = sni_parse(data, len, scratch, sizeof(scratch), &h);
+
+		if (st == SNI_NEED_MORE) {
+			check(h.want > len && h.want >= want_before);
+			if (whole_st == SNI_OK)
+				check(h.want <= whole->wire_len);
+			want_before = h.want;
+			continue;
+		}
+		/* Decided: the same answer as the whole input, and no later byte can change it. */
+		check(st == whole_st && same(&h, whole));
+		break;
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct sni_hello h, h2;
@@ -82,5 +145,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	st2 = sni_parse(data, size, small, sizeof(small), &h2);
 	if (!(st2 == SNI_REJECT && h2.reason == SNI_R_TOO_LARGE))
 		check(st2 == st && same(&h, &h2));
+	check_split(data, size, st, &h);
 	return 0;
 }
