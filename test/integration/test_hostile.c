@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Hostile input through a real gateway: names at and past every length
- * limit, IDN and IP literals in the SNI, a hello declaring 16 MiB, ECH, a
+ * limit, IDN and IP literals in the SNI, a hello declaring 16 MiB, malformed
+ * server_name extensions (twice, wrong name type, empty list), ECH, a
  * denied name (no DNS query, no upstream connection), an allowed name that
  * resolves to a forbidden address, and 2,000 silent connections held while
  * allowed traffic flows. Each case asserts the exact outcome (relayed to the
@@ -35,18 +36,28 @@ TestSuite(hostile, .init = setup, .fini = h_teardown, .timeout = 180);
 
 /* ---- helpers ---- */
 
+enum sni_shape {
+	SNI_PLAIN = 0,
+	SNI_TWICE,	/* the server_name extension twice */
+	SNI_NAME_TYPE,	/* name type 1, not host_name (0) */
+	SNI_EMPTY_LIST, /* server_name with an empty name list */
+};
+
 /*
  * A minimal TLS 1.3 ClientHello naming name[0..n) (any bytes, any length up
- * to 16 KiB): bench/hello.c refuses names over 255 bytes, which is the point
- * here.
+ * to 16 KiB), in the given shape: bench/hello.c refuses names over 255 bytes
+ * and makes only well-formed hellos, which is the point here.
  */
-static size_t sni_hello(const char *name, size_t n, uint8_t *out, size_t cap)
+static size_t sni_hello_shaped(const char *name, size_t n, enum sni_shape shape, uint8_t *out,
+			       size_t cap)
 {
 	static const uint8_t tail[] = {
 		0x00, 0x2b, 0x00, 0x03, 0x02, 0x03, 0x04,	/* supported_versions: 1.3 */
 		0x00, 0x0a, 0x00, 0x04, 0x00, 0x02, 0x00, 0x1d, /* supported_groups: x25519 */
 	};
-	size_t ext = 4 + 2 + 1 + 2 + n + sizeof(tail);
+	size_t list = shape == SNI_EMPTY_LIST ? 0 : 3 + n;
+	size_t sni = 4 + 2 + list;
+	size_t ext = sni * (shape == SNI_TWICE ? 2 : 1) + sizeof(tail);
 	size_t body = 2 + 32 + 1 + 4 + 2 + 2 + ext;
 	size_t total = 5 + 4 + body, at = 0;
 
@@ -63,17 +74,26 @@ static size_t sni_hello(const char *name, size_t n, uint8_t *out, size_t cap)
 	out[at++] = 0, out[at++] = 2, out[at++] = 0x13, out[at++] = 0x01; /* TLS_AES_128_GCM */
 	out[at++] = 1, out[at++] = 0;					  /* null compression */
 	out[at++] = (uint8_t)(ext >> 8), out[at++] = (uint8_t)ext;
-	out[at++] = 0, out[at++] = 0; /* server_name */
-	out[at++] = (uint8_t)((n + 5) >> 8), out[at++] = (uint8_t)(n + 5);
-	out[at++] = (uint8_t)((n + 3) >> 8), out[at++] = (uint8_t)(n + 3);
-	out[at++] = 0; /* host_name */
-	out[at++] = (uint8_t)(n >> 8), out[at++] = (uint8_t)n;
-	memcpy(out + at, name, n);
-	at += n;
+	for (int k = 0; k < (shape == SNI_TWICE ? 2 : 1); k++) {
+		out[at++] = 0, out[at++] = 0; /* server_name */
+		out[at++] = (uint8_t)((list + 2) >> 8), out[at++] = (uint8_t)(list + 2);
+		out[at++] = (uint8_t)(list >> 8), out[at++] = (uint8_t)list;
+		if (shape == SNI_EMPTY_LIST)
+			continue;
+		out[at++] = shape == SNI_NAME_TYPE ? 1 : 0; /* host_name is 0 */
+		out[at++] = (uint8_t)(n >> 8), out[at++] = (uint8_t)n;
+		memcpy(out + at, name, n);
+		at += n;
+	}
 	memcpy(out + at, tail, sizeof(tail));
 	at += sizeof(tail);
 	cr_assert_eq(at, total);
 	return total;
+}
+
+static size_t sni_hello(const char *name, size_t n, uint8_t *out, size_t cap)
+{
+	return sni_hello_shaped(name, n, SNI_PLAIN, out, cap);
 }
 
 /* A name of exactly len bytes: labels of 63 ('a', 'b', ...) joined by dots, then ".test". */
@@ -476,6 +496,37 @@ Test(hostile, hello_declaring_16_mib_is_reset_at_once)
 	h_sleep_ms(100);
 	cr_assert_eq(h_sink_accepted(s), 0);
 	fds_back(&g, before, "16 MiB hello");
+}
+
+/* ---- malformed server_name extensions ---- */
+
+Test(hostile, malformed_server_name_extensions_are_reset_with_their_reason)
+{
+	struct h_sink_opts so = {.capture = 65536};
+	struct h_sink *s = h_sink_start(&so);
+	struct h_gw g = h_snigate(h_sink_port(s), NULL);
+	static uint8_t hello[4096];
+	unsigned accepted = 0;
+	size_t len;
+	struct fds before = fds_now(&g);
+
+	/* Two server_name extensions, even naming an allowed host twice (RFC 8446 4.2). */
+	len = sni_hello_shaped("allowed.test", 12, SNI_TWICE, hello, sizeof(hello));
+	expect(&g, s, &accepted, hello, len, "dup_extension", NULL, "server_name twice");
+	/* A name type other than host_name, and an empty name list (RFC 6066 3). */
+	len = sni_hello_shaped("allowed.test", 12, SNI_NAME_TYPE, hello, sizeof(hello));
+	expect(&g, s, &accepted, hello, len, "sni_malformed", NULL, "name type 1");
+	len = sni_hello_shaped("allowed.test", 12, SNI_EMPTY_LIST, hello, sizeof(hello));
+	expect(&g, s, &accepted, hello, len, "sni_malformed", NULL, "empty server_name list");
+	/* The extensions block one byte longer than what is left of the hello. */
+	len = sni_hello("allowed.test", 12, hello, sizeof(hello));
+	hello[51]++;
+	expect(&g, s, &accepted, hello, len, "malformed", NULL, "extensions overrun");
+	fds_back(&g, before, "malformed server_name");
+	/* The control: the same hello, well formed, is relayed. */
+	hello[51]--;
+	expect(&g, s, &accepted, hello, len, NULL, "allowed.test", "well-formed control");
+	cr_assert_eq(accepted, 1);
 }
 
 /* ---- ECH ---- */
