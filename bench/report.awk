@@ -1,0 +1,247 @@
+# SPDX-License-Identifier: MIT
+#
+# report.awk: the raw lines of bench/run.sh -> the tables of RESULTS.md (stdout)
+# and gnuplot data files (under DATA, a directory given with -v DATA=...).
+#
+# Every cell is the median over repetitions. "vs best peer" divides by the best
+# of haproxy, nginx and sniproxy for that column (higher is better for rates,
+# lower for latency, CPU and memory); "vs direct" divides by the direct target.
+# A run whose loadgen exited non-zero is counted in "failed runs" and still
+# contributes its numbers, so a failure is visible, not hidden.
+
+function med(key,    n, i, j, a, t, s) {
+	if (!(key in vals))
+		return ""
+	n = split(vals[key], a, " ")
+	for (i = 2; i <= n; i++) {
+		t = a[i] + 0
+		for (j = i - 1; j >= 1 && a[j] + 0 > t; j--)
+			a[j + 1] = a[j]
+		a[j + 1] = t
+	}
+	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+
+function fmt(v) {
+	if (v == "")
+		return "–"
+	v += 0
+	if (v >= 100 || v <= -100)
+		return sprintf("%.0f", v)
+	if (v >= 10 || v <= -10)
+		return sprintf("%.1f", v)
+	return sprintf("%.2f", v)
+}
+
+function ratio(a, b) {
+	if (a == "" || b == "" || b + 0 == 0 || a + 0 == 0)
+		return "–"
+	return sprintf("%.2f", a / b)
+}
+
+# best peer value of metric m in (cfg, wl); hi = 1 when higher is better
+function best_peer(cfg, wl, m, hi,    p, v, b) {
+	b = ""
+	for (p = 1; p <= 3; p++) {
+		v = med(cfg SUBSEP wl SUBSEP peers[p] SUBSEP m)
+		if (v == "" || v + 0 == 0)
+			continue
+		if (b == "" || (hi && v + 0 > b + 0) || (!hi && v + 0 < b + 0))
+			b = v
+	}
+	return b
+}
+
+# A table: columns "metric:title:hi" (hi: 1 higher better, 0 lower better,
+# -1 no ratios); ratio columns for the first metric (and cpu if present).
+function table(cfg, wl, title, ncols, cols,    c, t, m, hi, key, line, v, main, mainhi, bp, d, cpum, cpubp, f) {
+	if (!((cfg SUBSEP wl) in seen))
+		return
+	printf "\n#### %s\n\n", title
+	line = "| target |"
+	for (c = 1; c <= ncols; c++) {
+		split(cols[c], f, ":")
+		line = line " " f[2] " |"
+	}
+	line = line " vs best peer | vs direct |"
+	cpum = ""
+	for (c = 1; c <= ncols; c++) {
+		split(cols[c], f, ":")
+		if (f[1] ~ /^cpu_/)
+			cpum = f[1]
+	}
+	if (cpum != "")
+		line = line " CPU vs best peer |"
+	line = line " failed runs |"
+	print line
+	line = "|---|"
+	for (c = 1; c <= ncols + 3 + (cpum != ""); c++)
+		line = line "---:|"
+	print line
+	split(cols[1], f, ":")
+	main = f[1]
+	mainhi = f[3] + 0
+	bp = best_peer(cfg, wl, main, mainhi)
+	cpubp = cpum != "" ? best_peer(cfg, wl, cpum, 0) : ""
+	d = med(cfg SUBSEP wl SUBSEP "direct" SUBSEP main)
+	for (t = 1; t <= ntargets; t++) {
+		key = cfg SUBSEP wl SUBSEP targets[t]
+		if (!(key in runs))
+			continue
+		line = "| " targets[t] (targets[t] == "snigate" ? " **←**" : "") " |"
+		for (c = 1; c <= ncols; c++) {
+			split(cols[c], f, ":")
+			v = med(key SUBSEP f[1])
+			# direct has no gateway process: no CPU or memory of its own
+			if (targets[t] == "direct" && f[1] ~ /^(cpu_|rss|pss)/ && v + 0 == 0)
+				v = ""
+			line = line " " fmt(v) " |"
+		}
+		v = med(key SUBSEP main)
+		line = line " " (targets[t] == "direct" ? "–" : ratio(v, bp)) " | " \
+		    (targets[t] == "direct" ? "1.00" : ratio(v, d)) " |"
+		if (cpum != "")
+			line = line " " (targets[t] == "direct" ? "–" : ratio(med(key SUBSEP cpum), cpubp)) " |"
+		line = line " " (fails[key] + 0) "/" runs[key] " |"
+		print line
+	}
+}
+
+BEGIN {
+	ntargets = split("snigate haproxy nginx sniproxy direct", targets, " ")
+	split("haproxy nginx sniproxy", peers, " ")
+}
+
+/^#/ { next }
+
+{
+	delete kv
+	for (i = 1; i <= NF; i++) {
+		p = index($i, "=")
+		if (p)
+			kv[substr($i, 1, p - 1)] = substr($i, p + 1)
+	}
+	cfg = kv["cfg"]; wl = kv["wl"]; tg = kv["target"]
+	key = cfg SUBSEP wl SUBSEP tg
+	seen[cfg SUBSEP wl] = 1
+	runs[key]++
+	if (kv["exit"] != 0)
+		fails[key]++
+	for (k in kv) {
+		if (k ~ /^(cfg|wl|target|mode|rep|exit|wall)$/)
+			continue
+		vals[key SUBSEP k] = vals[key SUBSEP k] " " kv[k]
+	}
+	# Derived: memory added by the relay over the same connections made directly.
+	if (wl ~ /^sweep-/) {
+		r = substr(wl, 7) + 0
+		sweep[r] = 1
+	}
+}
+
+END {
+	ncfg = split("1t Nt", cfgs, " ")
+	for (ci = 1; ci <= ncfg; ci++) {
+		cfg = cfgs[ci]
+		if (!((cfg SUBSEP "reset") in seen))
+			continue
+		printf "\n### %s\n", cfg == "1t" ? "One core each (nbthread 1, worker_processes 1, --threads 1)" : "All cores (" NCPU " threads or worker processes; sniproxy is single-threaded)"
+
+		n = split("rate:closes/s:1;p50:p50 µs:-1;p99:p99 µs:-1;p999:p99.9 µs:-1;max:max µs:-1;cpu_us:CPU µs/conn:0", cols, ";")
+		table(cfg, "reset", "reset: denied ClientHello (~520 B) → RST/EOF; closed loop, 64 concurrent; latency from the last hello byte", n, cols)
+		table(cfg, "reset-8k", "reset-8k: denied 8 KiB ClientHello sent in 6 TCP segments", n, cols)
+		n = split("rate:conns/s:1;p50:p50 µs:-1;p99:p99 µs:-1;p999:p99.9 µs:-1;cpu_us:CPU µs/conn:0", cols, ";")
+		table(cfg, "connrate", "connrate: allowed hello + 512 B up, 4 KiB down, close; 32 concurrent; latency connect → EOF", n, cols)
+		n = split("rate:round trips/s:1;p50:p50 µs:-1;p99:p99 µs:-1;cpu_us:CPU µs/round trip:0", cols, ";")
+		table(cfg, "rr", "rr: 8 persistent connections, 128 B request / 1 KiB response", n, cols)
+		n = split("mibs:MiB/s:1;cpu_s_gib:CPU s/GiB:0", cols, ";")
+		table(cfg, "bulk", "bulk: one connection, 1 GiB one way, checksummed at the sink", n, cols)
+		table(cfg, "bulk-both", "bulk-both: 4 connections, 256 MiB each way at once (2 GiB moved), checksummed at both ends", n, cols)
+		n = split("rss_b:gateway RSS B/conn:0;pss_b:gateway PSS B/conn:0;slab_b:machine slab B/conn:-1;unrec_b:unreclaimable slab B/conn:-1", cols, ";")
+		table(cfg, "idle", "idle: 2,000 relayed connections held silent (each proven by one round trip)", n, cols)
+
+		if ((cfg SUBSEP "mixed-spray") in seen) {
+			printf "\n#### mixed: allowed 64 KiB transfers at %d/s, alone and inside a denied spray (90%% of %d arrivals/s)\n\n", MIXR / 10, MIXR
+			print "| target | allowed MiB/s alone | with spray | allowed p50 µs alone | with spray | allowed p99 µs alone | with spray | p99 with/alone | spray closes/s | spray p99 µs | failed runs |"
+			print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+			for (t = 1; t <= ntargets; t++) {
+				a = cfg SUBSEP "mixed-nospray" SUBSEP targets[t]
+				b = cfg SUBSEP "mixed-spray" SUBSEP targets[t]
+				if (!(b in runs))
+					continue
+				printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d/%d |\n", targets[t],
+				    fmt(med(a SUBSEP "allow_mibs")), fmt(med(b SUBSEP "allow_mibs")),
+				    fmt(med(a SUBSEP "allow_p50")), fmt(med(b SUBSEP "allow_p50")),
+				    fmt(med(a SUBSEP "allow_p99")), fmt(med(b SUBSEP "allow_p99")),
+				    ratio(med(b SUBSEP "allow_p99"), med(a SUBSEP "allow_p99")),
+				    fmt(med(b SUBSEP "deny_rate")), fmt(med(b SUBSEP "deny_p99")),
+				    fails[a] + fails[b], runs[a] + runs[b]
+				printf "%s %s %s %s %s\n", targets[t], med(a SUBSEP "allow_p99"), med(b SUBSEP "allow_p99"),
+				    med(a SUBSEP "allow_p50"), med(b SUBSEP "allow_p50") > (DATA "/mixed.dat")
+			}
+		}
+
+		if ((cfg SUBSEP "sweep-" SWEEP1) in seen) {
+			nr = split(SWEEP, rates, " ")
+			printf "\n#### reset sweep: open loop, fixed arrival rate (%s s per point); achieved closes/s and p99 µs from the scheduled arrival to the close\n\n", SWEEPD
+			line = "| target |"
+			sep = "|---|"
+			for (r = 1; r <= nr; r++) {
+				line = line " " rates[r] "/s |"
+				sep = sep "---:|"
+			}
+			print line " knee (last point ≥ 95% achieved, p99 < 100 ms) |"
+			print sep "---:|"
+			for (t = 1; t <= ntargets; t++) {
+				if (!((cfg SUBSEP "sweep-" rates[1] SUBSEP targets[t]) in runs))
+					continue
+				line = "| " targets[t] " |"
+				knee = "< " rates[1]
+				ok = 1
+				for (r = 1; r <= nr; r++) {
+					k = cfg SUBSEP "sweep-" rates[r] SUBSEP targets[t]
+					ach = med(k SUBSEP "rate")
+					p99 = med(k SUBSEP "sp99")
+					line = line " " fmt(ach) " (" fmt(p99) ") |"
+					if (ok && ach + 0 >= 0.95 * rates[r] && p99 + 0 < 100000)
+						knee = rates[r]
+					else
+						ok = 0
+					printf "%s %s %s\n", rates[r], ach, p99 > (DATA "/sweep-" targets[t] ".dat")
+				}
+				print line " " knee " |"
+			}
+			print "\nEach cell: achieved closes/s (p99 µs). The client is one thread on a shared core, so direct's (rstd's) ceiling is the client's own."
+		}
+
+		# Data for the bar charts: workload, then each target's main metric relative to direct.
+		if (cfg == "1t") {
+			nw = split("reset reset-8k connrate rr bulk bulk-both", wls, " ")
+			for (w = 1; w <= nw; w++) {
+				m = wls[w] ~ /^bulk/ ? "mibs" : "rate"
+				d = med(cfg SUBSEP wls[w] SUBSEP "direct" SUBSEP m)
+				line = wls[w]
+				for (t = 1; t <= 4; t++) {
+					v = med(cfg SUBSEP wls[w] SUBSEP targets[t] SUBSEP m)
+					line = line " " (v != "" && d + 0 > 0 ? v / d : 0)
+				}
+				print line > (DATA "/throughput.dat")
+				c = wls[w] ~ /^bulk/ ? "cpu_s_gib" : "cpu_us"
+				line = wls[w]
+				for (t = 1; t <= 4; t++) {
+					v = med(cfg SUBSEP wls[w] SUBSEP targets[t] SUBSEP c)
+					s = med(cfg SUBSEP wls[w] SUBSEP "snigate" SUBSEP c)
+					line = line " " (v != "" && s + 0 > 0 ? v / s : 0)
+				}
+				print line > (DATA "/cpu.dat")
+			}
+			nw = split("reset reset-8k connrate rr", wls, " ")
+			for (w = 1; w <= nw; w++) {
+				line = wls[w]
+				for (t = 1; t <= 5; t++)
+					line = line " " (med(cfg SUBSEP wls[w] SUBSEP targets[t] SUBSEP "p99") + 0)
+				print line > (DATA "/latency.dat")
+			}
+		}
+	}
+}

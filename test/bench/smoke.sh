@@ -1,0 +1,35 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# smoke.sh: `bench/run.sh --quick` against every target, asserting only that
+# each workload ran against each target and reported a result line (no speeds).
+# Exits 77 (skipped) when a peer is not installed, as run.sh does.
+# usage: smoke.sh BUILD_DIR
+set -eu
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=$1
+RAW=$(mktemp /tmp/snigate-smoke-XXXXXX)
+trap 'rm -f "$RAW"' EXIT
+rc=0
+"$ROOT/bench/run.sh" --quick --build "$BUILD" --raw "$RAW" || rc=$?
+[ "$rc" = 0 ] || exit "$rc"
+bad=0
+for cfg in 1t Nt; do
+	wls="reset reset-8k connrate rr bulk bulk-both"
+	[ "$cfg" = 1t ] && wls="$wls idle mixed-nospray mixed-spray sweep-2000"
+	for wl in $wls; do
+		for t in direct snigate haproxy nginx sniproxy; do
+			line=$(grep "^cfg=$cfg target=$t rep=1 wl=$wl " "$RAW" || true)
+			if [ -z "$line" ] || echo "$line" | grep -q 'missing=1'; then
+				echo "FAIL: no result for $cfg $wl against $t" >&2
+				bad=1
+			fi
+		done
+	done
+done
+# The report must render from it too.
+"$ROOT/bench/report.sh" "$RAW" "$(dirname "$RAW")/smoke-RESULTS.md" "$BUILD" > /dev/null
+grep -q '^| snigate' "$(dirname "$RAW")/smoke-RESULTS.md" || { echo "FAIL: empty report" >&2; bad=1; }
+rm -f "$(dirname "$RAW")/smoke-RESULTS.md"
+[ "$bad" = 0 ] && echo "ok: every workload reported against every target"
+exit "$bad"
