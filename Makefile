@@ -132,3 +132,30 @@ k8s-check: build
 
 k8s-corefile: build
 	test/k8s/corefile.sh
+
+# ---- benchmarks (bench/RESULTS.md; not part of `make test`, whose bench suite
+# runs the quick variant and skips when a peer is missing)
+#   make bench         every workload against direct, snigate, HAProxy, nginx and
+#                      sniproxy, interleaved, median of 5; writes bench/RESULTS.md,
+#                      bench/results.raw and the SVG plots beside them (~20 min)
+#   make bench-quick   the same at toy sizes, one repetition (~30 s), no report
+BENCH_DEBS = haproxy nginx-light libnginx-mod-stream sniproxy unbound gnuplot-nox iproute2
+
+.PHONY: bench-deps bench bench-quick
+
+bench-deps:
+	@missing=$$(for p in $(BENCH_DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+		grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:" $$missing; \
+		if [ "$$(id -u)" -ne 0 ]; then echo "run as root to install packages" >&2; exit 1; fi; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+bench: build bench-deps
+	bench/run.sh --build $(BUILD) --raw bench/results.raw
+	bench/report.sh bench/results.raw bench/RESULTS.md $(BUILD)
+
+bench-quick: build bench-deps
+	bench/run.sh --quick --build $(BUILD) --raw /tmp/snigate-bench-quick.raw
