@@ -159,6 +159,8 @@ END {
 		table(cfg, "bulk-both", "bulk-both: 4 connections, 256 MiB each way at once (2 GiB moved), checksummed at both ends", n, cols)
 		n = split("rss_b:gateway RSS B/conn:0;pss_b:gateway PSS B/conn:0;slab_b:machine slab B/conn:-1;unrec_b:unreclaimable slab B/conn:-1", cols, ";")
 		table(cfg, "idle", "idle: 2,000 relayed connections held silent (each proven by one round trip)", n, cols)
+		if ((cfg SUBSEP "idle") in seen)
+			print "\nRSS and PSS are the growth of the gateway's processes while the connections are opened. A process that already grew during an earlier workload reuses that memory and shows less (snigate's median is 0 for that reason in runs where the gateway was not restarted before idle; see results.raw, rep 1). Slab is the whole machine's: subtract direct's to get what the relay's two extra sockets cost."
 
 		if ((cfg SUBSEP "mixed-spray") in seen) {
 			printf "\n#### mixed: allowed 64 KiB transfers at %d/s, alone and inside a denied spray (90%% of %d arrivals/s)\n\n", MIXR / 10, MIXR

@@ -12,11 +12,11 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RAW=${1:-$ROOT/bench/results.raw}
 OUT=${2:-$ROOT/bench/RESULTS.md}
 BUILD=${3:-$ROOT/build}
-DIR=$(dirname "$OUT")
+DIR=$(cd "$(dirname "$OUT")" && pwd)
 DATA=$(mktemp -d /tmp/snigate-report-XXXXXX)
 trap 'rm -rf "$DATA"' EXIT
 
-meta() { sed -n "s/^# .*$1=\([^ ]*\).*/\1/p" "$RAW" | head -1; }
+meta() { sed -n "s/^#.* $1=\([^ ]*\).*/\1/p" "$RAW" | head -1; }
 SWEEP=$(sed -n 's/^# sweep: \(.*\) (offered.*/\1/p' "$RAW")
 SWEEPD=$(sed -n 's/^# sweep: .*(offered\/s, \([0-9.]*\) s each)/\1/p' "$RAW")
 NCPU=$(meta ncpu)
@@ -43,11 +43,11 @@ ver() { "$@" 2>&1 | head -1 || true; }
 	echo
 	echo "## Versions"
 	echo
-	echo "- snigate: $(ver "$BUILD/core/snigate" --version) ($(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)), built debugoptimized"
+	echo "- snigate: $(ver "$BUILD/core/snigate" --version) (${SNIGATE_REV:-$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)}), built debugoptimized"
 	echo "- $(ver haproxy -v)"
 	echo "- $(ver nginx -v | sed 's/^nginx version: //') with libnginx-mod-stream $(dpkg-query -W -f='${Version}' libnginx-mod-stream 2>/dev/null)"
 	echo "- sniproxy $(dpkg-query -W -f='${Version}' sniproxy 2>/dev/null)"
-	echo "- $(ver unbound -V | head -1)"
+	echo "- unbound $(ver unbound -V | sed 's/^Version //')"
 	echo
 	echo "## Set-up"
 	echo
