@@ -223,10 +223,14 @@ static void switch_config(struct worker *w)
 	if (names) {
 		free(w->names);
 		w->names = names;
-		/* pub_names is sized for the old list: republish at once, below. */
+		/* pub_names is sized for the old list: republish with the new one. */
 		free(w->pub_names);
 		w->pub_names = calloc(n ? n : 1, sizeof(*w->pub_names));
 		w->pub_al = NULL;
+		if (w->pub_names) {
+			memcpy(w->pub_names, names, n * sizeof(*names));
+			w->pub_al = wc->al;
+		}
 	}
 	w->wc = wc;
 	w->conf = wc->conf;
@@ -366,7 +370,10 @@ static void loop(struct worker *w)
 		if (w->dirty && w->now >= w->pub_at + PUBLISH_MS)
 			publish(w);
 		if ((w->stopping || w->draining) && w->live == 0) {
-			io_uring_submit(&w->ring); /* the last closes */
+			/* The last closes; with DEFER_TASKRUN they only complete when we
+			 * enter the ring for events, so a plain submit would leave
+			 * the listener open after the drain. */
+			io_uring_submit_and_get_events(&w->ring);
 			publish(w);
 			return;
 		}
@@ -495,6 +502,10 @@ static int setup(struct worker *w)
 		w->start_msg = "out of memory";
 		return -ENOMEM;
 	}
+	/* Both are zero: an idle thread reports its per-name counters from the start. */
+	pthread_mutex_lock(&w->mu);
+	w->pub_al = w->al;
+	pthread_mutex_unlock(&w->mu);
 	for (unsigned i = 0; i < w->n_ls; i++) {
 		rc = listener_open(w, &w->ls[i]);
 		if (rc < 0) {
@@ -519,6 +530,8 @@ static void *worker_main(void *arg)
 	if (rc < 0)
 		return NULL;
 	w->now = now_ms();
+	/* /healthz must be 200 from the moment the gateway says ready. */
+	atomic_store_explicit(&w->heartbeat, w->now, memory_order_relaxed);
 	for (unsigned i = 0; i < w->n_ls; i++)
 		arm_accept(w, &w->ls[i]);
 	arm_fd_poll(w, w->stop_fd, OP_STOP);
