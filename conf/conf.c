@@ -38,7 +38,7 @@
 #include "sni/allowlist.h"
 #include "sni/connect.h"
 
-#define PATH_LEN       128 /* as conf_error.field */
+#define PATH_LEN       320 /* as conf_error.field: "resolver.hosts.<253 bytes>[i]" fits */
 #define MAX_DEPTH      32  /* the schema is 3 deep; more is a mistake, not a config */
 #define MAX_FILE_BYTES (64u << 20)
 

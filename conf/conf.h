@@ -159,7 +159,7 @@ struct conf {
 struct conf_error {
 	char file[256];	 /* "" when the error is not tied to a file */
 	unsigned line;	 /* 1-based; 0 when unknown or from the command line */
-	char field[128]; /* "timeouts.connect", "allow[3]", "listeners[0].port" */
+	char field[320]; /* "timeouts.connect", "allow[3]", "listeners[0].port" */
 	char msg[256];
 };
 

@@ -281,8 +281,8 @@ static struct h_gw gw_hosts(struct h_sink *s, const char *const names[], const c
 /* ---- names at the length limits ---- */
 
 /*
- * unbound answering the long names with 127.0.0.1. resolver.hosts cannot
- * carry them: see hosts_entry_of_253_bytes_loads below.
+ * unbound answering the long names with 127.0.0.1, so that the long name
+ * goes through the real resolver path too.
  */
 static int dns_long_names(const char *const names[])
 {
@@ -385,13 +385,11 @@ Test(hostile, sni_length_limits_253_allowed_254_255_256_reset)
 }
 
 /*
- * KNOWN BUG, disabled until conf/conf.c is fixed: resolver.hosts refuses any
- * name over 109 bytes ("nested too deeply" at 110-112, "key too long" from
- * 113), because the YAML key path "resolver.hosts.<name>[i]" must fit
- * PATH_LEN (128). A host name may have 253 bytes, and the allowlist takes
- * them.
+ * A host name may have 253 bytes and the allowlist takes them, so
+ * resolver.hosts must too: its YAML key path "resolver.hosts.<name>[i]" once
+ * overflowed the 128-byte field path and a name over 109 bytes was refused.
  */
-Test(hostile, hosts_entry_of_253_bytes_loads, .disabled = true)
+Test(hostile, hosts_entry_of_253_bytes_loads)
 {
 	static char n253[300], text[1024], path[300];
 	struct h_proc *p;
