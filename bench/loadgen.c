@@ -402,6 +402,8 @@ static int cmp_u64(const void *a, const void *b)
 
 void lat_sort(struct lat *l)
 {
+	if (l->n < 2) /* and v may be NULL: qsort's pointer must not be */
+		return;
 	qsort(l->v, l->n, sizeof(*l->v), cmp_u64);
 }
 
