@@ -40,8 +40,13 @@ $(BUILD_ASAN)/build.ninja:
 build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
+# snigate refuses to run as root (SECURITY.md); the quick start is run as root
+# on a fresh machine, so `make run` says so and passes --allow-root there.
 run: build
-	./$(BUILD)/core/snigate -c $(CONFIG)
+	@if [ "$$(id -u)" -eq 0 ]; then \
+		echo "make run: as root, with --allow-root (deploy as a non-root user: SECURITY.md)"; \
+		exec ./$(BUILD)/core/snigate --allow-root -c $(CONFIG); \
+	else exec ./$(BUILD)/core/snigate -c $(CONFIG); fi
 
 check-format:
 	@if command -v clang-format >/dev/null; then \

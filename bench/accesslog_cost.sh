@@ -4,6 +4,8 @@
 # rate limit (1000 lines/s/thread) and with every line written (stdout to /dev/null).
 set -eu
 B=${1:-build}; REPS=${2:-5}
+# Bench and soak hosts run as root; snigate refuses root unless told to.
+export SNIGATE_ALLOW_ROOT=1
 GW=$B/core/snigate; LG=$B/bench/loadgen
 T=$(mktemp -d)
 printf 'log:\n  access_deny_rate: 0\n' > $T/all.yaml

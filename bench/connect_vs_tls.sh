@@ -4,6 +4,8 @@
 # CONNECT (proxy path), same sink, same unbound, interleaved.
 set -eu
 B=${1:-build}; REPS=${2:-3}
+# Bench and soak hosts run as root; snigate refuses root unless told to.
+export SNIGATE_ALLOW_ROOT=1
 GW=$B/core/snigate; LG=$B/bench/loadgen
 T=$(mktemp -d); PIDS=""
 trap 'for p in $PIDS; do kill $p 2>/dev/null; done; rm -rf $T' EXIT

@@ -13,6 +13,8 @@
 set -eu
 BUILD=${1:-build}
 REPS=${2:-5}
+# Bench and soak hosts run as root; snigate refuses root unless told to.
+export SNIGATE_ALLOW_ROOT=1
 GW=$BUILD/core/snigate
 LG=$BUILD/bench/loadgen
 [ -x "$GW" ] && [ -x "$LG" ] || { echo "build first: ninja -C $BUILD" >&2; exit 2; }

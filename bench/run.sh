@@ -44,6 +44,8 @@ case $BUILD in /*) ;; *) BUILD=$PWD/$BUILD ;; esac
 case $RAW in /*) ;; *) RAW=$PWD/$RAW ;; esac
 
 LG=$BUILD/bench/loadgen
+# Bench and soak hosts run as root; snigate refuses root unless told to.
+export SNIGATE_ALLOW_ROOT=1
 GW=$BUILD/core/snigate
 PEERS=$ROOT/bench/peers
 NGINX_STREAM=/usr/lib/nginx/modules/ngx_stream_module.so

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -67,6 +68,7 @@ enum {
 	OPT_CONCURRENCY,
 	OPT_ENVOY_MODE,
 	OPT_ENVOY_IGNORED,
+	OPT_ALLOW_ROOT,
 };
 
 /* -l is Envoy's --log-level, so a Deployment's Envoy args keep working. */
@@ -95,6 +97,7 @@ static const struct option long_opts[] = {
 	{"drain-delay", required_argument, NULL, OPT_DRAIN_DELAY},
 	{"drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT},
 	{"audit", no_argument, NULL, OPT_AUDIT},
+	{"allow-root", no_argument, NULL, OPT_ALLOW_ROOT},
 	/* Envoy's command line: the same meaning in snigate */
 	{"config-path", required_argument, NULL, 'c'},
 	{"concurrency", required_argument, NULL, OPT_CONCURRENCY},
@@ -167,6 +170,8 @@ static void usage(FILE *f)
 		"                              (default 30s)\n"
 		"      --audit                 let names off the list through, logged and\n"
 		"                              counted as would_deny (mode: audit)\n"
+		"      --allow-root            run although the effective uid is 0 (refused\n"
+		"                              otherwise; SNIGATE_ALLOW_ROOT=1 does the same)\n"
 		"      --version               print the version and exit\n"
 		"\n"
 		"Envoy's command line works too: --config-path FILE (-c), -l LEVEL\n"
@@ -829,13 +834,20 @@ static int subcommand(int argc, char **argv)
 	return cmd_check_corefile(corefile, config, fmt, gateway);
 }
 
+/* SNIGATE_ALLOW_ROOT=1|yes|true: for containers whose command line is fixed. */
+static bool env_allow_root(void)
+{
+	const char *v = getenv("SNIGATE_ALLOW_ROOT");
+	return v && (!strcmp(v, "1") || !strcasecmp(v, "yes") || !strcasecmp(v, "true"));
+}
+
 int main(int argc, char **argv)
 {
 	struct conf_error err = {0};
 	struct conf *c = NULL;
 	const char *config = NULL;
 	enum conf_format format = CONF_FORMAT_AUTO;
-	bool check = false, need_file = true;
+	bool check = false, need_file = true, allow_root = env_allow_root();
 	int opt, rc;
 
 	/* Subcommands first: their options are their own. */
@@ -857,6 +869,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_CHECK:
 			check = true;
+			break;
+		case OPT_ALLOW_ROOT:
+			allow_root = true;
 			break;
 		case OPT_LISTEN:
 		case OPT_ALLOW:
@@ -927,6 +942,15 @@ int main(int argc, char **argv)
 		       config ? config : "command line", c->n_listeners, c->n_allow);
 		conf_free(c);
 		return 0;
+	}
+	if (geteuid() == 0 && !allow_root) {
+		/* A parser bug in a root process owns the node; see SECURITY.md. */
+		fprintf(stderr,
+			"snigate: error: refusing to run as root (uid 0): run as an unprivileged "
+			"user, with CAP_NET_BIND_SERVICE for ports below 1024 (SECURITY.md), or "
+			"pass --allow-root / set SNIGATE_ALLOW_ROOT=1\n");
+		conf_free(c);
+		return 2;
 	}
 	log_set_level(c->log_level);
 	/* Before any thread exists: all inherit the mask; only the gateway reads signals. */

@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -237,4 +238,59 @@ Test(cli, port_in_use_is_a_runtime_failure, .timeout = 60)
 	close(fd);
 	cr_assert_eq(rc, 1, "listening on a taken port: exit %d (want 1):\n%s", rc, err);
 	cr_assert_null(strstr(err, "snigate: ready"), "said ready on a port it could not bind");
+}
+
+/*
+ * Root is refused unless asked for (SECURITY.md): a parser bug in a root
+ * process would own the node. meson sets SNIGATE_ALLOW_ROOT=1 for every
+ * other test, so that `make test` runs as root; this one takes it away.
+ */
+Test(cli, refuses_root_unless_told_to, .timeout = 60)
+{
+	char listen_on[64];
+	struct h_proc *p;
+
+	if (geteuid() != 0)
+		cr_skip_test("not root: there is no refusal to see");
+	snprintf(listen_on, sizeof(listen_on), "127.0.0.1:%d", h_free_port());
+	const char *plain[] = {"--listen",     listen_on,    "--allow",
+			       "allowed.test", "--resolver", "127.0.0.1@53",
+			       "--admin",      "off",	     NULL};
+	static const char *const refused_env[] = {NULL, "0", "no", ""};
+	for (size_t i = 0; i < sizeof(refused_env) / sizeof(refused_env[0]); i++) {
+		if (refused_env[i])
+			setenv("SNIGATE_ALLOW_ROOT", refused_env[i], 1);
+		else
+			unsetenv("SNIGATE_ALLOW_ROOT");
+		int rc = run(&p, plain);
+		char *err = h_read_file(p->err);
+		cr_assert_eq(rc, 2, "as root, SNIGATE_ALLOW_ROOT=%s: exit %d (want 2):\n%s",
+			     refused_env[i] ? refused_env[i] : "(unset)", rc, err);
+		cr_assert_not_null(strstr(err, "refusing to run as root"), "%s", err);
+		cr_assert_null(strstr(err, "snigate: ready"), "said ready as root:\n%s", err);
+	}
+
+	/* --check only reads the config: no need to refuse it. */
+	const char *check[] = {"--check", "--listen", listen_on, "--allow", "allowed.test", NULL};
+	cr_assert_eq(run(&p, check), 0, "--check as root: %s", h_read_file(p->err));
+
+	/* Told to, by the flag or by the environment: it starts and stops cleanly. */
+	for (int way = 0; way < 2; way++) {
+		const char *argv[16] = {bin()};
+		int n = 1;
+		if (way == 0) {
+			unsetenv("SNIGATE_ALLOW_ROOT");
+			argv[n++] = "--allow-root";
+		} else {
+			setenv("SNIGATE_ALLOW_ROOT", "true", 1);
+		}
+		for (int i = 0; plain[i]; i++)
+			argv[n++] = plain[i];
+		argv[n] = NULL;
+		p = h_spawn("snigate", argv, NULL);
+		p->gateway = true;
+		cr_assert(h_file_wait(p->err, "snigate: ready", 10000), "%s: not ready:\n%s",
+			  way ? "SNIGATE_ALLOW_ROOT=true" : "--allow-root", h_read_file(p->err));
+		cr_assert_eq(h_stop(p, SIGTERM, 10000), 0, "%s", h_read_file(p->err));
+	}
 }
