@@ -74,6 +74,17 @@ test: deps promtool $(BUILD)/build.ninja $(BUILD_ASAN)/build.ninja
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN)
 
+# ---- soak (not part of `make test`, which runs the same script for 60 s)
+#   make soak                 600 s of load with faults after 150 s without;
+#                             fails if the allowed p99 under faults passes
+#                             SOAK_P99_FACTOR times the no-fault one
+#   make soak SOAK_SECS=3600
+SOAK_SECS       ?= 600
+SOAK_P99_FACTOR ?= 10
+.PHONY: soak
+soak: build
+	SOAK_P99_FACTOR=$(SOAK_P99_FACTOR) test/soak/soak.sh $(BUILD) $(SOAK_SECS)
+
 # ---- fuzzing (not part of `make test`, which replays the corpora instead)
 #   make fuzz                       every target for FUZZ_SECONDS (60) each
 #   make fuzz FUZZ_SECONDS=3600 FUZZ_TARGETS=clienthello

@@ -53,6 +53,9 @@ Test(cli, help_lists_every_flag, .timeout = 60)
 		"--log-level",
 		"--no-access-log",
 		"--version",
+		"--allow-root",
+		"--admin",
+		"--audit",
 		"--help",
 		NULL,
 	};
