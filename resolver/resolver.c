@@ -34,6 +34,8 @@
 #define RR_A	1
 #define RR_AAAA 28
 #define RR_IN	1
+/* Seconds libunbound keeps a forwarder marked down (see resolver_new()). */
+#define INFRA_HOST_TTL "10"
 
 const uint32_t resolver_lat_bounds_us[RESOLVER_LAT_BUCKETS - 1] = {
 	500,	1000,	2000,	5000,	 10000,	  25000,   50000,
@@ -517,6 +519,24 @@ int resolver_new(struct resolver **out, const struct resolver_opts *o, const cha
 	if ((rc = ub_ctx_set_option(r->ub, "cache-max-negative-ttl:", num)) != 0)
 		goto err_ub;
 	if (o->prefetch && (rc = ub_ctx_set_option(r->ub, "prefetch:", "yes")) != 0)
+		goto err_ub;
+	/*
+	 * A forwarder that stops answering is marked down by libunbound's
+	 * infrastructure cache once its backoff reaches the largest round trip
+	 * (120 s by default), and is then not asked again for infra-host-ttl
+	 * (15 minutes by default), however soon it is back: the soak stopped
+	 * unbound for 200 s and every lookup failed for minutes after it had
+	 * restarted, once the stale answers ran out. So: no round trip longer
+	 * than our own deadline, a down server forgotten after 10 s, and probed
+	 * meanwhile.
+	 */
+	if (o->timeout_ms) {
+		snprintf(num, sizeof(num), "%u", o->timeout_ms < 100 ? 100 : o->timeout_ms);
+		if ((rc = ub_ctx_set_option(r->ub, "infra-cache-max-rtt:", num)) != 0)
+			goto err_ub;
+	}
+	if ((rc = ub_ctx_set_option(r->ub, "infra-host-ttl:", INFRA_HOST_TTL)) != 0 ||
+	    (rc = ub_ctx_set_option(r->ub, "infra-keep-probing:", "yes")) != 0)
 		goto err_ub;
 	for (unsigned i = 0; i < o->n_forwarders; i++)
 		if ((rc = ub_ctx_set_fwd(r->ub, o->forwarders[i])) != 0)

@@ -559,6 +559,69 @@ Test(resolver, stale_answer_is_served_when_the_server_is_stopped)
 	resolver_free(r);
 }
 
+/* The same server again, on the same port (its config file is still there). */
+static void restart_unbound(void)
+{
+	for (int attempt = 0; attempt < 3 && unbound_pid < 0; attempt++) {
+		unbound_pid = fork();
+		if (unbound_pid == 0) {
+			execlp("unbound", "unbound", "-d", "-c", conf_path, (char *)NULL);
+			_exit(127);
+		}
+		if (!unbound_up(dns_port)) {
+			kill(unbound_pid, SIGKILL);
+			waitpid(unbound_pid, NULL, 0);
+			unbound_pid = -1;
+		}
+	}
+	cr_assert_gt(unbound_pid, 0, "unbound did not restart on port %d", dns_port);
+}
+
+/*
+ * libunbound marks a forwarder that stops answering as down and, by default,
+ * does not ask it again for 15 minutes however soon it is back (found by the
+ * soak: lookups failed long after DNS had restarted). With our settings the
+ * round-trip backoff stops at timeout_ms, so 300 ms here marks the server
+ * down within a few lookups, and it is asked again within infra-host-ttl.
+ */
+Test(resolver, lookups_resume_soon_after_a_forwarder_marked_down_is_back)
+{
+	struct resolver_opts o = {.error_ttl_s = 1, .timeout_ms = 300};
+	struct resolver *r = make_opts(&o);
+	struct resolver_wait w = {0};
+	char name[32];
+	unsigned failed = 0;
+
+	kill_unbound();
+	/* Distinct names, so that each is a new round against the stopped server. */
+	for (int i = 0; i < 8; i++) {
+		struct result res = {0};
+		snprintf(name, sizeof(name), "down%d.test", i);
+		if (lookup(r, name, mono_ms(), &w, &res) == -EINPROGRESS)
+			drive_real(r, &res.calls, 1, 0, 3000);
+		cr_assert_eq(res.calls, 1);
+		failed += res.st != RESOLVER_OK;
+	}
+	cr_assert_eq(failed, 8, "a stopped server answered");
+
+	restart_unbound();
+	uint64_t t0 = mono_ms(), end = t0 + 20000;
+	struct result res = {0};
+	while (mono_ms() < end) {
+		memset(&res, 0, sizeof(res));
+		if (lookup(r, "a.test", mono_ms(), &w, &res) == -EINPROGRESS)
+			drive_real(r, &res.calls, 1, 0, 3000);
+		if (res.st == RESOLVER_OK)
+			break;
+		usleep(250 * 1000);
+	}
+	cr_assert_eq(res.st, RESOLVER_OK, "no answer %llu ms after the server came back: %s",
+		     (unsigned long long)(mono_ms() - t0), resolver_status_str(res.st));
+	cr_log_info("answers resumed %llu ms after the server came back",
+		    (unsigned long long)(mono_ms() - t0));
+	resolver_free(r);
+}
+
 Test(resolver, prefetch_refreshes_a_hot_name_before_it_expires)
 {
 	struct resolver_opts o = {.prefetch = true, .min_ttl_s = 1};
