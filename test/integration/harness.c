@@ -329,10 +329,174 @@ static const char *sanitizer_report(const char *err)
 	return first;
 }
 
+/* Inodes of every TCP socket in pid's network namespace, sorted; NULL on error. */
+static int cmp_ul(const void *a, const void *b)
+{
+	unsigned long x = *(const unsigned long *)a, y = *(const unsigned long *)b;
+	return x < y ? -1 : x > y;
+}
+
+static unsigned long *tcp_inodes(pid_t pid, size_t *n)
+{
+	unsigned long *v = NULL;
+	size_t cap = 0;
+	char path[64], line[512];
+
+	*n = 0;
+	for (int six = 0; six < 2; six++) {
+		snprintf(path, sizeof(path), "/proc/%d/net/tcp%s", (int)pid, six ? "6" : "");
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f)) {
+			unsigned long ino;
+			/* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
+			if (sscanf(line, "%*s %*s %*s %*s %*s %*s %*s %*s %*s %lu", &ino) != 1)
+				continue;
+			if (*n == cap) {
+				unsigned long *nv = realloc(v, (cap ? cap * 2 : 256) * sizeof(*v));
+				if (!nv)
+					break;
+				v = nv;
+				cap = cap ? cap * 2 : 256;
+			}
+			v[(*n)++] = ino;
+		}
+		fclose(f);
+	}
+	if (v)
+		qsort(v, *n, sizeof(*v), cmp_ul);
+	return v;
+}
+
+/*
+ * pid's TCP sockets: its listeners and the two of every connection. Not its
+ * UDP sockets: libunbound keeps one for a query nobody answers.
+ */
+static int tcp_fd_count(pid_t pid)
+{
+	char path[64], fp[340], link[128];
+	size_t ni;
+	unsigned long *ino = tcp_inodes(pid, &ni);
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(path);
+	if (!d) {
+		free(ino);
+		return -1;
+	}
+	for (struct dirent *e; (e = readdir(d)) != NULL;) {
+		unsigned long i;
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(fp, sizeof(fp), "%s/%s", path, e->d_name);
+		ssize_t k = readlink(fp, link, sizeof(link) - 1);
+		if (k < 0)
+			continue;
+		link[k] = 0;
+		if (sscanf(link, "socket:[%lu]", &i) == 1 && ino &&
+		    bsearch(&i, ino, ni, sizeof(*ino), cmp_ul))
+			n++;
+	}
+	closedir(d);
+	free(ino);
+	return n;
+}
+
+static void record_base(struct h_proc *p)
+{
+	int socks = 0, pipes = 0, n = h_fd_count(p->pid, &socks, &pipes);
+
+	p->base_sockets = tcp_fd_count(p->pid);
+	p->has_base = n >= 0 && p->base_sockets >= 0;
+	p->base_other = n - socks - pipes;
+}
+
+/* The test's own TCP sockets (its clients), not criterion's unix sockets. */
+static void close_test_sockets(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int fds[4096], n = 0;
+
+	if (!d)
+		return;
+	for (struct dirent *e; (e = readdir(d)) != NULL && n < 4096;) {
+		int fd = atoi(e->d_name), dom = 0, type = 0;
+		socklen_t l = sizeof(int);
+		if (e->d_name[0] == '.' || fd <= 2 || fd == dirfd(d))
+			continue;
+		bool held = false;
+		for (int i = 0; i < n_held; i++)
+			held |= held_fds[i] == fd;
+		if (held || getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) < 0 ||
+		    (dom != AF_INET && dom != AF_INET6))
+			continue;
+		l = sizeof(int);
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) == 0 && type == SOCK_STREAM)
+			fds[n++] = fd;
+	}
+	closedir(d);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+/*
+ * Every gateway still running is back to the sockets it had when it said
+ * ready: each connection's two closed. Runs after the sinks and the test's
+ * clients are closed, so every relay has ended. Other fds are only reported:
+ * libunbound's thread makes its event base at the first lookup, and pipes
+ * stay in the per-thread pool.
+ */
+static bool fds_back_to_base(void)
+{
+	bool ok = true;
+
+	for (int i = 0; i < n_procs; i++) {
+		struct h_proc *p = &procs[i];
+		int tcp = 0;
+		if (!p->gateway || !p->has_base || !h_alive(p))
+			continue;
+		uint64_t end = h_now_ms() + 5000;
+		for (;;) {
+			tcp = tcp_fd_count(p->pid);
+			if (tcp < 0 || tcp <= p->base_sockets || h_now_ms() >= end)
+				break;
+			h_sleep_ms(50);
+		}
+		if (tcp > p->base_sockets) {
+			char now[1024];
+			int socks = 0, pipes = 0, n = h_fd_count(p->pid, &socks, &pipes);
+			h_fd_summary(p->pid, now, sizeof(now));
+			cr_log_error(
+				"%s (pid %d) holds %d TCP sockets 5 s after every client and "
+				"upstream closed, %d when it was ready (other fds: %d, then %d): "
+				"%s",
+				p->name, (int)p->pid, tcp, p->base_sockets, n - socks - pipes,
+				p->base_other, now);
+			ok = false;
+		}
+	}
+	return ok;
+}
+
 void h_teardown(void)
 {
 	bool bad = false;
 
+	/*
+	 * Sinks, peers and the test's own clients gone (a gateway only sees
+	 * resets), every gateway must let go of every connection.
+	 */
+	for (int i = 0; i < n_sinks; i++)
+		sink_free(sinks[i]);
+	n_sinks = 0;
+	for (int i = n_procs - 1; i >= 0; i--)
+		if (!procs[i].gateway)
+			kill_reap(&procs[i]);
+	close_test_sockets();
+	if (!fds_back_to_base())
+		bad = true;
 	/* Gateways first and gently, so a sanitizer build gets to check for leaks. */
 	for (int i = n_procs - 1; i >= 0; i--) {
 		struct h_proc *p = &procs[i];
@@ -356,13 +520,10 @@ void h_teardown(void)
 		}
 		free(err);
 	}
-	/* Then the peers, so nothing talks to a sink that is going away. */
+	/* Then the peers. */
 	for (int i = n_procs - 1; i >= 0; i--)
 		kill_reap(&procs[i]);
 	n_procs = 0;
-	for (int i = 0; i < n_sinks; i++)
-		sink_free(sinks[i]);
-	n_sinks = 0;
 	for (int i = 0; i < n_held; i++)
 		close(held_fds[i]);
 	n_held = 0;
@@ -668,6 +829,7 @@ struct h_gw h_snigate_dns(int upstream_port, int dns_port, const char *const ext
 			;
 		if (h_file_wait(g.p->err, "snigate: ready", 0)) {
 			cr_assert(h_alive(g.p), "snigate said ready, then exited");
+			record_base(g.p);
 			return g;
 		}
 		if (h_alive(g.p))
@@ -714,6 +876,7 @@ struct h_gw h_snigate_args(int port, const char *const args[])
 		int code = h_alive(g.p) ? -1 : h_exit_code(g.p);
 		cr_assert_fail("snigate did not become ready (exit %d):\n%s", code, err);
 	}
+	record_base(g.p);
 	return g;
 }
 

@@ -32,6 +32,13 @@ struct h_proc {
 	int status;    /* wait status, once reaped */
 	bool reaped;
 	bool gateway; /* a snigate that should stop cleanly on SIGTERM, sanitizers quiet */
+	/*
+	 * A gateway's TCP sockets and other non-pipe fds once it said ready;
+	 * at teardown, with every client and sink closed, its TCP sockets
+	 * must be back to that count (h_teardown()).
+	 */
+	bool has_base;
+	int base_sockets, base_other;
 };
 
 uint64_t h_now_ms(void); /* monotonic */
