@@ -184,9 +184,9 @@ static void usage(FILE *f)
 		"  -h, --help                  this text\n"
 		"\n"
 		"Durations: 250ms, 10s, 5m, 1h. Exit status: 0 clean stop, 1 runtime failure,\n"
-		"2 bad configuration. SIGTERM/SIGINT drain the gateway (a second one stops it\n"
-		"at once), SIGHUP or a change of the config file reloads it, SIGUSR1 prints\n"
-		"its counters on stderr.\n");
+		"2 bad configuration (or root without --allow-root). SIGTERM/SIGINT drain the\n"
+		"gateway (a second one stops it at once), SIGHUP or a change of the config\n"
+		"file reloads it, SIGUSR1 prints its counters on stderr.\n");
 }
 
 /* ---- the DNS loop of the field notes ---- */
