@@ -331,13 +331,18 @@ sed "s/port: $GWP/port: $GWP2/" "$T/gw.yaml" > "$T/gw2.yaml"
 prlimit --nofile=256:256 "$GW" -c "$T/gw2.yaml" --threads 1 > /dev/null 2> "$T/gw2.err" & G2=$!; PIDS="$PIDS $G2"
 for _ in $(seq 100); do grep -q "snigate: ready" "$T/gw2.err" 2>/dev/null && break; sleep 0.1; done
 grep -q "snigate: ready" "$T/gw2.err" || fail "EMFILE phase: the gateway was never ready"
+# Each sends the first bytes of a hello: TCP_DEFER_ACCEPT hands a silent
+# connection to snigate only seconds later, and the flood must reach accept().
 python3 - "$GWP2" <<'EOF'
 import socket, sys, time
 socks = []
 for _ in range(400):
-    try: socks.append(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1))
+    try:
+        s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1)
+        s.send(b"\x16\x03\x01\x02\x00")
+        socks.append(s)
     except OSError: pass
-time.sleep(1.5)
+time.sleep(2)
 for s in socks: s.close()
 EOF
 cpu0=$(awk '{print $14 + $15}' /proc/$G2/stat)
