@@ -22,7 +22,7 @@
  * socket -> pipe -> socket, never through user memory. io_uring's own SPLICE
  * op is avoided on purpose: it always runs on io-wq kernel threads (see
  * ../shared/reference/datapath.md). Each direction tries the splice first and
- * arms a one-shot poll only on EAGAIN.
+ * arms a one-shot poll when the source is empty (EAGAIN, or a short read).
  *
  * Except on a socket whose peer has sent its FIN: io_uring adds POLLRDHUP to
  * every poll's mask, so any poll on such a socket completes at once, and a
@@ -572,6 +572,7 @@ static bool dir_pump(struct conn *c, int di)
 	d->ready = false;
 	for (;;) {
 		ssize_t in = 0, out = 0;
+		bool short_read = false;
 
 		if (!d->eof) {
 			if (!d->pipe) {
@@ -591,6 +592,7 @@ static bool dir_pump(struct conn *c, int di)
 					d->inpipe += (size_t)in;
 					d->bytes += (size_t)in;
 					d->full = (size_t)in == room ? d->full + 1 : 0;
+					short_read = (size_t)in < room;
 				} else if (in == 0) {
 					d->eof = true;
 					if (di == 0)
@@ -619,6 +621,16 @@ static bool dir_pump(struct conn *c, int di)
 		if (in > 0 || out > 0)
 			moved = true;
 		if (dst_blocked || (in <= 0 && out <= 0))
+			break;
+		/*
+		 * The source gave less than there was room for: it is most
+		 * likely empty, and the splice that would say so (EAGAIN) is a
+		 * sixth of a small message's syscalls. The one-shot poll armed
+		 * next checks readiness when it is submitted, so bytes left
+		 * behind (a splice also stops when the pipe runs out of buffer
+		 * slots, one per skb) or an EOF wake us at once; nothing stalls.
+		 */
+		if (short_read && d->inpipe == 0)
 			break;
 		if (budget == 0) {
 			/* Yield: the worker pumps us again after the others had a turn. */
