@@ -21,6 +21,7 @@ SWEEP=$(sed -n 's/^# sweep: \(.*\) (offered.*/\1/p' "$RAW")
 SWEEPD=$(sed -n 's/^# sweep: .*(offered\/s, \([0-9.]*\) s each)/\1/p' "$RAW")
 NCPU=$(meta ncpu)
 MIXR=$(meta mix_rate)
+IDLEN=$(sed -n 's/^# reset:.*idle: -n \([0-9]*\).*/\1/p' "$RAW")
 ver() { "$@" 2>&1 | head -1 || true; }
 
 {
@@ -70,7 +71,7 @@ ver() { "$@" 2>&1 | head -1 || true; }
 	echo
 	echo "## Results"
 	awk -v DATA="$DATA" -v SWEEP="$SWEEP" -v SWEEP1="${SWEEP%% *}" -v SWEEPD="$SWEEPD" \
-		-v NCPU="$NCPU" -v MIXR="$MIXR" -f "$ROOT/bench/report.awk" "$RAW"
+		-v NCPU="$NCPU" -v MIXR="$MIXR" -v IDLEN="$IDLEN" -f "$ROOT/bench/report.awk" "$RAW"
 	echo
 	echo "## Plots"
 	echo

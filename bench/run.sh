@@ -210,6 +210,7 @@ if [ "$QUICK" = 1 ]; then
 	W_RR="-d $D -c 4 --req 128 --resp 1024"
 	W_BULK="-b 16M -c 1"
 	W_BOTH="-b 8M -c 2 --both"
+	W_BULK8="-b 4M -c 8"
 	W_IDLE="-n 20 --settle 0.1"
 	SWEEP="2000"
 	MIX_RATE=1000; MIX_BYTES=64K
@@ -221,7 +222,8 @@ else
 	W_RR="-d $D -c 8 --req 128 --resp 1024"
 	W_BULK="-b 1G -c 1"
 	W_BOTH="-b 256M -c 4 --both"
-	W_IDLE="-n 2000"
+	W_BULK8="-b 128M -c 8"
+	W_IDLE="-n 5000"
 	SWEEP="2500 5000 10000 15000 20000 30000"
 	MIX_RATE=12000; MIX_BYTES=64K
 	SWEEP_REPS=3
@@ -251,7 +253,7 @@ rotate() { # rep list...
 	for ((i = 0; i < n; i++)); do echo "${a[(i + r) % n]}"; done
 }
 
-# full: 2 = every workload, sweep and mixed included; 1 = the main six; 0 = reset only
+# full: 2 = every workload, sweep and mixed included; 1 = the main seven; 0 = reset only
 run_config() { # cfg threads full
 	local cfg=$1 th=$2 full=$3 rep t order
 	for t in $TARGETS; do [ "$t" = direct ] || start_gw "$t" "$th"; done
@@ -269,6 +271,7 @@ run_config() { # cfg threads full
 		for t in $order; do run1 "$t" "$cfg" "$rep" rr rr --sni allowed.test $W_RR; done
 		for t in $order; do run1 "$t" "$cfg" "$rep" bulk bulk --sni allowed.test $W_BULK; done
 		for t in $order; do run1 "$t" "$cfg" "$rep" bulk-both bulk --sni allowed.test $W_BOTH; done
+		for t in $order; do run1 "$t" "$cfg" "$rep" bulk-8 bulk --sni allowed.test $W_BULK8; done
 		[ "$full" -ge 2 ] || continue
 		# A fresh gateway for idle: memory a process grew during the workloads
 		# before is reused and would hide what the held connections cost.
@@ -295,7 +298,7 @@ run_config() { # cfg threads full
 {
 	echo "# started $(date -u '+%Y-%m-%d %H:%M:%S UTC'); uptime: $(uptime)"
 	echo "# quick=$QUICK reps=$REPS sweep_reps=$SWEEP_REPS ncpu=$NCPU mix_rate=$MIX_RATE mix_bytes=$MIX_BYTES"
-	echo "# reset: $W_RESET; connrate: $W_CONN; rr: $W_RR; bulk: $W_BULK; bulk-both: $W_BOTH; idle: $W_IDLE"
+	echo "# reset: $W_RESET; connrate: $W_CONN; rr: $W_RR; bulk: $W_BULK; bulk-both: $W_BOTH; bulk-8: $W_BULK8; idle: $W_IDLE"
 	echo "# sweep: $SWEEP (offered/s, $DS s each)"
 } >> "$RAW"
 run_config 1t 1 2

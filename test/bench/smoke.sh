@@ -15,7 +15,7 @@ rc=0
 [ "$rc" = 0 ] || exit "$rc"
 bad=0
 for cfg in 1t Nt; do
-	wls="reset reset-8k connrate rr bulk bulk-both"
+	wls="reset reset-8k connrate rr bulk bulk-both bulk-8"
 	[ "$cfg" = 1t ] && wls="$wls idle mixed-nospray mixed-spray sweep-2000"
 	for wl in $wls; do
 		for t in direct snigate haproxy nginx sniproxy; do
@@ -30,6 +30,8 @@ done
 # The report must render from it too.
 "$ROOT/bench/report.sh" "$RAW" "$(dirname "$RAW")/smoke-RESULTS.md" "$BUILD" > /dev/null
 grep -q '^| snigate' "$(dirname "$RAW")/smoke-RESULTS.md" || { echo "FAIL: empty report" >&2; bad=1; }
+grep -q '^| bulk, 8 streams: throughput | .* | [0-9.]*× |' "$(dirname "$RAW")/smoke-RESULTS.md" ||
+	{ echo "FAIL: the targets table does not judge the 8-stream run" >&2; bad=1; }
 rm -f "$(dirname "$RAW")/smoke-RESULTS.md"
 [ "$bad" = 0 ] && echo "ok: every workload reported against every target"
 exit "$bad"
