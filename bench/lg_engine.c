@@ -419,6 +419,7 @@ struct erun {
 	struct result r[P__COUNT];
 	unsigned long offered, late;
 	double secs, cpu;
+	double self; /* the client's own CPU: a direct run's other endpoint */
 };
 
 static void engine_run(struct opts *o, enum plan_kind base, unsigned mix, struct erun *er,
@@ -438,7 +439,7 @@ static void engine_run(struct opts *o, enum plan_kind base, unsigned mix, struct
 		plan_build(o, &plans[P_ALLOW], P_ALLOW);
 	memset(er, 0, sizeof(*er));
 	progress_start(&prog, o, what, o->n, o->duration);
-	double cpu0 = pids_cpu(o);
+	double cpu0 = pids_cpu(o), self0 = self_cpu();
 	uint64_t t0 = now_ns();
 	for (unsigned i = 0; i < o->threads; i++) {
 		struct ethread *t = &ts[i];
@@ -479,6 +480,7 @@ static void engine_run(struct opts *o, enum plan_kind base, unsigned mix, struct
 	if (o->duration > 0 && o->rate > 0)
 		er->secs = o->duration;
 	er->cpu = pids_cpu(o) - cpu0;
+	er->self = self_cpu() - self0;
 	progress_stop(&prog);
 	for (int k = 0; k < P__COUNT; k++) {
 		lat_sort(&er->r[k].lat);
@@ -568,11 +570,13 @@ int run_connrate(struct opts *o)
 		printf("connrate cpu: %.2f s of the gateway, %.1f us per connection\n", er.cpu,
 		       r->ok ? er.cpu * 1e6 / (double)r->ok : 0.0);
 	printf("result mode=connrate ok=%lu bad=%lu stuck=%lu errors=%lu secs=%.3f rate=%.1f "
-	       "offered=%.1f late=%lu p50=%.1f p99=%.1f p999=%.1f max=%.1f cpu=%.3f cpu_us=%.2f\n",
+	       "offered=%.1f late=%lu p50=%.1f p99=%.1f p999=%.1f max=%.1f cpu=%.3f cpu_us=%.2f "
+	       "self_us=%.2f\n",
 	       r->ok, r->bad, r->stuck, r->errors, er.secs, rate, o->rate, er.late,
 	       lat_pct_us(&r->lat, 0.5), lat_pct_us(&r->lat, 0.99), lat_pct_us(&r->lat, 0.999),
 	       lat_pct_us(&r->lat, 1), er.cpu,
-	       r->ok && o->npids ? er.cpu * 1e6 / (double)r->ok : 0.0);
+	       r->ok && o->npids ? er.cpu * 1e6 / (double)r->ok : 0.0,
+	       r->ok ? er.self * 1e6 / (double)r->ok : 0.0);
 	unsigned long bad = failures(r);
 	free_lats(&er);
 	return bad ? 1 : 0;

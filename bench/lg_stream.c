@@ -246,7 +246,7 @@ int run_rr(struct opts *o)
 	if (o->duration <= 0)
 		o->duration = 5;
 	progress_start(&prog, o, "rr round trips", 0, o->duration);
-	double cpu0 = pids_cpu(o);
+	double cpu0 = pids_cpu(o), self0 = self_cpu();
 	uint64_t t0 = now_ns();
 	for (unsigned i = 0; i < o->conc; i++) {
 		cs[i] = (struct rrconn){.o = o,
@@ -265,7 +265,7 @@ int run_rr(struct opts *o)
 		lat_merge(&all, &cs[i].lat);
 	}
 	double secs = (double)(now_ns() - t0) / 1e9;
-	double cpu = pids_cpu(o) - cpu0;
+	double cpu = pids_cpu(o) - cpu0, self = self_cpu() - self0;
 	progress_stop(&prog);
 	lat_sort(&all);
 	printf("rr: %u conns, %lu round trips of %u + %u bytes in %.2f s: %.0f round trips/s%s\n",
@@ -276,10 +276,11 @@ int run_rr(struct opts *o)
 		printf("rr cpu: %.2f s of the gateway, %.2f us per round trip\n", cpu,
 		       trips ? cpu * 1e6 / (double)trips : 0.0);
 	printf("result mode=rr conns=%u ok=%d trips=%lu secs=%.3f rate=%.1f p50=%.1f p99=%.1f "
-	       "p999=%.1f max=%.1f cpu=%.3f cpu_us=%.3f\n",
+	       "p999=%.1f max=%.1f cpu=%.3f cpu_us=%.3f self_us=%.3f\n",
 	       o->conc, !bad, trips, secs, (double)trips / secs, lat_pct_us(&all, 0.5),
 	       lat_pct_us(&all, 0.99), lat_pct_us(&all, 0.999), lat_pct_us(&all, 1), cpu,
-	       trips && o->npids ? cpu * 1e6 / (double)trips : 0.0);
+	       trips && o->npids ? cpu * 1e6 / (double)trips : 0.0,
+	       trips ? self * 1e6 / (double)trips : 0.0);
 	free(all.v);
 	free(cs);
 	return bad || !trips;

@@ -35,6 +35,9 @@
  * --pid P[,P...] (repeatable) adds the CPU time of those processes and their
  * children (all threads, /proc) per connection or per GiB: on a shared
  * 2-core machine CPU per unit of work is steadier than wall time.
+ * connrate and rr also report the load generator's own CPU per unit
+ * (self_us): run straight at the sink with --pid SINK, the two figures are
+ * the two TCP endpoints a relay has to be, the floor it is measured against.
  *
  * Human-readable lines go to stdout, followed by one "result k=v ..." line
  * for the harness. Progress goes to stderr only when it is a terminal.
@@ -173,6 +176,17 @@ static double proc_cpu(int pid)
 	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
 		return 0;
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* This process's CPU (all threads, user + system), in seconds. */
+double self_cpu(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 double pids_cpu(const struct opts *o)

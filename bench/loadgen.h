@@ -80,6 +80,7 @@ uint64_t now_ns(void);
 void pin_thread(unsigned i);
 /* Total CPU seconds of the --pid processes and their children, all threads. */
 double pids_cpu(const struct opts *o);
+double self_cpu(void);
 /* Sum over the --pid processes and their children of a /proc/PID/{status,smaps_rollup} field, KiB.
  */
 long pids_mem_kb(const struct opts *o, const char *file, const char *key);

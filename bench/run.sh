@@ -197,6 +197,8 @@ target_args() { # target wl
 		case $2 in
 		reset* | sweep*) echo "-t 127.0.0.1:$RSTD --pid $RSTD_PID" ;;
 		mixed*) echo "-t 127.0.0.1:$SINK --deny-target 127.0.0.1:$RSTD" ;;
+		# the sink's CPU, and loadgen's own (self_us): the two endpoints a relay must be
+		connrate* | rr*) echo "-t 127.0.0.1:$SINK --pid $SINK_PID" ;;
 		*) echo "-t 127.0.0.1:$SINK" ;;
 		esac ;;
 	*) echo "-t 127.0.0.1:${GWPORT[$1]} --pid ${GWPID[$1]}" ;;
