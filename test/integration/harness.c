@@ -370,24 +370,19 @@ static unsigned long *tcp_inodes(pid_t pid, size_t *n)
 }
 
 /*
- * pid's TCP sockets: its listeners and the two of every connection. Not its
- * UDP sockets: libunbound keeps one for a query nobody answers.
+ * Call fn with the link target of each of pid's open fds ("socket:[123]",
+ * "pipe:[4]", "anon_inode:[io_uring]", a path). Fds closed while we look are
+ * skipped. Returns -1 when /proc/PID/fd cannot be read (pid is gone).
  */
-static int tcp_fd_count(pid_t pid)
+static int fd_walk(pid_t pid, void (*fn)(char *link, void *arg), void *arg)
 {
 	char path[64], fp[340], link[128];
-	size_t ni;
-	unsigned long *ino = tcp_inodes(pid, &ni);
-	int n = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
 	DIR *d = opendir(path);
-	if (!d) {
-		free(ino);
+	if (!d)
 		return -1;
-	}
 	for (struct dirent *e; (e = readdir(d)) != NULL;) {
-		unsigned long i;
 		if (e->d_name[0] == '.')
 			continue;
 		snprintf(fp, sizeof(fp), "%s/%s", path, e->d_name);
@@ -395,13 +390,41 @@ static int tcp_fd_count(pid_t pid)
 		if (k < 0)
 			continue;
 		link[k] = 0;
-		if (sscanf(link, "socket:[%lu]", &i) == 1 && ino &&
-		    bsearch(&i, ino, ni, sizeof(*ino), cmp_ul))
-			n++;
+		fn(link, arg);
 	}
 	closedir(d);
+	return 0;
+}
+
+struct tcp_count {
+	const unsigned long *ino;
+	size_t ni;
+	int n;
+};
+
+static void count_tcp(char *link, void *arg)
+{
+	struct tcp_count *t = arg;
+	unsigned long i;
+
+	if (sscanf(link, "socket:[%lu]", &i) == 1 && t->ino &&
+	    bsearch(&i, t->ino, t->ni, sizeof(*t->ino), cmp_ul))
+		t->n++;
+}
+
+/*
+ * pid's TCP sockets: its listeners and the two of every connection. Not its
+ * UDP sockets: libunbound keeps one for a query nobody answers.
+ */
+static int tcp_fd_count(pid_t pid)
+{
+	struct tcp_count t = {0};
+	unsigned long *ino = tcp_inodes(pid, &t.ni);
+
+	t.ino = ino;
+	int rc = fd_walk(pid, count_tcp, &t);
 	free(ino);
-	return n;
+	return rc < 0 ? -1 : t.n;
 }
 
 static void record_base(struct h_proc *p)
@@ -997,77 +1020,59 @@ int h_log_count(const struct h_gw *g, const char *needle)
 	return n;
 }
 
+struct fd_kinds {
+	int n, sockets, pipes;
+	char kinds[32][48];
+	int counts[32], nk;
+};
+
+static void count_kind(char *link, void *arg)
+{
+	struct fd_kinds *k = arg;
+
+	k->n++;
+	if (!strncmp(link, "socket:", 7))
+		k->sockets++;
+	else if (!strncmp(link, "pipe:", 5))
+		k->pipes++;
+	/* "socket:[123]" and "pipe:[456]" by kind; anon inodes and files as they are. */
+	char *br = strchr(link, '[');
+	if (br && (!strncmp(link, "socket:", 7) || !strncmp(link, "pipe:", 5)))
+		*br = 0;
+	int i;
+	for (i = 0; i < k->nk && strcmp(k->kinds[i], link); i++)
+		;
+	if (i == k->nk && k->nk < 32) {
+		snprintf(k->kinds[k->nk], sizeof(k->kinds[0]), "%.47s", link);
+		k->counts[k->nk++] = 0;
+	}
+	if (i < k->nk)
+		k->counts[i]++;
+}
+
 int h_fd_count(pid_t pid, int *sockets, int *pipes)
 {
-	char path[64], link[128];
-	int n = 0, ns = 0, np = 0;
+	struct fd_kinds k = {0};
 
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	DIR *d = opendir(path);
-	if (!d)
+	if (fd_walk(pid, count_kind, &k) < 0)
 		return -1;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		char fp[340];
-		snprintf(fp, sizeof(fp), "%s/%s", path, e->d_name);
-		ssize_t k = readlink(fp, link, sizeof(link) - 1);
-		if (k < 0)
-			continue; /* closed while we looked */
-		link[k] = 0;
-		n++;
-		if (!strncmp(link, "socket:", 7))
-			ns++;
-		else if (!strncmp(link, "pipe:", 5))
-			np++;
-	}
-	closedir(d);
 	if (sockets)
-		*sockets = ns;
+		*sockets = k.sockets;
 	if (pipes)
-		*pipes = np;
-	return n;
+		*pipes = k.pipes;
+	return k.n;
 }
 
 void h_fd_summary(pid_t pid, char *buf, size_t len)
 {
-	char path[64], link[128], kinds[32][48];
-	int counts[32], n = 0;
+	struct fd_kinds k = {0};
 
 	buf[0] = 0;
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	DIR *d = opendir(path);
-	if (!d)
+	if (fd_walk(pid, count_kind, &k) < 0)
 		return;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		char fp[340];
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(fp, sizeof(fp), "%s/%s", path, e->d_name);
-		ssize_t k = readlink(fp, link, sizeof(link) - 1);
-		if (k < 0)
-			continue;
-		link[k] = 0;
-		/* "socket:[123]" and "pipe:[456]" by kind; anon inodes and files as they are. */
-		char *br = strchr(link, '[');
-		if (br && (!strncmp(link, "socket:", 7) || !strncmp(link, "pipe:", 5)))
-			*br = 0;
-		int i;
-		for (i = 0; i < n && strcmp(kinds[i], link); i++)
-			;
-		if (i == n && n < 32) {
-			snprintf(kinds[n], sizeof(kinds[n]), "%.47s", link);
-			counts[n++] = 0;
-		}
-		if (i < n)
-			counts[i]++;
-	}
-	closedir(d);
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < k.nk; i++) {
 		size_t l = strlen(buf);
-		snprintf(buf + l, len - l, "%s%s x%d", i ? ", " : "", kinds[i], counts[i]);
+		snprintf(buf + l, len - l, "%s%s x%d", i ? ", " : "", k.kinds[i], k.counts[i]);
 	}
 }
 
