@@ -11,23 +11,7 @@ T=$(mktemp -d); PIDS=""
 trap 'for p in $PIDS; do kill $p 2>/dev/null; done; rm -rf $T' EXIT
 fp() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 DNS=$(fp); SINK=$(fp); P=$(fp)
-cat > $T/unbound.conf <<EOU
-server:
-  interface: 127.0.0.1
-  port: $DNS
-  do-daemonize: no
-  chroot: ""
-  username: ""
-  pidfile: ""
-  use-syslog: no
-  directory: "$T"
-  do-ip6: no
-  access-control: 127.0.0.0/8 allow
-  module-config: "iterator"
-  local-zone: "test." static
-  local-data: "allowed.test. 3600 IN A 127.0.0.1"
-EOU
-unbound -d -c $T/unbound.conf & PIDS="$PIDS $!"
+"$(dirname "$0")/localdns.sh" "$T" "$DNS" 3600 allowed.test & PIDS="$PIDS $!"
 $LG sink -l 127.0.0.1:$SINK >/dev/null 2>&1 & PIDS="$PIDS $!"
 cat > $T/gw.yaml <<EOY
 listeners:

@@ -27,24 +27,7 @@ trap cleanup EXIT INT TERM
 free_port() { "$LG" port; }
 DNS=$(free_port); SINK=$(free_port); GWP=$(free_port)
 
-cat > "$T/unbound.conf" <<EOF
-server:
-  interface: 127.0.0.1
-  port: $DNS
-  do-daemonize: no
-  chroot: ""
-  username: ""
-  pidfile: ""
-  use-syslog: no
-  logfile: "$T/unbound.log"
-  directory: "$T"
-  do-ip6: no
-  access-control: 127.0.0.0/8 allow
-  module-config: "iterator"
-  local-zone: "test." static
-  local-data: "allowed.test. 3600 IN A 127.0.0.1"
-EOF
-unbound -d -c "$T/unbound.conf" & PIDS="$PIDS $!"
+"$(dirname "$0")/localdns.sh" "$T" "$DNS" 3600 allowed.test & PIDS="$PIDS $!"
 "$LG" sink -l 127.0.0.1:$SINK > "$T/sink.log" & PIDS="$PIDS $!"
 "$GW" --listen 127.0.0.1:$GWP --allow allowed.test --resolver 127.0.0.1@$DNS \
 	--allow-upstream 127.0.0.0/8 --upstream-port $SINK --no-access-log --admin 127.0.0.1:0 > "$T/gw.out" 2> "$T/gw.err" & GWPID=$!

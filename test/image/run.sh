@@ -99,25 +99,7 @@ $B umount "$ctr" >/dev/null 2>&1
 $B rm "$ctr" >/dev/null; ctr=
 
 # ---- peers on loopback
-cat >"$T/unbound.conf" <<EOF
-server:
-  interface: 127.0.0.1
-  port: $DNS
-  do-daemonize: no
-  chroot: ""
-  username: ""
-  pidfile: ""
-  use-syslog: no
-  logfile: ""
-  directory: "$T"
-  do-ip6: no
-  access-control: 127.0.0.0/8 allow
-  module-config: "iterator"
-  local-zone: "test." static
-  local-data: "allowed.test. 300 IN A 127.0.0.1"
-  local-data: "denied.test. 300 IN A 127.0.0.1"
-EOF
-unbound -d -c "$T/unbound.conf" >"$T/unbound.log" 2>&1 &
+"$SRC/bench/localdns.sh" "$T" "$DNS" 300 allowed.test denied.test >>"$T/unbound.log" 2>&1 &
 pids="$pids $!"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
 	-subj /CN=allowed.test -keyout "$T/key.pem" -out "$T/cert.pem" >/dev/null 2>&1

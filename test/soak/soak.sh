@@ -50,25 +50,10 @@ fail() { echo "soak: FAIL: $*" >&2; echo "soak: gateway stderr tail:" >&2; tail 
 fp() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 
 DNS=$(fp); SINK=$(fp); GWP=$(fp)
-cat > "$T/unbound.conf" <<EOF
-server:
-  interface: 127.0.0.1
-  port: $DNS
-  do-daemonize: no
-  chroot: ""
-  username: ""
-  pidfile: ""
-  use-syslog: no
-  logfile: "$T/unbound.log"
-  directory: "$T"
-  do-ip6: no
-  access-control: 127.0.0.0/8 allow
-  module-config: "iterator"
-  local-zone: "test." static
-  local-data: "allowed.test. 5 IN A 127.0.0.1"
-  local-data: "other.test. 5 IN A 127.0.0.1"
-EOF
-start_unbound() { unbound -d -c "$T/unbound.conf" & UB=$!; PIDS="$PIDS $UB"; }
+start_unbound() {
+	"$(dirname "$0")/../../bench/localdns.sh" "$T" "$DNS" 5 allowed.test other.test & UB=$!
+	PIDS="$PIDS $UB"
+}
 start_unbound
 "$LG" sink -l 127.0.0.1:$SINK > "$T/sink.log" 2>&1 & PIDS="$PIDS $!"
 # The faulty upstream: each connection is read for a while, then reset
