@@ -235,8 +235,8 @@ fi
 run1() {
 	local target=$1 cfg=$2 rep=$3 wl=$4 mode=$5 rc=0 line t0=$SECONDS
 	shift 5
-	# shellcheck disable=SC2046
-	timeout 120 "$LG" "$mode" -q $(target_args "$target" "$wl") "$@" > "$T/out" 2> "$T/err" ||
+	# shellcheck disable=SC2046,SC2086
+	timeout 120 ${LGPIN:-} "$LG" "$mode" -q $(target_args "$target" "$wl") "$@" > "$T/out" 2> "$T/err" ||
 		rc=$?
 	line=$(sed -n 's/^result //p' "$T/out" | tail -1)
 	[ -n "$line" ] || line="mode=$mode missing=1"
@@ -245,6 +245,29 @@ run1() {
 		say "$cfg $target $wl rep $rep: exit $rc: $(head -c 300 "$T/err" | tr '\n' ' ')"
 	fi
 	return 0
+}
+
+# The processes that serve a target: the gateway's, its workers (nginx's
+# and HAProxy's children) included; for direct, rstd.
+server_pids() { # target
+	local p
+	case $1 in direct) p=$RSTD_PID ;; *) p=${GWPID[$1]} ;; esac
+	echo "$p" $(pgrep -P "$p")
+}
+pin() { # cpus pid... (every thread of each)
+	local c=$1 p
+	shift
+	for p in "$@"; do taskset -a -cp "$c" "$p" > /dev/null 2>&1 || true; done
+}
+
+# The reset path again with the client on CPU 0 and the server on the last
+# CPU. Left to itself the scheduler often runs a gateway that uses little CPU
+# on the client's core, where it waits for the client's time slice: the
+# latency then measures that placement more than the gateway (PERF.md).
+run_apart() { # target cfg rep
+	pin "$((NCPU - 1))" $(server_pids "$1")
+	LGPIN="taskset -c 0" run1 "$1" "$2" "$3" reset-apart reset --sni denied.test $W_RESET
+	pin "0-$((NCPU - 1))" $(server_pids "$1")
 }
 
 # The workloads of one repetition, targets interleaved (rotated by rep).
@@ -265,6 +288,9 @@ run_config() { # cfg threads full
 		order=$(rotate "$rep" $TARGETS)
 		for t in $order; do run1 "$t" "$cfg" "$rep" reset reset --sni denied.test $W_RESET; done
 		[ "$full" -ge 1 ] || continue
+		if [ "$th" = 1 ] && [ "$NCPU" -ge 2 ]; then
+			for t in $order; do run_apart "$t" "$cfg" "$rep"; done
+		fi
 		for t in $order; do
 			run1 "$t" "$cfg" "$rep" reset-8k reset --sni denied.test --size 8192 \
 				--segments 6 $W_RESET
@@ -300,7 +326,7 @@ run_config() { # cfg threads full
 {
 	echo "# started $(date -u '+%Y-%m-%d %H:%M:%S UTC'); uptime: $(uptime)"
 	echo "# quick=$QUICK reps=$REPS sweep_reps=$SWEEP_REPS ncpu=$NCPU mix_rate=$MIX_RATE mix_bytes=$MIX_BYTES"
-	echo "# reset: $W_RESET; connrate: $W_CONN; rr: $W_RR; bulk: $W_BULK; bulk-both: $W_BOTH; bulk-8: $W_BULK8; idle: $W_IDLE"
+	echo "# reset and reset-apart (client on CPU 0, server on CPU $((NCPU - 1)); 1t only): $W_RESET; connrate: $W_CONN; rr: $W_RR; bulk: $W_BULK; bulk-both: $W_BOTH; bulk-8: $W_BULK8; idle: $W_IDLE"
 	echo "# sweep: $SWEEP (offered/s, $DS s each)"
 } >> "$RAW"
 run_config 1t 1 2

@@ -16,7 +16,7 @@ rc=0
 bad=0
 for cfg in 1t Nt; do
 	wls="reset reset-8k connrate rr bulk bulk-both bulk-8"
-	[ "$cfg" = 1t ] && wls="$wls idle mixed-nospray mixed-spray sweep-2000"
+	[ "$cfg" = 1t ] && wls="$wls reset-apart idle mixed-nospray mixed-spray sweep-2000"
 	for wl in $wls; do
 		for t in direct snigate haproxy nginx sniproxy; do
 			line=$(grep "^cfg=$cfg target=$t rep=1 wl=$wl " "$RAW" || true)
