@@ -21,7 +21,7 @@ SWEEP=$(sed -n 's/^# sweep: \(.*\) (offered.*/\1/p' "$RAW")
 SWEEPD=$(sed -n 's/^# sweep: .*(offered\/s, \([0-9.]*\) s each)/\1/p' "$RAW")
 NCPU=$(meta ncpu)
 MIXR=$(meta mix_rate)
-IDLEN=$(sed -n 's/^# reset:.*idle: -n \([0-9]*\).*/\1/p' "$RAW")
+IDLEN=$(sed -n 's/^# reset[: ].*idle: -n \([0-9]*\).*/\1/p' "$RAW")
 ver() { "$@" 2>&1 | head -1 || true; }
 
 {
@@ -64,7 +64,7 @@ ver() { "$@" 2>&1 | head -1 || true; }
 	echo "  **Nt**: $NCPU threads or worker processes (nginx with \`reuseport\`)."
 	echo "- **Client**: \`loadgen\`, one epoll thread (reset, connrate, mixed) or a thread per connection"
 	echo "  (bulk, rr, idle). Workload parameters:"
-	sed -n 's/^# reset:/  reset:/p' "$RAW"
+	sed -n 's/^# \(reset[: ]\)/  \1/p' "$RAW"
 	echo "- Denied connections send the hello then a probe header: a gateway that lets the name through"
 	echo "  makes the sink answer, and the run fails. sniproxy answers a denied name with a TLS alert"
 	echo "  before closing; that counts as a close."
