@@ -111,6 +111,7 @@ struct conn {
 	bool ufin;    /* the upstream sent its FIN: polls on ufd must be multishot */
 	bool lowat;   /* SO_RCVLOWAT was raised for the hello and must be reset */
 	bool rdhup;   /* the client half-closed while we waited for its hello */
+	bool unread;  /* peeked bytes are still in cfd: close() alone sends a reset */
 	bool allowed;
 	bool sorted;	 /* the first bytes said TLS or HTTP (protocol: auto) */
 	bool replied;	 /* CONNECT: the HTTP status line went out */
@@ -475,7 +476,12 @@ static void conn_finish(struct conn *c)
 		}
 	}
 	if (c->rst) {
-		set_linger0(c->cfd);
+		/*
+		 * Closing a socket with unread bytes resets it (tcp_close(), RFC 2525
+		 * 2.17), so a refused hello needs no SO_LINGER call of its own.
+		 */
+		if (!c->unread)
+			set_linger0(c->cfd);
 		if (c->ufd >= 0)
 			set_linger0(c->ufd);
 	}
@@ -688,6 +694,7 @@ static void relay_start(struct conn *c)
 	if (c->lowat)
 		setsockopt(c->cfd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
 	set_state(c, CS_RELAY);
+	c->unread = false; /* splice will read it */
 	w->st.relayed++;
 	touch(c);
 	if (dir_pump(c, 0))
@@ -1162,6 +1169,8 @@ static void hello_try(struct conn *c)
 		}
 		}
 	}
+	/* Nothing is read from a TLS client before the relay splices it. */
+	c->unread = c->path != PATH_CONNECT;
 	switch (sni_parse(w->peek, (size_t)n, w->scratch, w->scratch_len, &h)) {
 	case SNI_REJECT:
 		conn_end(c, (enum reason)h.reason, true);
