@@ -478,7 +478,8 @@ static void conn_finish(struct conn *c)
 	if (c->rst) {
 		/*
 		 * Closing a socket with unread bytes resets it (tcp_close(), RFC 2525
-		 * 2.17), so a refused hello needs no SO_LINGER call of its own.
+		 * 2.17), so a TLS client ended before the relay, its hello still in
+		 * the socket, needs no SO_LINGER call of its own.
 		 */
 		if (!c->unread)
 			set_linger0(c->cfd);
