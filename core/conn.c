@@ -635,9 +635,13 @@ static bool dir_pump(struct conn *c, int di)
 		 * sixth of a small message's syscalls. The one-shot poll armed
 		 * next checks readiness when it is submitted, so bytes left
 		 * behind (a splice also stops when the pipe runs out of buffer
-		 * slots, one per skb) or an EOF wake us at once; nothing stalls.
+		 * slots, one per skb) or an EOF wake us at once. Once the peer
+		 * sent its FIN the source's poll is multishot and may be armed
+		 * already: it posts only on a new wakeup, and after a FIN none
+		 * comes, so bytes left behind would stall the relay (the soak
+		 * saw a transfer hang). Then the pump reads on to EAGAIN or EOF.
 		 */
-		if (short_read && d->inpipe == 0)
+		if (short_read && d->inpipe == 0 && !peer_fin(c, di == 0 ? OP_CIN : OP_UIN))
 			break;
 		if (budget == 0) {
 			/* Yield: the worker pumps us again after the others had a turn. */
