@@ -26,6 +26,7 @@ upstream:
   allow: [127.0.0.0/8]
 admin:
   address: "off"
+  control: {address: "off"}
 log:
   access: false
 EOY

@@ -144,7 +144,7 @@ start_gw() { # name threads
 		# shellcheck disable=SC2086
 		"$GW" --listen "127.0.0.1:$PORT" $ALLOW_FLAGS --resolver "127.0.0.1@$DNS" \
 			--upstream-port "$SINK" --threads "$th" --no-access-log --log-level warn \
-			--admin 127.0.0.1:0 \
+			--admin 127.0.0.1:0 --control off \
 			> /dev/null 2> "$T/snigate.err" &
 		pid=$!
 		for _ in $(seq 100); do grep -q 'ready' "$T/snigate.err" 2>/dev/null && break; sleep 0.05; done

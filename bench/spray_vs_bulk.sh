@@ -12,7 +12,7 @@ listeners: [{address: 127.0.0.1, port: $P, upstream_port: $S}]
 allow: [allowed.test]
 resolver: {hosts: {allowed.test: [127.0.0.1]}}
 upstream: {allow: [127.0.0.0/8]}
-admin: {address: "off"}
+admin: {address: "off", control: {address: "off"}}
 log: {access: false}
 threads: 2
 E

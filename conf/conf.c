@@ -46,7 +46,8 @@
 #define MIB (1024ULL * KIB)
 #define GIB (1024ULL * MIB)
 
-#define DEFAULT_ADMIN "127.0.0.1:9901" /* Envoy's admin port, loopback only */
+#define DEFAULT_ADMIN	"127.0.0.1:9901" /* Envoy's admin port, loopback only */
+#define DEFAULT_CONTROL "127.0.0.1:9902" /* /config, /denied, /drain: this host only */
 
 #define SEC_MS	1000ULL
 #define MIN_MS	(60 * SEC_MS)
@@ -470,8 +471,13 @@ struct raw_relay {
 	char *pipe_size, *pipe_max_size, *pipe_memory_max;
 };
 
+struct raw_control {
+	char *address, *token_file;
+};
+
 struct raw_admin {
 	char *address;
+	struct raw_control *control;
 };
 
 struct raw_drain {
@@ -485,6 +491,7 @@ struct raw_log {
 
 struct raw {
 	char *threads;
+	char *cpu_affinity;
 	char *mode;
 	struct raw_drain *drain;
 	struct raw_listener *listeners;
@@ -579,8 +586,15 @@ static const cyaml_schema_field_t relay_fields[] = {
 	CYAML_FIELD_END,
 };
 
+static const cyaml_schema_field_t control_fields[] = {
+	LEAF("address", struct raw_control, address),
+	LEAF("token_file", struct raw_control, token_file),
+	CYAML_FIELD_END,
+};
+
 static const cyaml_schema_field_t admin_fields[] = {
 	LEAF("address", struct raw_admin, address),
+	CYAML_FIELD_MAPPING_PTR("control", OPT, struct raw_admin, control, control_fields),
 	CYAML_FIELD_END,
 };
 
@@ -601,6 +615,7 @@ static const cyaml_schema_field_t drain_fields[] = {
 
 static const cyaml_schema_field_t top_fields[] = {
 	LEAF("threads", struct raw, threads),
+	LEAF("cpu_affinity", struct raw, cpu_affinity),
 	LEAF("mode", struct raw, mode),
 	CYAML_FIELD_MAPPING_PTR("drain", OPT, struct raw, drain, drain_fields),
 	CYAML_FIELD_SEQUENCE_COUNT("listeners", OPT, struct raw, listeners, n_listeners,
@@ -634,6 +649,7 @@ static const struct {
 	{"limits", limits_fields},
 	{"relay", relay_fields},
 	{"admin", admin_fields},
+	{"admin.control", control_fields},
 	{"log", log_fields},
 	{"drain", drain_fields},
 };
@@ -1455,31 +1471,133 @@ static int check_scalars(struct ectx *x, const struct conf *c)
 	if ((unsigned)c->log_level > CONF_LOG_DEBUG)
 		return fail(x, line_of(x, "log.level"), "log.level", "unknown level %u",
 			    (unsigned)c->log_level);
-	if (c->admin_address) {
-		char host[INET6_ADDRSTRLEN + 1];
-		struct sockaddr_storage ss;
-		socklen_t sl;
-		uint16_t port;
-		char probe[128];
-		size_t n = strlen(c->admin_address);
-		/* Port 0 binds a free port (tests run many gateways); the ready line names it. */
-		snprintf(probe, sizeof(probe), "%s", c->admin_address);
-		if (n > 2 && n < sizeof(probe) && !strcmp(probe + n - 2, ":0"))
-			probe[n - 1] = '1';
-		const char *why = parse_hostport(probe, host, sizeof(host), &port, &ss, &sl);
-		if (why)
-			return fail(x, line_of(x, "admin.address"), "admin.address", "%s %s",
-				    Q(c->admin_address), why);
+	return 0;
+}
+
+/*
+ * An admin address: "IP:port", "[v6]:port", or with unix_ok "unix:/path".
+ * Port 0 binds a free port (tests run many gateways; the ready line names
+ * it). Sets *local to whether only this host can reach it.
+ */
+static int check_admin_address(struct ectx *x, const char *path, const char *a, bool unix_ok,
+			       bool *local)
+{
+	char host[INET6_ADDRSTRLEN + 1], probe[128];
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	uint16_t port;
+	size_t n = strlen(a);
+
+	if (unix_ok && !strncmp(a, "unix:", 5)) {
+		/* sockaddr_un's sun_path is 108 bytes, NUL included. */
+		if (a[5] != '/' || n - 5 > 107)
+			return fail(x, line_of(x, path), path,
+				    "%s is not unix:/absolute/path (at most 107 bytes)", Q(a));
+		*local = true;
+		return 0;
+	}
+	snprintf(probe, sizeof(probe), "%s", a);
+	if (n > 2 && n < sizeof(probe) && !strcmp(probe + n - 2, ":0"))
+		probe[n - 1] = '1';
+	const char *why = parse_hostport(probe, host, sizeof(host), &port, &ss, &sl);
+	if (why)
+		return fail(x, line_of(x, path), path, "%s %s%s", Q(a), why,
+			    unix_ok ? ", or unix:/path" : "");
+	if (ss.ss_family == AF_INET) {
+		*local = ((const uint8_t *)&((struct sockaddr_in *)&ss)->sin_addr)[0] == 127;
+	} else {
+		const struct in6_addr *a6 = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+		*local = IN6_IS_ADDR_LOOPBACK(a6) ||
+			 (IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127);
 	}
 	return 0;
+}
+
+/* RFC 6750 2.1 b64token, what may follow "Bearer ". */
+static bool token68(unsigned char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       (ch && strchr("-._~+/=", ch));
+}
+
+/* Read the control token: one line, trailing white space (a final newline) dropped. */
+static int load_token(struct ectx *x, struct conf *c)
+{
+	const char *path = "admin.control.token_file", *f = c->control.token_file;
+	char buf[CONF_TOKEN_MAX + 64];
+	size_t n = 0;
+	ssize_t r;
+	int fd;
+
+	if (c->control.token) {
+		explicit_bzero(c->control.token, c->control.token_len);
+		free(c->control.token);
+		c->control.token = NULL;
+		c->control.token_len = 0;
+	}
+	if (!f)
+		return 0;
+	fd = open(f, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return fail(x, line_of(x, path), path, "%s: %s", f, strerror(errno));
+	while (n < sizeof(buf) && (r = read(fd, buf + n, sizeof(buf) - n)) != 0) {
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = errno;
+			close(fd);
+			explicit_bzero(buf, sizeof(buf));
+			return fail(x, line_of(x, path), path, "%s: %s", f, strerror(e));
+		}
+		n += (size_t)r;
+	}
+	close(fd);
+	while (n && strchr(" \t\r\n", buf[n - 1]))
+		n--;
+	const char *why = NULL;
+	if (n < CONF_TOKEN_MIN || n > CONF_TOKEN_MAX)
+		why = "must hold one token of 16 to 512 bytes";
+	for (size_t i = 0; !why && i < n; i++)
+		if (!token68((unsigned char)buf[i]))
+			why = "holds a byte a bearer token cannot (A-Z a-z 0-9 - . _ ~ + / =)";
+	if (!why && !(c->control.token = malloc(n + 1)))
+		why = "out of memory";
+	if (why) {
+		explicit_bzero(buf, sizeof(buf));
+		return fail(x, line_of(x, path), path, "%s %s", f, why);
+	}
+	memcpy(c->control.token, buf, n);
+	c->control.token[n] = '\0';
+	c->control.token_len = n;
+	explicit_bzero(buf, sizeof(buf));
+	return 0;
+}
+
+static int check_admin(struct ectx *x, struct conf *c)
+{
+	bool local = true;
+
+	if (c->admin_address &&
+	    check_admin_address(x, "admin.address", c->admin_address, false, &local))
+		return -EINVAL;
+	if (c->control.address &&
+	    check_admin_address(x, "admin.control.address", c->control.address, true, &local))
+		return -EINVAL;
+	/* Anyone who can reach it could drain every replica: never without a token. */
+	if (c->control.address && !local && !c->control.token_file)
+		return fail(x, line_of(x, "admin.control.address"), "admin.control.token_file",
+			    "required: admin.control.address %s is reachable from other hosts",
+			    Q(c->control.address));
+	return load_token(x, c);
 }
 
 static int check_conf(struct ectx *x, struct conf *c)
 {
 	int rc;
 
-	if ((rc = check_scalars(x, c)) || (rc = check_listeners(x, c)) ||
-	    (rc = check_resolver(x, c)) || (rc = check_upstream(x, c)) || (rc = check_allow(x, c)))
+	if ((rc = check_scalars(x, c)) || (rc = check_admin(x, c)) ||
+	    (rc = check_listeners(x, c)) || (rc = check_resolver(x, c)) ||
+	    (rc = check_upstream(x, c)) || (rc = check_allow(x, c)))
 		return rc;
 	return 0;
 }
@@ -1845,6 +1963,24 @@ static int convert_sections(struct ectx *x, const struct raw *r, struct conf *c)
 	} else if (r->admin) {
 		TRY(get_string(x, "admin.address", r->admin->address, &c->admin_address));
 	}
+	if (r->admin && r->admin->control) {
+		const struct raw_control *rc = r->admin->control;
+		if (rc->address && !strcasecmp(rc->address, "off")) {
+			free(c->control.address);
+			c->control.address = NULL;
+		} else {
+			TRY(get_string(x, "admin.control.address", rc->address,
+				       &c->control.address));
+		}
+		TRY(get_string(x, "admin.control.token_file", rc->token_file,
+			       &c->control.token_file));
+	}
+	if (r->cpu_affinity) {
+		const char *why;
+		if (conf_affinity_parse(r->cpu_affinity, c, &why))
+			return fail(x, line_of(x, "cpu_affinity"), "cpu_affinity", "%s %s",
+				    Q(r->cpu_affinity), why);
+	}
 	TRY(get_mode(x, "mode", r->mode, &c->mode));
 	if (r->drain) {
 		TRY(get_uint(x, "drain.delay", r->drain->delay, U_MS, 0, TIMEOUT_MAX_MS,
@@ -1917,7 +2053,8 @@ struct conf *conf_new_default(void)
 	c->mode = CONF_ENFORCE;
 	c->drain.timeout_ms = 30 * SEC_MS;
 	c->admin_address = strdup(DEFAULT_ADMIN);
-	if (!c->admin_address) {
+	c->control.address = strdup(DEFAULT_CONTROL);
+	if (!c->admin_address || !c->control.address) {
 		conf_free(c);
 		return NULL;
 	}
@@ -2295,7 +2432,101 @@ void conf_free(struct conf *c)
 	free(c->resolver.hosts);
 	free(c->resolver.resolv_conf);
 	free(c->admin_address);
+	free(c->control.address);
+	free(c->control.token_file);
+	if (c->control.token)
+		explicit_bzero(c->control.token, c->control.token_len);
+	free(c->control.token);
+	free(c->cpu_affinity.cpus);
 	free(c->access_log_file);
 	free(c->path);
 	free(c);
+}
+
+int conf_affinity_parse(const char *s, struct conf *c, const char **why)
+{
+	uint8_t seen[CONF_MAX_CPUS / 8] = {0};
+	unsigned n = 0;
+	uint16_t *cpus;
+
+	if (!strcasecmp(s, "none") || !strcasecmp(s, "auto")) {
+		free(c->cpu_affinity.cpus);
+		c->cpu_affinity.cpus = NULL;
+		c->cpu_affinity.n_cpus = 0;
+		c->cpu_affinity.mode =
+			strcasecmp(s, "none") ? CONF_AFFINITY_AUTO : CONF_AFFINITY_NONE;
+		return 0;
+	}
+	/* The kernel's cpulist format (cpuset.cpus, taskset -c): "0-3,8,10-11". */
+	for (const char *p = s;;) {
+		unsigned long a, b;
+		char *end;
+
+		if (*p < '0' || *p > '9')
+			goto bad;
+		a = strtoul(p, &end, 10);
+		b = a;
+		if (*end == '-') {
+			p = end + 1;
+			if (*p < '0' || *p > '9')
+				goto bad;
+			b = strtoul(p, &end, 10);
+		}
+		if (a > b || b >= CONF_MAX_CPUS) {
+			*why = "has a range out of order or a CPU above 1023";
+			return -EINVAL;
+		}
+		for (unsigned long i = a; i <= b; i++) {
+			n += !(seen[i / 8] & (1u << (i % 8)));
+			seen[i / 8] |= (uint8_t)(1u << (i % 8));
+		}
+		if (!*end)
+			break;
+		if (*end != ',')
+			goto bad;
+		p = end + 1;
+	}
+	cpus = malloc(n * sizeof(*cpus));
+	if (!cpus) {
+		*why = "could not be stored: out of memory";
+		return -ENOMEM;
+	}
+	n = 0;
+	for (unsigned i = 0; i < CONF_MAX_CPUS; i++)
+		if (seen[i / 8] & (1u << (i % 8)))
+			cpus[n++] = (uint16_t)i;
+	free(c->cpu_affinity.cpus);
+	c->cpu_affinity.cpus = cpus;
+	c->cpu_affinity.n_cpus = n;
+	c->cpu_affinity.mode = CONF_AFFINITY_LIST;
+	return 0;
+bad:
+	*why = "is not none, auto or a CPU list such as 0-3,8";
+	return -EINVAL;
+}
+
+const char *conf_affinity_str(const struct conf *c, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	if (c->cpu_affinity.mode != CONF_AFFINITY_LIST) {
+		snprintf(buf, len, "%s",
+			 c->cpu_affinity.mode == CONF_AFFINITY_AUTO ? "auto" : "none");
+		return buf;
+	}
+	buf[0] = '\0';
+	for (unsigned i = 0; i < c->cpu_affinity.n_cpus && o < len;) {
+		unsigned j = i;
+		while (j + 1 < c->cpu_affinity.n_cpus &&
+		       c->cpu_affinity.cpus[j + 1] == c->cpu_affinity.cpus[j] + 1)
+			j++;
+		if (j == i)
+			o += (size_t)snprintf(buf + o, len - o, "%s%u", o ? "," : "",
+					      c->cpu_affinity.cpus[i]);
+		else
+			o += (size_t)snprintf(buf + o, len - o, "%s%u-%u", o ? "," : "",
+					      c->cpu_affinity.cpus[i], c->cpu_affinity.cpus[j]);
+		i = j + 1;
+	}
+	return buf;
 }

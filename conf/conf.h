@@ -51,6 +51,17 @@ enum conf_protocol {
 
 #define CONF_MAX_CONNECT_PORTS 32
 
+/* Whether workers are pinned to CPUs (core/cpu.h decides how). */
+enum conf_affinity {
+	CONF_AFFINITY_NONE = 0, /* default: the scheduler places the workers */
+	CONF_AFFINITY_AUTO,	/* pin only on an exclusive cpuset as large as the thread count */
+	CONF_AFFINITY_LIST,	/* pin worker i to cpus[i % n_cpus] */
+};
+
+#define CONF_MAX_CPUS  1024 /* CPU numbers 0..CONF_MAX_CPUS-1 in a cpu_affinity list */
+#define CONF_TOKEN_MIN 16   /* bytes: a shorter control token is refused */
+#define CONF_TOKEN_MAX 512
+
 struct conf_listener {
 	char *address;		    /* as written: "127.0.0.1", "::", "0.0.0.0" */
 	uint16_t port;		    /* listening port */
@@ -81,7 +92,12 @@ struct conf_host {
 struct conf {
 	char *path; /* file it came from, or NULL */
 
-	unsigned threads;    /* 0 = one per online CPU */
+	unsigned threads; /* 0 = the CPUs the process may use (core/cpu.h) */
+	struct {
+		enum conf_affinity mode; /* default CONF_AFFINITY_NONE */
+		uint16_t *cpus;		 /* owned; CONF_AFFINITY_LIST: sorted, no repeats */
+		unsigned n_cpus;
+	} cpu_affinity;
 	enum conf_mode mode; /* CONF_ENFORCE or CONF_AUDIT; default CONF_ENFORCE */
 
 	struct conf_listener *listeners;
@@ -141,7 +157,16 @@ struct conf {
 		unsigned long long pipe_memory_max;
 	} relay;
 
-	char *admin_address; /* "host:port"; default "127.0.0.1:9901"; NULL = no admin endpoint */
+	/* Probes and metrics only: "host:port"; default "127.0.0.1:9901"; NULL = none. */
+	char *admin_address;
+	/* The control endpoint: /config, /denied, POST /drain (core/admin.h). */
+	struct {
+		char *address; /* "host:port" or "unix:/path"; default "127.0.0.1:9902"; NULL = off
+				*/
+		char *token_file; /* bearer token file; required where address is not local */
+		char *token;	  /* filled by validation: the file's token, NUL-ended; a secret */
+		size_t token_len; /* 0: none */
+	} control;
 
 	struct {
 		unsigned delay_ms;   /* after SIGTERM: keep accepting, /ready says 503; default 0 */
@@ -208,6 +233,11 @@ const char *conf_family_str(enum conf_family f);
 /* "auto", "tls", "connect" */
 const char *conf_protocol_str(enum conf_protocol p);
 int conf_family_parse(const char *s, enum conf_family *out); /* "V4_ONLY" ...; 0 or -EINVAL */
+
+/* "none", "auto" or a CPU list ("0-3,8"); 0 or -EINVAL with why set to a phrase. */
+int conf_affinity_parse(const char *s, struct conf *c, const char **why);
+/* Writes the mode or the list as conf_affinity_parse() reads it; returns buf. */
+const char *conf_affinity_str(const struct conf *c, char *buf, size_t len);
 
 /* "250ms", "10s", "5m", "1h" or bare milliseconds, as in the file; 0 or -EINVAL/-ERANGE. */
 int conf_parse_duration_ms(const char *s, unsigned long long *ms);

@@ -101,7 +101,9 @@ static void strings(FILE *f, const char *head, char *const *v, unsigned n)
 int conf_dump_yaml(const struct conf *c, FILE *f, unsigned flags)
 {
 	(void)flags;
-	fprintf(f, "threads: %u\nmode: %s\n", c->threads, conf_mode_str(c->mode));
+	char cpus[CONF_MAX_CPUS * 5];
+	fprintf(f, "threads: %u\ncpu_affinity: \"%s\"\nmode: %s\n", c->threads,
+		conf_affinity_str(c, cpus, sizeof(cpus)), conf_mode_str(c->mode));
 
 	fprintf(f, "listeners:%s\n", c->n_listeners ? "" : " []");
 	for (unsigned i = 0; i < c->n_listeners; i++) {
@@ -197,12 +199,22 @@ int conf_dump_yaml(const struct conf *c, FILE *f, unsigned flags)
 	size(f, c->relay.pipe_memory_max);
 	fputc('\n', f);
 
-	if (c->admin_address) {
-		fprintf(f, "admin:\n  address: ");
+	fprintf(f, "admin:\n  address: ");
+	if (c->admin_address)
 		str(f, c->admin_address);
+	else
+		fprintf(f, "off");
+	fprintf(f, "\n  control:\n    address: ");
+	if (c->control.address)
+		str(f, c->control.address);
+	else
+		fprintf(f, "off");
+	fputc('\n', f);
+	/* The path only: the token itself never leaves the process. */
+	if (c->control.token_file) {
+		fprintf(f, "    token_file: ");
+		str(f, c->control.token_file);
 		fputc('\n', f);
-	} else {
-		fprintf(f, "admin:\n  address: off\n");
 	}
 	fprintf(f, "drain:\n  delay: ");
 	duration_ms(f, c->drain.delay_ms);

@@ -16,9 +16,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -133,7 +136,13 @@ struct admin {
 	pthread_t thread;
 	struct admin_ops ops;
 	void *arg;
+	enum admin_role role;
 	uint16_t port;
+	char unix_path[sizeof(
+		((struct sockaddr_un *)0)->sun_path)]; /* "" for TCP; removed at stop */
+	pthread_mutex_t tok_mu; /* token, tok_len: admin_set_token() runs on another thread */
+	size_t tok_len;		/* 0: no token required */
+	char token[ADMIN_TOKEN_MAX];
 	uint64_t accept_pause_until; /* ms; 0 when accepting normally */
 	unsigned n;		     /* clients in cl[] */
 	struct client *cl[ADMIN_MAX_CLIENTS];
@@ -165,6 +174,10 @@ static const char *status_text(int status)
 		return "Accepted";
 	case 400:
 		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
 	case 404:
 		return "Not Found";
 	case 405:
@@ -182,10 +195,11 @@ static const char *status_text(int status)
 
 /*
  * Turn c into a writer of one response. body is taken over (the caller's copy
- * is reset); a failed body (body->err) becomes a 500. For a HEAD request the
- * length is announced but no body is sent (RFC 9110 9.3.2).
+ * is reset); a failed body (body->err) becomes a 500. extra is NULL or one
+ * more header line, CRLF included. For a HEAD request the length is
+ * announced but no body is sent (RFC 9110 9.3.2).
  */
-static void client_respond(struct client *c, int status, const char *ctype, const char *allow,
+static void client_respond(struct client *c, int status, const char *ctype, const char *extra,
 			   struct admin_buf *body, uint64_t deadline)
 {
 	int n;
@@ -196,7 +210,7 @@ static void client_respond(struct client *c, int status, const char *ctype, cons
 		admin_buf_release(&c->body);
 		status = 500;
 		ctype = CT_TEXT;
-		allow = NULL;
+		extra = NULL;
 		admin_buf_printf(&c->body, "internal error\n");
 	}
 	n = snprintf(c->hdr, sizeof(c->hdr),
@@ -204,11 +218,10 @@ static void client_respond(struct client *c, int status, const char *ctype, cons
 		     "Content-Type: %s\r\n"
 		     "Content-Length: %zu\r\n"
 		     "Cache-Control: no-store\r\n"
-		     "%s%s%s"
+		     "%s"
 		     "Connection: close\r\n"
 		     "\r\n",
-		     status, status_text(status), ctype, c->body.len, allow ? "Allow: " : "",
-		     allow ? allow : "", allow ? "\r\n" : "");
+		     status, status_text(status), ctype, c->body.len, extra ? extra : "");
 	/* The fields above are bounded constants and one number: it always fits. */
 	c->hdr_len = n > 0 && (size_t)n < sizeof(c->hdr) ? (size_t)n : 0;
 	if (c->head_req)
@@ -218,13 +231,13 @@ static void client_respond(struct client *c, int status, const char *ctype, cons
 	c->deadline = deadline;
 }
 
-static void respond_text(struct client *c, int status, const char *text, const char *allow,
+static void respond_text(struct client *c, int status, const char *text, const char *extra,
 			 uint64_t deadline)
 {
 	struct admin_buf b = {0};
 
 	admin_buf_printf(&b, "%s", text);
-	client_respond(c, status, CT_TEXT, allow, &b, deadline);
+	client_respond(c, status, CT_TEXT, extra, &b, deadline);
 }
 
 /* RFC 9110 5.6.2 tchar. */
@@ -269,12 +282,14 @@ static bool head_prefix_bad(const char *p, size_t n)
 struct request {
 	char method[16];
 	char path[256];
+	const char *auth; /* the Authorization value, trimmed, inside the head; NULL if none */
+	size_t auth_len;
 };
 
 /*
  * Parse the head p[0..n) (n includes the final empty line). Returns 0, or
- * -EINVAL for anything malformed. Header values are not interpreted: no
- * route needs one, and Connection: close makes keep-alive moot.
+ * -EINVAL for anything malformed, a second Authorization field included.
+ * Only Authorization is interpreted; Connection: close makes keep-alive moot.
  */
 static int parse_head(const char *p, size_t n, struct request *rq)
 {
@@ -318,9 +333,13 @@ static int parse_head(const char *p, size_t n, struct request *rq)
 		return -EINVAL;
 	memcpy(rq->path, target, (size_t)(q - target));
 	rq->path[q - target] = '\0';
+	rq->auth = NULL;
+	rq->auth_len = 0;
 
 	/* Header fields: a token, a colon, anything (no obsolete line folding). */
 	for (line = eol + 1; line < end; line = eol + 1) {
+		const char *v, *ve;
+
 		eol = memchr(line, '\n', (size_t)(end - line));
 		if (eol == line || (eol == line + 1 && *line == '\r'))
 			break; /* the empty line */
@@ -328,8 +347,60 @@ static int parse_head(const char *p, size_t n, struct request *rq)
 			;
 		if (q == line || *q != ':')
 			return -EINVAL;
+		if (q - line != 13 || strncasecmp(line, "Authorization", 13))
+			continue;
+		if (rq->auth)
+			return -EINVAL; /* two credentials: which one counts is a guess */
+		/* RFC 9110 5.5: optional whitespace around the value. */
+		for (v = q + 1; v < eol && (*v == ' ' || *v == '\t'); v++)
+			;
+		for (ve = eol; ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'); ve--)
+			;
+		rq->auth = v;
+		rq->auth_len = (size_t)(ve - v);
 	}
 	return 0;
+}
+
+/* ---- authorization ---- */
+
+/*
+ * Constant time in the bytes of the configured token: the loop always runs
+ * tok_len times and never exits early on a mismatch, so the time taken says
+ * nothing about how much of a guess was right. It depends on got_len only
+ * through the index test, and the caller knows its own length.
+ */
+static bool token_equal(const char *tok, size_t tok_len, const char *got, size_t got_len)
+{
+	volatile unsigned char diff = (unsigned char)(tok_len != got_len);
+
+	for (size_t i = 0; i < tok_len; i++)
+		diff |= (unsigned char)tok[i] ^ (unsigned char)(i < got_len ? got[i] : 0);
+	return diff == 0;
+}
+
+#define WWW_AUTH "WWW-Authenticate: Bearer realm=\"snigate\"\r\n"
+
+/* 0 when the request may proceed, else the status already answered (401, 403). */
+static int authorize(struct admin *a, struct client *c, const struct request *rq, uint64_t dl)
+{
+	bool need, ok = false;
+
+	pthread_mutex_lock(&a->tok_mu);
+	need = a->tok_len > 0;
+	if (need && rq->auth && rq->auth_len > 7 && !strncasecmp(rq->auth, "Bearer ", 7))
+		ok = token_equal(a->token, a->tok_len, rq->auth + 7, rq->auth_len - 7);
+	pthread_mutex_unlock(&a->tok_mu);
+	if (!need || ok)
+		return 0;
+	/* RFC 6750 3.1: no credentials is 401; credentials that do not match, 403. */
+	if (!rq->auth || rq->auth_len <= 7 || strncasecmp(rq->auth, "Bearer ", 7)) {
+		respond_text(c, 401, "unauthorized: send Authorization: Bearer <token>\n", WWW_AUTH,
+			     dl);
+		return 401;
+	}
+	respond_text(c, 403, "forbidden\n", NULL, dl);
+	return 403;
 }
 
 /* ---- routing ---- */
@@ -339,14 +410,19 @@ enum route_kind { R_READY, R_HEALTHZ, R_METRICS, R_CONFIG, R_DENIED, R_DRAIN };
 static const struct {
 	const char *path;
 	enum route_kind kind;
+	bool control_only;
 } routes[] = {
-	{"/ready", R_READY},   {"/healthz", R_HEALTHZ}, {"/metrics", R_METRICS},
-	{"/config", R_CONFIG}, {"/denied", R_DENIED},	{"/drain", R_DRAIN},
+	{"/ready", R_READY, false},  {"/healthz", R_HEALTHZ, false}, {"/metrics", R_METRICS, false},
+	{"/config", R_CONFIG, true}, {"/denied", R_DENIED, true},    {"/drain", R_DRAIN, true},
 };
 
-static bool route_served(const struct admin_ops *ops, enum route_kind k)
+static bool route_served(const struct admin *a, size_t i)
 {
-	switch (k) {
+	const struct admin_ops *ops = &a->ops;
+
+	if (routes[i].control_only && a->role != ADMIN_CONTROL)
+		return false;
+	switch (routes[i].kind) {
 	case R_READY:
 		return ops->ready;
 	case R_HEALTHZ:
@@ -373,15 +449,17 @@ static void dispatch(struct admin *a, struct client *c, const struct request *rq
 	size_t i;
 
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-		if (!strcmp(rq->path, routes[i].path) && route_served(&a->ops, routes[i].kind))
+		if (!strcmp(rq->path, routes[i].path) && route_served(a, i))
 			break;
 	if (i == sizeof(routes) / sizeof(routes[0])) {
 		respond_text(c, 404, "not found\n", NULL, dl);
 		return;
 	}
+	if (authorize(a, c, rq, dl))
+		return;
 	if (routes[i].kind == R_DRAIN) {
 		if (strcmp(rq->method, "POST")) {
-			respond_text(c, 405, "method not allowed\n", "POST", dl);
+			respond_text(c, 405, "method not allowed\n", "Allow: POST\r\n", dl);
 			return;
 		}
 		a->ops.drain(a->arg);
@@ -389,7 +467,7 @@ static void dispatch(struct admin *a, struct client *c, const struct request *rq
 		return;
 	}
 	if (!get) {
-		respond_text(c, 405, "method not allowed\n", "GET, HEAD", dl);
+		respond_text(c, 405, "method not allowed\n", "Allow: GET, HEAD\r\n", dl);
 		return;
 	}
 	switch (routes[i].kind) {
@@ -748,9 +826,51 @@ static int start_err(char *errbuf, size_t errlen, int err, const char *what, con
 	return err;
 }
 
-int admin_start(const char *addr, const struct admin_ops *ops, void *arg, bool *non_loopback,
-		struct admin **out, char *errbuf, size_t errlen)
+/* "unix:/abs/path": a Unix stream socket; 0 or -EINVAL. */
+static int parse_unix(const char *s, struct sockaddr_storage *ss, socklen_t *sslen)
 {
+	struct sockaddr_un *sun = (struct sockaddr_un *)ss;
+	const char *path = s + 5;
+	size_t n = strlen(path);
+
+	if (path[0] != '/' || n >= sizeof(sun->sun_path))
+		return -EINVAL;
+	memset(ss, 0, sizeof(*ss));
+	sun->sun_family = AF_UNIX;
+	memcpy(sun->sun_path, path, n + 1);
+	*sslen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+	return 0;
+}
+
+/*
+ * Replace a socket file left by a process that is gone, but never another
+ * kind of file, nor a socket something still listens on.
+ */
+static int unlink_stale(const char *path)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct stat st;
+	int fd, r;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -EEXIST;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	r = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+	close(fd);
+	if (r == 0)
+		return -EADDRINUSE;
+	return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+int admin_start(const char *addr, enum admin_role role, const struct admin_ops *ops, void *arg,
+		bool *non_loopback, struct admin **out, char *errbuf, size_t errlen)
+{
+	bool is_unix = !strncmp(addr, "unix:", 5);
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	sigset_t all, old;
@@ -758,29 +878,53 @@ int admin_start(const char *addr, const struct admin_ops *ops, void *arg, bool *
 	int one = 1, r;
 
 	*out = NULL;
-	if (parse_addr(addr, &ss, &sslen)) {
+	if (is_unix ? parse_unix(addr, &ss, &sslen) : parse_addr(addr, &ss, &sslen)) {
 		if (errlen)
 			snprintf(errbuf, errlen,
-				 "admin: bad address \"%s\": want ip:port or [ipv6]:port", addr);
+				 "admin: bad address \"%s\": want ip:port, [ipv6]:port or "
+				 "unix:/absolute/path",
+				 addr);
 		return -EINVAL;
 	}
-	*non_loopback = !is_loopback(&ss);
+	*non_loopback = !is_unix && !is_loopback(&ss);
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return start_err(errbuf, errlen, -ENOMEM, "start", addr);
 	a->ops = *ops;
 	a->arg = arg;
+	a->role = role;
 	a->stopfd = -1;
+	pthread_mutex_init(&a->tok_mu, NULL);
 	a->lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (a->lfd < 0) {
 		r = start_err(errbuf, errlen, -errno, "socket for", addr);
 		goto out_free;
 	}
-	/* A restarted gateway must not wait out TIME_WAIT of its own old port. */
-	setsockopt(a->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (is_unix) {
+		const char *path = ((struct sockaddr_un *)&ss)->sun_path;
+
+		r = unlink_stale(path);
+		if (r < 0) {
+			start_err(errbuf, errlen, r, "replace", addr);
+			goto out_close;
+		}
+	} else {
+		/* A restarted gateway must not wait out TIME_WAIT of its own old port. */
+		setsockopt(a->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	}
 	if (bind(a->lfd, (struct sockaddr *)&ss, sslen) < 0) {
 		r = start_err(errbuf, errlen, -errno, "bind", addr);
 		goto out_close;
+	}
+	if (is_unix) {
+		/* From here on admin_stop() or the error path removes the file. */
+		snprintf(a->unix_path, sizeof(a->unix_path), "%s",
+			 ((struct sockaddr_un *)&ss)->sun_path);
+		/* Before listen(): until then a connect() is refused whatever the mode. */
+		if (chmod(a->unix_path, 0600) < 0) {
+			r = start_err(errbuf, errlen, -errno, "chmod", addr);
+			goto out_close;
+		}
 	}
 	if (listen(a->lfd, 128) < 0) {
 		r = start_err(errbuf, errlen, -errno, "listen on", addr);
@@ -791,8 +935,9 @@ int admin_start(const char *addr, const struct admin_ops *ops, void *arg, bool *
 		r = start_err(errbuf, errlen, -errno, "getsockname of", addr);
 		goto out_close;
 	}
-	a->port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-						: ((struct sockaddr_in6 *)&ss)->sin6_port);
+	a->port = ss.ss_family == AF_INET    ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
+		  : ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+					     : 0;
 	a->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (a->stopfd < 0) {
 		r = start_err(errbuf, errlen, -errno, "eventfd for", addr);
@@ -815,9 +960,34 @@ out_close:
 	if (a->stopfd >= 0)
 		close(a->stopfd);
 	close(a->lfd);
+	if (a->unix_path[0])
+		unlink(a->unix_path);
 out_free:
+	pthread_mutex_destroy(&a->tok_mu);
 	free(a);
 	return r;
+}
+
+/* RFC 6750 2.1 b64token: what may follow "Bearer ". */
+static bool is_token68(unsigned char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       (ch && strchr("-._~+/=", ch));
+}
+
+int admin_set_token(struct admin *a, const char *tok, size_t len)
+{
+	if (len > ADMIN_TOKEN_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++)
+		if (!is_token68((unsigned char)tok[i]))
+			return -EINVAL;
+	pthread_mutex_lock(&a->tok_mu);
+	if (len)
+		memcpy(a->token, tok, len);
+	a->tok_len = len;
+	pthread_mutex_unlock(&a->tok_mu);
+	return 0;
 }
 
 uint16_t admin_port(const struct admin *a)
@@ -838,5 +1008,9 @@ void admin_stop(struct admin *a)
 		remove_client(a, a->n - 1);
 	close(a->stopfd);
 	close(a->lfd);
+	if (a->unix_path[0])
+		unlink(a->unix_path);
+	explicit_bzero(a->token, sizeof(a->token));
+	pthread_mutex_destroy(&a->tok_mu);
 	free(a);
 }

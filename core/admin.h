@@ -1,19 +1,27 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * admin: the operator's HTTP endpoint (probes, metrics, config, drain), served
- * by one small thread of its own so that a slow scrape never touches a ring.
+ * admin: the operator's HTTP endpoints, each served by one small thread of
+ * its own so that a slow scrape never touches a ring. An endpoint has a role:
  *
+ *   ADMIN_PROBES (the probe/metrics port; read-only, safe to open to the
+ *   kubelet and Prometheus):
  *   GET  /ready    200 "ready\n" or 503 "not ready\n"        (ops->ready)
  *   GET  /healthz  200 "ok\n" or 503 and the reason           (ops->healthy)
  *   GET  /metrics  Prometheus text format 0.0.4                (ops->metrics)
+ *
+ *   ADMIN_CONTROL (loopback or a Unix socket by default; a bearer token
+ *   where it is opened wider) serves the three above and:
  *   GET  /config   the effective config, YAML                  (ops->config)
  *   GET  /denied   top denied names, JSON                      (ops->denied)
  *   POST /drain    202, calls ops->drain once per request      (ops->drain)
  *
- * HEAD is served wherever GET is. A known path with another method gets 405
- * and an Allow header, a path whose callback is NULL or unknown 404, a
- * request that does not parse 400. Every response carries Content-Length and
- * Connection: close; requests are not pipelined.
+ * A path the role does not serve, or whose callback is NULL, gets 404: the
+ * probe port cannot be told that /drain exists. Where a token is set, every
+ * request must carry "Authorization: Bearer <token>": none gets 401 with
+ * WWW-Authenticate, a wrong one 403, compared in constant time. Then HEAD is
+ * served wherever GET is, and a known path with another method gets 405 and
+ * an Allow header. A request that does not parse gets 400. Every response
+ * carries Content-Length and Connection: close; requests are not pipelined.
  *
  * The thread polls non-blocking sockets with a buffer per client, so one slow
  * client never blocks another. Limits (every one is a resource a local
@@ -80,20 +88,37 @@ struct admin_ops {
 	void (*drain)(void *arg);
 };
 
+enum admin_role {
+	ADMIN_PROBES,  /* /ready, /healthz, /metrics */
+	ADMIN_CONTROL, /* every route */
+};
+
+#define ADMIN_TOKEN_MAX 512 /* bytes of a bearer token */
+
 struct admin;
 
 /*
- * Bind addr ("127.0.0.1:9901", "[::1]:9901", "0.0.0.0:9901", "localhost:9901";
- * port 0 picks a free one, see admin_port()) and start the admin thread.
- * *non_loopback is set to whether the address is reachable from other hosts,
- * so that the caller can warn. ops and arg must outlive the admin.
- * Returns 0 with *out set, or -errno with a sentence in errbuf; then nothing
- * was started and no callback will ever be called.
+ * Bind addr and start the endpoint's thread. addr is "127.0.0.1:9901",
+ * "[::1]:9901", "0.0.0.0:9901", "localhost:9901" (port 0 picks a free one,
+ * see admin_port()), or "unix:/path" (a stale socket file is replaced; the
+ * new one is made mode 0600 before it listens, and removed by admin_stop()).
+ * *non_loopback is set to whether the address is reachable from other hosts.
+ * ops and arg must outlive the admin. Returns 0 with *out set, or -errno with
+ * a sentence in errbuf; then nothing was started and no callback will ever be
+ * called.
  */
-int admin_start(const char *addr, const struct admin_ops *ops, void *arg, bool *non_loopback,
-		struct admin **out, char *errbuf, size_t errlen);
+int admin_start(const char *addr, enum admin_role role, const struct admin_ops *ops, void *arg,
+		bool *non_loopback, struct admin **out, char *errbuf, size_t errlen);
 
-/* The port actually bound. */
+/*
+ * The bearer token every request must carry from now on: len bytes of
+ * tok (copied), or none when len is 0. Returns 0, or -EINVAL for a token
+ * longer than ADMIN_TOKEN_MAX or with bytes outside RFC 6750's token68 set.
+ * Safe to call while the thread serves (a reload rotates the token).
+ */
+int admin_set_token(struct admin *a, const char *tok, size_t len);
+
+/* The port actually bound; 0 for a Unix socket. */
 uint16_t admin_port(const struct admin *a);
 
 /*

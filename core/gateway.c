@@ -27,6 +27,7 @@
 
 #include "conf/dump.h"
 #include "core/admin.h"
+#include "core/cpu.h"
 #include "core/log.h"
 #include "core/pipepool.h"
 #include "core/prom.h"
@@ -73,7 +74,9 @@ struct gw {
 	uint64_t reload_ok, reload_failed;
 	double reload_ok_at; /* wall clock seconds */
 	double started_at;
-	uint64_t file_hash; /* of the config file as last loaded */
+	uint64_t file_hash;    /* of the config file as last loaded */
+	struct admin *control; /* the control endpoint, or NULL; its token follows reloads */
+	struct cpu_plan plan;  /* how many workers, where, and why */
 };
 
 static double wall_s(void)
@@ -267,6 +270,14 @@ static const char *restart_only(const struct conf *a, const struct conf *b)
 		return "relay";
 	if (!str_eq(a->admin_address, b->admin_address))
 		return "admin.address";
+	if (!str_eq(a->control.address, b->control.address))
+		return "admin.control.address";
+	if (a->cpu_affinity.mode != b->cpu_affinity.mode ||
+	    a->cpu_affinity.n_cpus != b->cpu_affinity.n_cpus ||
+	    (a->cpu_affinity.n_cpus &&
+	     memcmp(a->cpu_affinity.cpus, b->cpu_affinity.cpus,
+		    a->cpu_affinity.n_cpus * sizeof(*a->cpu_affinity.cpus))))
+		return "cpu_affinity";
 	if (!str_eq(a->access_log_file, b->access_log_file))
 		return "log.access_file";
 	return NULL;
@@ -310,6 +321,8 @@ static void reload(struct gw *gw, const char *why)
 	gw->reload_ok_at = wall_s();
 	pthread_mutex_unlock(&gw->mu);
 	gw->file_hash = h;
+	if (gw->control)
+		admin_set_token(gw->control, g->conf->control.token, g->conf->control.token_len);
 	log_set_level(g->conf->log_level);
 	pipepool_set_budget(g->conf->relay.pipe_memory_max);
 	for (unsigned i = 0; i < gw->n; i++)
@@ -563,21 +576,41 @@ static const struct admin_ops admin_ops = {
 
 /* ---- start ---- */
 
-static unsigned cpu_list(int *cpus, unsigned max)
+/*
+ * Start one admin endpoint; shown[] gets the address as bound (the port of
+ * ":0", which tests use to run side by side). Returns 0 or -1, reported.
+ */
+static int start_admin(struct gw *gw, const char *addr, enum admin_role role, struct admin **out,
+		       char *shown, size_t len)
 {
-	cpu_set_t set;
-	unsigned n = 0;
+	const char *field = role == ADMIN_CONTROL ? "admin.control.address" : "admin.address";
+	const struct conf *c = gw->cur->conf;
+	bool exposed = false;
+	char err[256];
 
-	if (sched_getaffinity(0, sizeof(set), &set) < 0) {
-		long k = sysconf(_SC_NPROCESSORS_ONLN);
-		for (long i = 0; i < k && n < max; i++)
-			cpus[n++] = (int)i;
-		return n ? n : 1;
+	if (admin_start(addr, role, &admin_ops, gw, &exposed, out, err, sizeof(err)) < 0) {
+		fprintf(stderr, "snigate: error: %s %s: %s\n", field, addr, err);
+		return -1;
 	}
-	for (int i = 0; i < CPU_SETSIZE && n < max; i++)
-		if (CPU_ISSET(i, &set))
-			cpus[n++] = i;
-	return n ? n : 1;
+	if (role == ADMIN_CONTROL &&
+	    admin_set_token(*out, c->control.token, c->control.token_len) < 0) {
+		/* conf_validate() already refused such a token: a bug if reached. */
+		fprintf(stderr, "snigate: error: admin.control.token_file: unusable token\n");
+		return -1;
+	}
+	if (exposed && role == ADMIN_CONTROL)
+		log_msg(CONF_LOG_INFO,
+			"control endpoint on %s is reachable from other hosts; every request "
+			"needs the bearer token of %s",
+			addr, c->control.token_file);
+	if (!strncmp(addr, "unix:", 5)) {
+		snprintf(shown, len, "%s", addr);
+	} else {
+		const char *colon = strrchr(addr, ':');
+		snprintf(shown, len, "%.*s:%u", (int)(colon ? colon - addr : 0), addr,
+			 admin_port(*out));
+	}
+	return 0;
 }
 
 /* Raise the soft limit to the hard one, and say so when that is still short. */
@@ -763,7 +796,6 @@ void gateway_block_signals(void)
 
 int gateway_run(struct conf *c, gateway_load_fn load, void *arg)
 {
-	static int cpus[CPU_SETSIZE];
 	struct gw gw = {.load = load, .load_arg = arg, .next_gen = 1, .wake_fd = -1};
 	struct admin *admin = NULL;
 	char why[512], base[NAME_MAX + 1] = "";
@@ -788,8 +820,12 @@ int gateway_run(struct conf *c, gateway_load_fn load, void *arg)
 		return 1;
 	}
 
-	unsigned n_cpu = cpu_list(cpus, CPU_SETSIZE);
-	unsigned n = c->threads ? c->threads : n_cpu;
+	if (cpu_plan_make(c, &gw.plan) < 0) {
+		fprintf(stderr, "snigate: error: %s\n", gw.plan.why);
+		gen_free(gw.cur);
+		return 2;
+	}
+	unsigned n = gw.plan.threads;
 	unsigned max_live = c->limits.max_connections ? (c->limits.max_connections + n - 1) / n : 0;
 	unsigned per = c->limits.max_connections_per_thread;
 	if (per && (!max_live || per < max_live))
@@ -814,8 +850,8 @@ int gateway_run(struct conf *c, gateway_load_fn load, void *arg)
 		goto out;
 	}
 	for (unsigned i = 0; i < n; i++) {
-		int cpu = c->threads > n_cpu ? -1 : cpus[i % n_cpu];
-		gw.ws[i] = worker_create(i, cpu, &gw.cur->wc, max_live, max_hellos, ready);
+		gw.ws[i] =
+			worker_create(i, gw.plan.cpu[i], &gw.cur->wc, max_live, max_hellos, ready);
 		if (!gw.ws[i] || worker_start(gw.ws[i]) < 0) {
 			fprintf(stderr, "snigate: error: cannot start worker %u\n", i);
 			worker_destroy(gw.ws[i]);
@@ -840,29 +876,13 @@ int gateway_run(struct conf *c, gateway_load_fn load, void *arg)
 			rc = 1;
 		}
 	}
-	char adm[96] = "off";
-	if (rc == 0 && c->admin_address) {
-		bool exposed = false;
-		char err[256];
-		int e = admin_start(c->admin_address, &admin_ops, &gw, &exposed, &admin, err,
-				    sizeof(err));
-		if (e < 0) {
-			fprintf(stderr, "snigate: error: admin.address %s: %s\n", c->admin_address,
-				err);
-			rc = 1;
-		} else {
-			if (exposed)
-				log_msg(CONF_LOG_WARN,
-					"admin endpoint on %s is reachable from other hosts: it "
-					"can drain the gateway and shows its configuration",
-					c->admin_address);
-			/* The port as bound, for ":0" (tests pick a free one that way). */
-			const char *colon = strrchr(c->admin_address, ':');
-			snprintf(adm, sizeof(adm), "%.*s:%u",
-				 (int)(colon ? colon - c->admin_address : 0), c->admin_address,
-				 admin_port(admin));
-		}
-	}
+	char adm[96] = "off", ctl[128] = "off";
+	if (rc == 0 && c->admin_address &&
+	    start_admin(&gw, c->admin_address, ADMIN_PROBES, &admin, adm, sizeof(adm)) < 0)
+		rc = 1;
+	if (rc == 0 && c->control.address &&
+	    start_admin(&gw, c->control.address, ADMIN_CONTROL, &gw.control, ctl, sizeof(ctl)) < 0)
+		rc = 1;
 	if (rc == 0) {
 		char lst[512];
 		size_t k = 0;
@@ -875,9 +895,10 @@ int gateway_run(struct conf *c, gateway_load_fn load, void *arg)
 		}
 		atomic_store(&gw.state, ST_SERVING);
 		fprintf(stderr,
-			"snigate: ready: %u threads, %zu allowed names, listening on %s, admin %s, "
-			"mode %s\n",
-			n, allowlist_count(gw.cur->al), lst, adm, conf_mode_str(c->mode));
+			"snigate: ready: %u threads (%s), %zu allowed names, listening on %s, "
+			"admin %s, control %s, mode %s\n",
+			n, gw.plan.why, allowlist_count(gw.cur->al), lst, adm, ctl,
+			conf_mode_str(c->mode));
 		ifd = watch_config(c->path, base, sizeof(base));
 		serve(&gw, sfd, ifd, base);
 	}
@@ -887,6 +908,7 @@ out:
 		worker_stop(gw.ws[i]);
 	for (unsigned i = 0; i < started; i++)
 		worker_join(gw.ws[i]);
+	admin_stop(gw.control);
 	admin_stop(admin);
 	if (rc == 0)
 		print_stats(&gw);

@@ -69,6 +69,9 @@ enum {
 	OPT_ENVOY_MODE,
 	OPT_ENVOY_IGNORED,
 	OPT_ALLOW_ROOT,
+	OPT_CONTROL,
+	OPT_CONTROL_TOKEN_FILE,
+	OPT_CPU_AFFINITY,
 };
 
 /* -l is Envoy's --log-level, so a Deployment's Envoy args keep working. */
@@ -98,6 +101,9 @@ static const struct option long_opts[] = {
 	{"drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT},
 	{"audit", no_argument, NULL, OPT_AUDIT},
 	{"allow-root", no_argument, NULL, OPT_ALLOW_ROOT},
+	{"control", required_argument, NULL, OPT_CONTROL},
+	{"control-token-file", required_argument, NULL, OPT_CONTROL_TOKEN_FILE},
+	{"cpu-affinity", required_argument, NULL, OPT_CPU_AFFINITY},
 	/* Envoy's command line: the same meaning in snigate */
 	{"config-path", required_argument, NULL, 'c'},
 	{"concurrency", required_argument, NULL, OPT_CONCURRENCY},
@@ -150,7 +156,12 @@ static void usage(FILE *f)
 		"      --resolver IP[@PORT]    DNS server to forward to (repeatable;\n"
 		"                              default: the servers in /etc/resolv.conf)\n"
 		"      --upstream-port N       port dialled on the allowed name (default 443)\n"
-		"      --threads N             worker threads, 0 = one per CPU (default 0)\n"
+		"      --threads N             worker threads; 0 = the CPUs this process may use:\n"
+		"                              its cgroup's CPU quota within its affinity mask\n"
+		"                              (default 0)\n"
+		"      --cpu-affinity A        none (default), auto (pin only on an exclusive\n"
+		"                              cpuset as large as the thread count) or a CPU\n"
+		"                              list such as 0-3,8 (pin worker i to its i-th CPU)\n"
 		"      --lookup-family F       V4_ONLY, V6_ONLY, V4_PREFERRED, AUTO or ALL\n"
 		"      --client-hello-timeout D  whole ClientHello within D (default 10s)\n"
 		"      --connect-timeout D     upstream connect, per address (default 5s)\n"
@@ -162,8 +173,13 @@ static void usage(FILE *f)
 		"      --allow-upstream CIDR   let connections reach CIDR although the upstream\n"
 		"                              policy denies it (loopback, link-local, private\n"
 		"                              ranges by default; repeatable; never the gateway)\n"
-		"      --admin ADDR:PORT|off   admin endpoint: /ready, /healthz, /metrics, /config,\n"
-		"                              /denied, POST /drain (default 127.0.0.1:9901)\n"
+		"      --admin ADDR:PORT|off   probe and metrics endpoint: GET /ready, /healthz,\n"
+		"                              /metrics only (default 127.0.0.1:9901)\n"
+		"      --control ADDR:PORT|unix:PATH|off\n"
+		"                              control endpoint: the probes, /config, /denied,\n"
+		"                              POST /drain (default 127.0.0.1:9902)\n"
+		"      --control-token-file F  bearer token every control request must carry;\n"
+		"                              required where --control is not loopback or unix\n"
 		"      --drain-delay D         after SIGTERM keep accepting for D, /ready 503\n"
 		"                              (default 0s)\n"
 		"      --drain-timeout D       then let open connections finish for up to D\n"
@@ -484,6 +500,23 @@ static int apply_flags(struct conf *c, int argc, char **argv)
 			if (strcmp(optarg, "off") && !(c->admin_address = strdup(optarg)))
 				return flag_error(name, optarg, "out of memory");
 			break;
+		case OPT_CONTROL:
+			free(c->control.address);
+			c->control.address = NULL;
+			if (strcmp(optarg, "off") && !(c->control.address = strdup(optarg)))
+				return flag_error(name, optarg, "out of memory");
+			break;
+		case OPT_CONTROL_TOKEN_FILE:
+			free(c->control.token_file);
+			if (!(c->control.token_file = strdup(optarg)))
+				return flag_error(name, optarg, "out of memory");
+			break;
+		case OPT_CPU_AFFINITY: {
+			const char *why;
+			if (conf_affinity_parse(optarg, c, &why) < 0)
+				return flag_error(name, optarg, why);
+			break;
+		}
 		case OPT_DRAIN_DELAY:
 		case OPT_DRAIN_TIMEOUT:
 			if (conf_parse_duration_ms(optarg, &ms) < 0 || ms > UINT_MAX)

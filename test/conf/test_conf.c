@@ -10,10 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
 #include "conf/conf.h"
+#include "conf/dump.h"
 
 static const char *data_path(const char *name)
 {
@@ -551,7 +553,7 @@ static const struct bad bad_files[] = {
 	{"bad_unknown_key.yaml", 6, "timeouts.conect",
 	 "unknown key (known here: client_hello, connect, dns, idle"},
 	{"bad_unknown_top.yaml", 2, "listener",
-	 "unknown key (known here: threads, mode, drain, listeners, allow, resolver, upstream, "
+	 "unknown key (known here: threads, cpu_affinity, mode, drain, listeners, allow, resolver, upstream, "
 	 "timeouts, limits, relay, admin, log)"},
 	{"bad_unknown_listener_key.yaml", 6, "listeners[1].upstream",
 	 "unknown key (known here: address, port, upstream_port"},
@@ -1189,6 +1191,100 @@ Test(connect, validate_rechecks_fields)
 
 /* ---- operations: mode, drain, admin, limits, access log ---- */
 
+static const char *write_tmp(const char *text)
+{
+	static char path[64];
+	snprintf(path, sizeof(path), "/tmp/snigate-token-XXXXXX");
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return path;
+}
+
+Test(operations, control_endpoint_and_token)
+{
+	struct conf_error err = {0};
+	struct conf *c =
+		load_str("listeners: [{address: 127.0.0.1, port: 8443}]\nallow: [a.b]\n", &err);
+	cr_assert_not_null(c, "%s", err.msg);
+	cr_assert_str_eq(c->control.address, "127.0.0.1:9902", "the default is loopback");
+	cr_assert_null(c->control.token_file);
+	cr_assert_null(c->control.token);
+	conf_free(c);
+
+	/* A token file: one line, the newline dropped; the path is dumped, the token never. */
+	const char *tf = write_tmp("0123456789abcdef-TOKEN\n");
+	char text[512];
+	snprintf(text, sizeof(text),
+		 "listeners: [{address: 127.0.0.1, port: 8443}]\nallow: [a.b]\n"
+		 "admin:\n  control:\n    address: 0.0.0.0:9902\n    token_file: %s\n",
+		 tf);
+	c = load_str(text, &err);
+	cr_assert_not_null(c, "%s", err.msg);
+	cr_assert_eq(conf_validate(c, &err), 0, "%s", err.msg);
+	cr_assert_str_eq(c->control.token, "0123456789abcdef-TOKEN");
+	cr_assert_eq(c->control.token_len, 22);
+	char *dump = conf_dump_yaml_str(c, 0);
+	cr_assert_not_null(dump);
+	cr_assert(strstr(dump, "  control:\n    address: \"0.0.0.0:9902\"\n    token_file: "), "%s",
+		  dump);
+	cr_assert_null(strstr(dump, "0123456789abcdef"), "the token was dumped: %s", dump);
+	free(dump);
+	conf_free(c);
+
+	/* Too short, or a byte no bearer token has: refused with the file named. */
+	static const char *const bad[] = {"short\n", "0123456789abcdef ghij\n", "\n"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		FILE *tfp = fopen(tf, "w");
+		fputs(bad[i], tfp);
+		fclose(tfp);
+		c = load_str(text, &err);
+		if (c && !conf_validate(c, &err))
+			cr_assert_fail("token %zu accepted", i);
+		conf_free(c);
+		cr_assert_str_eq(err.field, "admin.control.token_file");
+		cr_assert(strstr(err.msg, tf), "%s", err.msg);
+	}
+	unlink(tf);
+
+	/* Loopback, IPv6 loopback and Unix sockets need no token; off turns it off. */
+	static const char *const local[] = {"127.0.0.1:9902", "\"[::1]:0\"", "unix:/run/s.sock"};
+	for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++) {
+		snprintf(text, sizeof(text), "admin:\n  control:\n    address: %s\n", local[i]);
+		c = load_str(text, &err);
+		cr_assert_not_null(c, "%s: %s", local[i], err.msg);
+		conf_free(c);
+	}
+	c = load_str("admin:\n  control:\n    address: off\n", &err);
+	cr_assert_not_null(c, "%s", err.msg);
+	cr_assert_null(c->control.address);
+	conf_free(c);
+}
+
+Test(operations, cpu_affinity)
+{
+	struct conf_error err = {0};
+	char buf[64];
+	struct conf *c = load_str("cpu_affinity: 8,0-3,2,10-11\n", &err);
+	cr_assert_not_null(c, "%s", err.msg);
+	cr_assert_eq(c->cpu_affinity.mode, CONF_AFFINITY_LIST);
+	cr_assert_eq(c->cpu_affinity.n_cpus, 7, "sorted, repeats dropped");
+	cr_assert_eq(c->cpu_affinity.cpus[0], 0);
+	cr_assert_eq(c->cpu_affinity.cpus[4], 8);
+	cr_assert_str_eq(conf_affinity_str(c, buf, sizeof(buf)), "0-3,8,10-11");
+	conf_free(c);
+	c = load_str("cpu_affinity: auto\n", &err);
+	cr_assert_not_null(c, "%s", err.msg);
+	cr_assert_eq(c->cpu_affinity.mode, CONF_AFFINITY_AUTO);
+	cr_assert_str_eq(conf_affinity_str(c, buf, sizeof(buf)), "auto");
+	conf_free(c);
+	c = load_str("threads: 2\n", &err);
+	cr_assert_not_null(c, "%s", err.msg);
+	cr_assert_eq(c->cpu_affinity.mode, CONF_AFFINITY_NONE, "pinning is opt-in");
+	conf_free(c);
+}
+
 Test(operations, every_field)
 {
 	struct conf_error err = {0};
@@ -1243,6 +1339,24 @@ Test(operations, errors_name_line_and_field)
 		{"log:\n  access_sample: -1\n", "log.access_sample", "is not a fraction", 2},
 		{"log:\n  access_sample: 10%%\n", "log.access_sample", "is not a fraction", 2},
 		{"admin:\n  address: 127.0.0.1\n", "admin.address", "127.0.0.1", 2},
+		{"admin:\n  control:\n    address: 0.0.0.0:9902\n", "admin.control.token_file",
+		 "required: admin.control.address \"0.0.0.0:9902\" is reachable from other hosts",
+		 3},
+		{"admin:\n  control:\n    address: \"[::]:9902\"\n", "admin.control.token_file",
+		 "is reachable from other hosts", 3},
+		{"admin:\n  control:\n    address: unix:run/c.sock\n", "admin.control.address",
+		 "is not unix:/absolute/path", 3},
+		{"admin:\n  control:\n    address: 10.0.0.1\n", "admin.control.address",
+		 "is not address:port", 3},
+		{"admin:\n  control:\n    token_file: /nonexistent/snigate-token\n",
+		 "admin.control.token_file", "/nonexistent/snigate-token: No such file", 3},
+		{"admin:\n  control:\n    tokenfile: /x\n", "admin.control.tokenfile",
+		 "known here: address, token_file", 3},
+		{"cpu_affinity: some\n", "cpu_affinity", "is not none, auto or a CPU list", 1},
+		{"cpu_affinity: 3-1\n", "cpu_affinity", "out of order", 1},
+		{"cpu_affinity: 0-1024\n", "cpu_affinity", "above 1023", 1},
+		{"cpu_affinity: 1,,2\n", "cpu_affinity", "is not none, auto", 1},
+		{"cpu_affinity: \"1-\"\n", "cpu_affinity", "is not none, auto", 1},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct conf_error err = {0};

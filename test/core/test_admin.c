@@ -17,7 +17,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -99,8 +101,9 @@ static void start(void)
 
 	atomic_store(&st.ready, false);
 	atomic_store(&st.healthy, true);
-	cr_assert_eq(admin_start("127.0.0.1:0", &ops, NULL, &nonlo, &adm, err, sizeof(err)), 0,
-		     "%s", err);
+	cr_assert_eq(admin_start("127.0.0.1:0", ADMIN_CONTROL, &ops, NULL, &nonlo, &adm, err,
+				 sizeof(err)),
+		     0, "%s", err);
 	cr_assert_not(nonlo);
 	port = admin_port(adm);
 	cr_assert_neq(port, 0);
@@ -548,32 +551,36 @@ Test(admin_start, addresses)
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		a = (struct admin *)1;
-		cr_assert_eq(admin_start(bad[i], &ops, NULL, &nonlo, &a, err, sizeof(err)), -EINVAL,
-			     "\"%s\"", bad[i]);
+		cr_assert_eq(admin_start(bad[i], ADMIN_CONTROL, &ops, NULL, &nonlo, &a, err,
+					 sizeof(err)),
+			     -EINVAL, "\"%s\"", bad[i]);
 		cr_assert_null(a);
 		cr_assert(strstr(err, "bad address"), "%s", err);
 	}
-	cr_assert_eq(admin_start("0.0.0.0:0", &ops, NULL, &nonlo, &a, err, sizeof(err)), 0, "%s",
-		     err);
+	cr_assert_eq(
+		admin_start("0.0.0.0:0", ADMIN_CONTROL, &ops, NULL, &nonlo, &a, err, sizeof(err)),
+		0, "%s", err);
 	cr_assert(nonlo, "0.0.0.0 is reachable from other hosts");
 	admin_stop(a);
-	cr_assert_eq(admin_start("localhost:0", &ops, NULL, &nonlo, &a, err, sizeof(err)), 0, "%s",
-		     err);
+	cr_assert_eq(
+		admin_start("localhost:0", ADMIN_CONTROL, &ops, NULL, &nonlo, &a, err, sizeof(err)),
+		0, "%s", err);
 	cr_assert_not(nonlo);
 	admin_stop(a);
-	cr_assert_eq(admin_start("127.0.0.9:0", &ops, NULL, &nonlo, &a, err, sizeof(err)), 0, "%s",
-		     err);
+	cr_assert_eq(
+		admin_start("127.0.0.9:0", ADMIN_CONTROL, &ops, NULL, &nonlo, &a, err, sizeof(err)),
+		0, "%s", err);
 	cr_assert_not(nonlo, "all of 127/8 is loopback");
 	admin_stop(a);
 	/* IPv6 may be off in a container; then the bind fails and that is all. */
-	int r = admin_start("[::1]:0", &ops, NULL, &nonlo, &a, err, sizeof(err));
+	int r = admin_start("[::1]:0", ADMIN_CONTROL, &ops, NULL, &nonlo, &a, err, sizeof(err));
 	if (r == 0) {
 		cr_assert_not(nonlo);
 		admin_stop(a);
 	} else {
 		cr_assert(r == -EADDRNOTAVAIL || r == -EAFNOSUPPORT, "%s", err);
 	}
-	r = admin_start("[::]:0", &ops, NULL, &nonlo, &a, err, sizeof(err));
+	r = admin_start("[::]:0", ADMIN_CONTROL, &ops, NULL, &nonlo, &a, err, sizeof(err));
 	cr_assert(nonlo);
 	if (r == 0)
 		admin_stop(a);
@@ -586,9 +593,12 @@ Test(admin_start, port_in_use)
 	bool nonlo;
 	char addr[64], err[256];
 
-	cr_assert_eq(admin_start("127.0.0.1:0", &ops, NULL, &nonlo, &a, err, sizeof(err)), 0);
+	cr_assert_eq(
+		admin_start("127.0.0.1:0", ADMIN_CONTROL, &ops, NULL, &nonlo, &a, err, sizeof(err)),
+		0);
 	snprintf(addr, sizeof(addr), "127.0.0.1:%u", admin_port(a));
-	cr_assert_eq(admin_start(addr, &ops, NULL, &nonlo, &b, err, sizeof(err)), -EADDRINUSE);
+	cr_assert_eq(admin_start(addr, ADMIN_CONTROL, &ops, NULL, &nonlo, &b, err, sizeof(err)),
+		     -EADDRINUSE);
 	cr_assert_null(b);
 	cr_assert(strstr(err, "bind") && strstr(err, addr), "%s", err);
 	admin_stop(a);
@@ -601,7 +611,9 @@ static void only_ready_start(void)
 	bool nonlo;
 
 	atomic_store(&st.ready, true);
-	cr_assert_eq(admin_start("127.0.0.1:0", &few, NULL, &nonlo, &adm, err, sizeof(err)), 0);
+	cr_assert_eq(admin_start("127.0.0.1:0", ADMIN_CONTROL, &few, NULL, &nonlo, &adm, err,
+				 sizeof(err)),
+		     0);
 	port = admin_port(adm);
 }
 
@@ -615,4 +627,190 @@ Test(admin_start, null_callbacks_are_404, .init = only_ready_start, .fini = stop
 	cr_assert_eq(r.status, 404);
 	RAW("POST /drain HTTP/1.1\r\n\r\n", &r);
 	cr_assert_eq(r.status, 404);
+}
+
+/* ---- roles: the probe port serves probes and metrics, nothing else ---- */
+
+static void probes_start(void)
+{
+	char err[256];
+	bool nonlo;
+
+	atomic_store(&st.ready, true);
+	atomic_store(&st.healthy, true);
+	atomic_store(&st.drains, 0);
+	cr_assert_eq(admin_start("127.0.0.1:0", ADMIN_PROBES, &ops, NULL, &nonlo, &adm, err,
+				 sizeof(err)),
+		     0, "%s", err);
+	port = admin_port(adm);
+}
+
+Test(admin_probes, serves_probes_and_metrics_only, .init = probes_start, .fini = stop)
+{
+	struct resp r;
+
+	RAW("GET /ready HTTP/1.1\r\n\r\n", &r);
+	cr_assert_eq(r.status, 200, "%s", r.raw);
+	RAW("GET /healthz HTTP/1.1\r\n\r\n", &r);
+	cr_assert_eq(r.status, 200, "%s", r.raw);
+	RAW("GET /metrics HTTP/1.1\r\n\r\n", &r);
+	cr_assert_eq(r.status, 200, "%s", r.raw);
+	/* Control routes do not exist here: 404, not 401 or 405, so nothing says they would. */
+	RAW("POST /drain HTTP/1.1\r\nContent-Length: 0\r\n\r\n", &r);
+	cr_assert_eq(r.status, 404, "%s", r.raw);
+	RAW("GET /drain HTTP/1.1\r\n\r\n", &r);
+	cr_assert_eq(r.status, 404, "%s", r.raw);
+	RAW("GET /config HTTP/1.1\r\n\r\n", &r);
+	cr_assert_eq(r.status, 404, "%s", r.raw);
+	RAW("GET /denied HTTP/1.1\r\n\r\n", &r);
+	cr_assert_eq(r.status, 404, "%s", r.raw);
+	cr_assert_eq(atomic_load(&st.drains), 0, "the probe port drained the gateway");
+	RAW("POST /ready HTTP/1.1\r\n\r\n", &r);
+	cr_assert_eq(r.status, 405, "%s", r.raw);
+}
+
+/* ---- the bearer token ---- */
+
+#define TOKEN "s3cr3t-T0ken_with.all~chars+/="
+
+static void token_start(void)
+{
+	probes_start();
+	admin_stop(adm);
+	char err[256];
+	bool nonlo;
+	cr_assert_eq(admin_start("127.0.0.1:0", ADMIN_CONTROL, &ops, NULL, &nonlo, &adm, err,
+				 sizeof(err)),
+		     0, "%s", err);
+	cr_assert_eq(admin_set_token(adm, TOKEN, strlen(TOKEN)), 0);
+	port = admin_port(adm);
+}
+
+Test(admin_token, missing_is_401_wrong_is_403_and_neither_drains, .init = token_start, .fini = stop)
+{
+	struct resp r;
+	char h[128];
+
+	need_curl();
+	cr_assert_eq(curl(&r, "-X", "POST", "/drain"), 0);
+	cr_assert_eq(r.status, 401, "%s", r.raw);
+	cr_assert_str_eq(header(&r, "WWW-Authenticate", h, sizeof(h)), "Bearer realm=\"snigate\"");
+	cr_assert_eq(curl(&r, "-H", "Authorization: Bearer wrong-token-of-some-length", "/drain"),
+		     0);
+	cr_assert_eq(r.status, 403, "%s", r.raw); /* curl -H alone sends GET: auth comes first */
+	RAW("POST /drain HTTP/1.1\r\nAuthorization: Bearer s3cr3t-T0ken_with.all~chars+/\r\n\r\n",
+	    &r);
+	cr_assert_eq(r.status, 403, "a prefix of the token: %s", r.raw);
+	RAW("POST /drain HTTP/1.1\r\nAuthorization: Bearer " TOKEN "x\r\n\r\n", &r);
+	cr_assert_eq(r.status, 403, "the token and one more byte: %s", r.raw);
+	RAW("POST /drain HTTP/1.1\r\nAuthorization: Basic dXNlcjpwYXNz\r\n\r\n", &r);
+	cr_assert_eq(r.status, 401, "another scheme: %s", r.raw);
+	RAW("POST /drain HTTP/1.1\r\nAuthorization: Bearer\r\n\r\n", &r);
+	cr_assert_eq(r.status, 401, "no credentials: %s", r.raw);
+	RAW("GET /config HTTP/1.1\r\n\r\n", &r);
+	cr_assert_eq(r.status, 401, "%s", r.raw);
+	cr_assert_null(strstr(r.raw, "redacted"), "the config leaked: %s", r.raw);
+	RAW("GET /metrics HTTP/1.1\r\n\r\n", &r);
+	cr_assert_eq(r.status, 401, "the control port guards every route: %s", r.raw);
+	cr_assert_eq(atomic_load(&st.drains), 0, "an unauthorized request drained the gateway");
+
+	/* Two credentials: which one counts would be a guess. */
+	RAW("POST /drain HTTP/1.1\r\nAuthorization: Bearer " TOKEN "\r\nauthorization: Bearer "
+	    "x\r\n\r\n",
+	    &r);
+	cr_assert_eq(r.status, 400, "%s", r.raw);
+	cr_assert_eq(atomic_load(&st.drains), 0);
+
+	/* The right token: a wrong method is still 405, POST drains. */
+	RAW("GET /drain HTTP/1.1\r\nAuthorization: Bearer " TOKEN "\r\n\r\n", &r);
+	cr_assert_eq(r.status, 405, "%s", r.raw);
+	RAW("POST /drain HTTP/1.1\r\nauthorization:   bearer " TOKEN "  \r\n\r\n", &r);
+	cr_assert_eq(r.status, 202, "scheme case and white space: %s", r.raw);
+	cr_assert_eq(atomic_load(&st.drains), 1);
+	RAW("GET /config HTTP/1.1\r\nAuthorization: Bearer " TOKEN "\r\n\r\n", &r);
+	cr_assert_eq(r.status, 200, "%s", r.raw);
+}
+
+Test(admin_token, rotation_and_bad_tokens, .init = token_start, .fini = stop)
+{
+	struct resp r;
+
+	cr_assert_eq(admin_set_token(adm, "has space in it!", 16), -EINVAL);
+	cr_assert_eq(admin_set_token(adm, "line\r\nInjected: 1", 18), -EINVAL);
+	RAW("GET /config HTTP/1.1\r\nAuthorization: Bearer " TOKEN "\r\n\r\n", &r);
+	cr_assert_eq(r.status, 200, "a refused token must leave the old one: %s", r.raw);
+	cr_assert_eq(admin_set_token(adm, "the-new-token-0123456789", 24), 0);
+	RAW("GET /config HTTP/1.1\r\nAuthorization: Bearer " TOKEN "\r\n\r\n", &r);
+	cr_assert_eq(r.status, 403, "the old token after rotation: %s", r.raw);
+	RAW("GET /config HTTP/1.1\r\nAuthorization: Bearer the-new-token-0123456789\r\n\r\n", &r);
+	cr_assert_eq(r.status, 200, "%s", r.raw);
+	cr_assert_eq(admin_set_token(adm, NULL, 0), 0);
+	RAW("GET /config HTTP/1.1\r\n\r\n", &r);
+	cr_assert_eq(r.status, 200, "no token configured: %s", r.raw);
+}
+
+/* ---- a Unix socket ---- */
+
+static int unix_get(const char *path, const char *req, struct resp *r)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct timeval tv = {.tv_sec = 10};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	raw_send(fd, req, strlen(req));
+	raw_read(fd, r);
+	close(fd);
+	return 0;
+}
+
+Test(admin_start, unix_socket)
+{
+	char dir[] = "/tmp/snigate-admin-XXXXXX", path[64], addr[80], err[256];
+	struct admin *a = NULL, *b = NULL;
+	struct resp r;
+	struct stat sb;
+	bool nonlo = true;
+
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/control.sock", dir);
+	snprintf(addr, sizeof(addr), "unix:%s", path);
+	/* A stale socket file, as a killed gateway leaves it, is replaced. */
+	int s = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	cr_assert_eq(bind(s, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	close(s);
+	cr_assert_eq(admin_start(addr, ADMIN_CONTROL, &ops, NULL, &nonlo, &a, err, sizeof(err)), 0,
+		     "%s", err);
+	cr_assert_not(nonlo, "a Unix socket is local");
+	cr_assert_eq(admin_port(a), 0);
+	cr_assert_eq(stat(path, &sb), 0);
+	cr_assert_eq(sb.st_mode & 0777, 0600, "mode %o", sb.st_mode & 0777);
+	cr_assert_eq(unix_get(path, "GET /config HTTP/1.1\r\n\r\n", &r), 0);
+	cr_assert_eq(r.status, 200, "%s", r.raw);
+	/* One that something still listens on is not taken over. */
+	cr_assert_eq(admin_start(addr, ADMIN_CONTROL, &ops, NULL, &nonlo, &b, err, sizeof(err)),
+		     -EADDRINUSE, "%s", err);
+	cr_assert_eq(unix_get(path, "GET /ready HTTP/1.1\r\n\r\n", &r), 0, "the first one is gone");
+	admin_stop(a);
+	cr_assert_neq(stat(path, &sb), 0, "admin_stop() leaves the socket file");
+	/* Nor is a file that is not a socket. */
+	int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	cr_assert_eq(admin_start(addr, ADMIN_CONTROL, &ops, NULL, &nonlo, &b, err, sizeof(err)),
+		     -EEXIST, "%s", err);
+	cr_assert_eq(stat(path, &sb), 0, "a regular file was removed");
+	unlink(path);
+	cr_assert_eq(admin_start("unix:relative/path", ADMIN_CONTROL, &ops, NULL, &nonlo, &b, err,
+				 sizeof(err)),
+		     -EINVAL);
+	rmdir(dir);
 }

@@ -836,6 +836,8 @@ struct h_gw h_snigate_dns(int upstream_port, int dns_port, const char *const ext
 		/* Tests run side by side: no fixed admin port, and a short drain at teardown. */
 		argv[n++] = "--admin";
 		argv[n++] = "127.0.0.1:0";
+		argv[n++] = "--control";
+		argv[n++] = "127.0.0.1:0";
 		argv[n++] = "--drain-timeout";
 		argv[n++] = "2s";
 		for (int i = 0; extra && extra[i]; i++) {
@@ -877,6 +879,8 @@ struct h_gw h_snigate_args(int port, const char *const args[])
 	/* The same defaults as h_snigate(), before args, which may override them. */
 	argv[n++] = "--admin";
 	argv[n++] = "127.0.0.1:0";
+	argv[n++] = "--control";
+	argv[n++] = "127.0.0.1:0";
 	argv[n++] = "--drain-timeout";
 	argv[n++] = "2s";
 	/* Loopback peers again; a test's own --allow-upstream adds to this one. */
@@ -903,18 +907,29 @@ struct h_gw h_snigate_args(int port, const char *const args[])
 	return g;
 }
 
-int h_admin_port(const struct h_gw *g)
+/* The port of ", <what> ADDR:PORT," in the ready line; 0 when it has none. */
+static int ready_port(const struct h_gw *g, const char *what)
 {
 	const char *err = h_read_file(g->p->err);
 	const char *a = strstr(err, "snigate: ready:");
-	a = a ? strstr(a, ", admin ") : NULL;
+	a = a ? strstr(a, what) : NULL;
 	if (!a)
 		return 0;
-	a += strlen(", admin ");
+	a += strlen(what);
 	const char *colon = strchr(a, ',');
 	while (colon && colon > a && colon[-1] != ':')
 		colon--;
 	return colon ? atoi(colon) : 0;
+}
+
+int h_admin_port(const struct h_gw *g)
+{
+	return ready_port(g, ", admin ");
+}
+
+int h_control_port(const struct h_gw *g)
+{
+	return ready_port(g, ", control ");
 }
 
 int h_snigate_stop(struct h_gw *g)

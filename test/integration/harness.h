@@ -131,6 +131,8 @@ struct h_gw h_snigate_dns(int upstream_port, int dns_port, const char *const ext
 struct h_gw h_snigate_args(int port, const char *const args[]);
 /* The admin endpoint's port, from the ready line; 0 when it has none. */
 int h_admin_port(const struct h_gw *g);
+/* The control endpoint's port, likewise (h_snigate*() start it on 127.0.0.1:0). */
+int h_control_port(const struct h_gw *g);
 /*
  * SIGTERM and wait: returns the exit code (-1 when it had to be killed).
  * Fails the test if snigate's stderr holds a sanitizer report.

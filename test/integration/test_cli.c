@@ -55,6 +55,9 @@ Test(cli, help_lists_every_flag, .timeout = 60)
 		"--version",
 		"--allow-root",
 		"--admin",
+		"--control",
+		"--control-token-file",
+		"--cpu-affinity",
 		"--audit",
 		"--help",
 		NULL,
@@ -256,9 +259,9 @@ Test(cli, refuses_root_unless_told_to, .timeout = 60)
 	if (geteuid() != 0)
 		cr_skip_test("not root: there is no refusal to see");
 	snprintf(listen_on, sizeof(listen_on), "127.0.0.1:%d", h_free_port());
-	const char *plain[] = {"--listen",     listen_on,    "--allow",
-			       "allowed.test", "--resolver", "127.0.0.1@53",
-			       "--admin",      "off",	     NULL};
+	const char *plain[] = {"--listen",   listen_on,	     "--allow", "allowed.test",
+			       "--resolver", "127.0.0.1@53", "--admin", "off",
+			       "--control",  "off",	     NULL};
 	static const char *const refused_env[] = {NULL, "0", "no", ""};
 	for (size_t i = 0; i < sizeof(refused_env) / sizeof(refused_env[0]); i++) {
 		if (refused_env[i])

@@ -88,7 +88,7 @@ static void write_atomic(const char *path, const char *text)
  * table a polling loop would fill). Returns the status, 0 when nothing
  * answered; *body (may be NULL) gets the body, malloc'ed.
  */
-static int http(int port, const char *method, const char *path, char **body)
+static int http_h(int port, const char *method, const char *path, const char *header, char **body)
 {
 	static unsigned seq;
 	char url[128], bodyf[300], codef[300], name[64];
@@ -101,8 +101,9 @@ static int http(int port, const char *method, const char *path, char **body)
 	h_path(bodyf, sizeof(bodyf), name);
 	snprintf(name, sizeof(name), "curl.%u.code", seq++);
 	h_path(codef, sizeof(codef), name);
-	const char *argv[] = {"curl", "-s",  "--max-time", "10",	   "-X", method,
-			      "-o",   bodyf, "-w",	   "%{http_code}", url,	 NULL};
+	const char *argv[] = {
+		"curl",		"-s", "--max-time",	    "10",   "-X", method, "-o", bodyf, "-w",
+		"%{http_code}", url,  header ? "-H" : NULL, header, NULL};
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 1, codef, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -120,6 +121,11 @@ static int http(int port, const char *method, const char *path, char **body)
 	unlink(codef);
 	unlink(bodyf);
 	return status;
+}
+
+static int http(int port, const char *method, const char *path, char **body)
+{
+	return http_h(port, method, path, NULL, body);
 }
 
 /* GET path: asserts the status, returns the body (malloc'ed). */
@@ -455,11 +461,12 @@ Test(ops, probes_in_every_state_and_post_drain)
 	struct h_sink *s = h_sink_start(&so);
 	const char *extra[] = {"--drain-delay", "2s", "--drain-timeout", "10s", NULL};
 	struct h_gw g = h_snigate(h_sink_port(s), extra);
-	int ap = h_admin_port(&g);
+	int ap = h_admin_port(&g), cp = h_control_port(&g);
 	char *body;
 	int code;
 
 	cr_assert_gt(ap, 0, "no admin port in the ready line:\n%s", h_read_file(g.p->err));
+	cr_assert_gt(cp, 0, "no control port in the ready line:\n%s", h_read_file(g.p->err));
 
 	/* Serving. The first /healthz comes right after "ready". */
 	code = http(ap, "GET", "/healthz", &body);
@@ -474,7 +481,9 @@ Test(ops, probes_in_every_state_and_post_drain)
 	/* Anything else: 404 for an unknown path, 405 for the wrong method. */
 	cr_assert_eq(http(ap, "GET", "/nope", NULL), 404);
 	cr_assert_eq(http(ap, "GET", "/", NULL), 404);
-	cr_assert_eq(http(ap, "GET", "/drain", NULL), 405, "GET /drain must not drain");
+	cr_assert_eq(http(cp, "GET", "/drain", NULL), 405, "GET /drain must not drain");
+	cr_assert_eq(http(ap, "POST", "/drain", NULL), 404, "the probe port has no /drain");
+	cr_assert_eq(http(ap, "GET", "/config", NULL), 404, "the probe port has no /config");
 	cr_assert_eq(http(ap, "POST", "/metrics", NULL), 405);
 	cr_assert_eq(http(ap, "DELETE", "/ready", NULL), 405);
 	body = get_ok(ap, "/ready", 200);
@@ -489,7 +498,7 @@ Test(ops, probes_in_every_state_and_post_drain)
 	cr_assert_eq(h_sink_accepted(s), 1, "the held connection never reached the upstream");
 
 	uint64_t t0 = h_now_ms();
-	code = http(ap, "POST", "/drain", &body);
+	code = http(cp, "POST", "/drain", &body);
 	cr_assert_eq(code, 202, "POST /drain: %d %s", code, body);
 	free(body);
 	code = http(ap, "GET", "/ready", &body);
@@ -500,7 +509,7 @@ Test(ops, probes_in_every_state_and_post_drain)
 	free(body);
 	cr_assert_eq(metric(ap, "snigate_draining", ""), 1);
 	/* POST /drain again is harmless. */
-	cr_assert_eq(http(ap, "POST", "/drain", NULL), 202);
+	cr_assert_eq(http(cp, "POST", "/drain", NULL), 202);
 
 	/* drain.delay: still accepting, and serving. */
 	uint64_t down = 0;
@@ -542,6 +551,51 @@ Test(ops, probes_in_every_state_and_post_drain)
 	cr_log_info("exit %llu ms after the last connection ended",
 		    (unsigned long long)(h_now_ms() - t_end));
 	cr_assert(strstr(h_read_file(g.p->err), "POST /drain: draining"));
+}
+
+/*
+ * The control endpoint opened to the network: without the token 401, with a
+ * wrong one 403, and neither drains; nor can the probe port reach /drain.
+ */
+Test(ops, control_needs_the_token_and_the_probe_port_cannot_drain)
+{
+	struct h_sink_opts so = {0};
+	struct h_sink *s = h_sink_start(&so);
+	char tf[256];
+	h_write_file(h_path(tf, sizeof(tf), "control-token"), "Zq3-token-for-the-control-port\n");
+	const char *extra[] = {"--control", "0.0.0.0:0", "--control-token-file", tf, NULL};
+	struct h_gw g = h_snigate(h_sink_port(s), extra);
+	int ap = h_admin_port(&g), cp = h_control_port(&g);
+	char *body;
+
+	cr_assert(strstr(h_read_file(g.p->err), ", control 0.0.0.0:"), "%s", h_read_file(g.p->err));
+	cr_assert_eq(http(cp, "POST", "/drain", NULL), 401);
+	cr_assert_eq(http_h(cp, "POST", "/drain", "Authorization: Bearer Zq3-token-for-the", NULL),
+		     403);
+	cr_assert_eq(http_h(cp, "POST", "/drain", "Authorization: Basic Zq3-token-for-the", NULL),
+		     401);
+	cr_assert_eq(http(cp, "GET", "/config", NULL), 401);
+	cr_assert_eq(http(ap, "POST", "/drain", NULL), 404);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(http(ap, "POST", "/drain?now=1", NULL), 404);
+	h_sleep_ms(300); /* a drain asked for would show by now */
+	body = get_ok(ap, "/ready", 200);
+	free(body);
+	cr_assert_eq(metric(ap, "snigate_draining", ""), 0);
+	cr_assert_eq(exchange(g.port, "allowed.test", 100, NULL), H_EOF,
+		     "still relaying after the refused drains");
+	cr_assert_null(strstr(h_read_file(g.p->err), "draining"), "%s", h_read_file(g.p->err));
+
+	/* The right token: the config (without the token), then a real drain. */
+	const char *auth = "Authorization: Bearer Zq3-token-for-the-control-port";
+	cr_assert_eq(http_h(cp, "GET", "/config", auth, &body), 200);
+	cr_assert(strstr(body, "token_file: "), "%s", body);
+	cr_assert_null(strstr(body, "Zq3-token"), "/config shows the token: %s", body);
+	free(body);
+	cr_assert_eq(http_h(cp, "POST", "/drain", auth, NULL), 202);
+	cr_assert_eq(http(ap, "GET", "/ready", NULL), 503);
+	h_snigate_stop(&g);
+	h_sink_stop(s);
 }
 
 /* ================= 2. metrics ================= */
@@ -683,7 +737,7 @@ Test(ops, metrics_parse_strictly_and_count_a_known_sequence)
 	promdoc_free(d);
 
 	/* GET /denied: the two names, most denied first, with exact counts. */
-	char *body = get_ok(ap, "/denied", 200);
+	char *body = get_ok(h_control_port(&g), "/denied", 200);
 	cr_assert(strstr(body, "{\"total\":3,"), "/denied total: %s", body);
 	const char *a = strstr(body, "{\"name\":\"denied.test\",\"count\":2,\"error\":0}");
 	const char *b = strstr(body, "{\"name\":\"zzz.test\",\"count\":1,\"error\":0}");
@@ -692,7 +746,7 @@ Test(ops, metrics_parse_strictly_and_count_a_known_sequence)
 	free(body);
 
 	/* GET /config: the running allowlist and listener. */
-	body = get_ok(ap, "/config", 200);
+	body = get_ok(h_control_port(&g), "/config", 200);
 	cr_assert(strstr(body, "\n  - \"allowed.test\"\n"), "/config: %s", body);
 	cr_assert(strstr(body, "\n  - \"*.wild.test\"\n"), "/config: %s", body);
 	snprintf(sel, sizeof(sel), "    port: %d\n", g.port);
@@ -951,7 +1005,7 @@ Test(ops, reload_under_load_keeps_every_transfer_and_switches_the_allowlist, .ti
 	assert_val(d, "snigate_allowed_connections_total", "name=\"*.wild.test\"", n_wild);
 	assert_val(d, "snigate_allowed_connections_total", "name=\"denied.test\"", n_denied_ok);
 	promdoc_free(d);
-	char *body = get_ok(ap, "/config", 200);
+	char *body = get_ok(h_control_port(&g), "/config", 200);
 	cr_assert(strstr(body, "\n  - \"*.wild.test\"\n  - \"denied.test\"\n"), "/config: %s",
 		  body);
 	free(body);
@@ -1001,7 +1055,7 @@ Test(ops, bad_reload_keeps_the_running_config)
 	assert_val(d, "snigate_config_reload_total", "result=\"success\"", 0);
 	assert_val(d, "snigate_config_generation", "", 0);
 	promdoc_free(d);
-	char *body = get_ok(ap, "/config", 200);
+	char *body = get_ok(h_control_port(&g), "/config", 200);
 	cr_assert_null(strstr(body, "wild"), "/config shows a refused allowlist: %s", body);
 	free(body);
 
@@ -1251,7 +1305,7 @@ Test(ops, audit_lets_a_denied_name_through_and_counts_it)
 	promdoc_sum(d, "snigate_connections_total", "decision=\"deny\"", &m);
 	cr_assert_eq(m, 0, "a deny series in audit mode");
 	promdoc_free(d);
-	char *body = get_ok(ap, "/denied", 200);
+	char *body = get_ok(h_control_port(&g), "/denied", 200);
 	cr_assert(strstr(body, "{\"name\":\"denied.test\",\"count\":1,"), "/denied: %s", body);
 	free(body);
 
@@ -1589,7 +1643,7 @@ Test(ops, denied_names_are_a_bounded_top_list)
 		 g.port);
 	expect_metric(ap, "snigate_connections_total", sel, RANDOM + HOT);
 
-	char *body = get_ok(ap, "/denied", 200), want[64];
+	char *body = get_ok(h_control_port(&g), "/denied", 200), want[64];
 	snprintf(want, sizeof(want), "{\"total\":%d,", RANDOM + HOT);
 	cr_assert(!strncmp(body, want, strlen(want)), "/denied: %.300s", body);
 	int listed = 0;

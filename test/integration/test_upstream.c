@@ -139,6 +139,8 @@ static struct h_gw gw_start(int port, const char *const args[])
 	if (has_flag("--admin")) {
 		argv[n++] = "--admin";
 		argv[n++] = "127.0.0.1:0";
+		argv[n++] = "--control";
+		argv[n++] = "127.0.0.1:0";
 	}
 	for (int i = 0; args[i]; i++) {
 		cr_assert_lt(n, 62);
@@ -426,6 +428,8 @@ Test(upstream, static_hosts_bypass_dns)
 	if (has_flag("--admin")) {
 		argv[3] = "--admin";
 		argv[4] = "127.0.0.1:0";
+		argv[5] = "--control";
+		argv[6] = "127.0.0.1:0";
 	}
 	struct h_gw g = {.port = port, .p = h_spawn("snigate", argv, NULL)};
 	g.p->gateway = true;

@@ -106,6 +106,7 @@ timeouts:
   dns: 2s
 admin:
   address: 127.0.0.1:0
+  control: {address: "off"}
 log:
   access: false
 limits:
