@@ -3,17 +3,31 @@
  * corefile: generate the egress-dns Corefile from the allowlist, and read one
  * back to compare.
  *
- * The generated file has one server block per zone, each with one forward
- * that names exactly that zone. The Envoy deployment's Corefile had
- * "forward cluster.local in-addr.arpa ip6.arpa 10.43.0.10": forward takes
- * one FROM zone, so CoreDNS read the other zones as upstreams and the pods
- * crash-looped with "plugin/forward: not an IP address or file". A block per
- * zone also works on CoreDNS versions that allow one forward per block.
+ * The generated file is one "." server block. Rewrites turn each allowlisted
+ * name into the gateway Service's name; everything else, the rewritten names
+ * included, goes to one forward, by default "forward . /etc/resolv.conf": the
+ * pod's own resolver, i.e. the cluster DNS, so no cluster address is
+ * hard-coded and the file is the same on every cluster.
  *
- * Rewrites live in the "." block only: a query picks the block of its most
- * specific zone, so allowlisted names (never under the cluster domain) land
- * there, and their rewritten name (the gateway Service) is forwarded to the
- * cluster DNS by the same block.
+ * "template IN HTTPS ." and "template IN SVCB ." answer those types for every
+ * name with an empty NOERROR before anything is forwarded. The template
+ * plugin runs after rewrite (CoreDNS's plugin.cfg order), so a rewritten name
+ * is caught as well as the rest. Without them an allowlisted name's HTTPS
+ * query would reach the cluster DNS as the Service's name (NODATA from the
+ * kubernetes plugin), but "_8443._https.NAME" and "_dns.resolver.arpa" would
+ * not be rewritten at all and would bring back the real records: ECH keys
+ * (the ClientHello then carries a public name, not the allowlisted one),
+ * address hints that go around the gateway, DoH resolvers. Through an SNI
+ * gateway that relays TCP none of it is usable anyway (no ECH, no QUIC).
+ *
+ * "reload" makes CoreDNS re-read the file when the ConfigMap changes, as
+ * snigate does with its own config, and keep the old one when the new one
+ * does not load: an allowlist change reaches both without a rollout.
+ *
+ * The reader refuses the Envoy deployment's crash loop: "forward cluster.local
+ * in-addr.arpa ip6.arpa 10.43.0.10" names one FROM zone, so CoreDNS took the
+ * other zones for upstreams and the pods crash-looped with
+ * "plugin/forward: not an IP address or file".
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -130,6 +144,14 @@ static bool upstream_ok(const char *s)
 	return true;
 }
 
+/* An upstream, or an absolute path to a resolv.conf-style file. */
+static bool upstream_or_file_ok(const char *s)
+{
+	if (*s == '/')
+		return !strpbrk(s, " \t\n\"{}#");
+	return upstream_ok(s);
+}
+
 /* The generated regex for "*.suffix": one or more labels, then suffix, anchored. */
 #define WILD_HEAD "^([a-z0-9_-]+\\.)+"
 #define WILD_TAIL "\\.$"
@@ -154,19 +176,18 @@ int corefile_generate(const struct conf *c, const struct corefile_opts *o, char 
 			  "\"%s\" is not a Service name NAME.NAMESPACE.svc.CLUSTER_DOMAIN", gw);
 		goto out;
 	}
-	zone += strlen(".svc.");
-	if (!o->n_upstreams || o->n_upstreams > COREFILE_MAX_UPSTREAMS) {
-		rc = fail(err, "", 0, "upstream", "%u upstreams; give 1..%u (the cluster DNS)",
+	if (o->n_upstreams > COREFILE_MAX_UPSTREAMS) {
+		rc = fail(err, "", 0, "upstream", "%u upstreams; give at most %u (the cluster DNS)",
 			  o->n_upstreams, COREFILE_MAX_UPSTREAMS);
 		goto out;
 	}
 	for (unsigned i = 0; i < o->n_upstreams; i++) {
-		if (!upstream_ok(o->upstreams[i])) {
+		if (!upstream_or_file_ok(o->upstreams[i])) {
 			char field[32];
 			snprintf(field, sizeof(field), "upstream[%u]", i);
 			rc = fail(err, "", 0, field,
-				  "\"%s\" is not IP, IP:port or [IPv6]:port (CoreDNS would "
-				  "crash-loop on it)",
+				  "\"%s\" is not IP, IP:port, [IPv6]:port or an absolute path to a "
+				  "resolv.conf (CoreDNS would crash-loop on it)",
 				  o->upstreams[i]);
 			goto out;
 		}
@@ -182,10 +203,11 @@ int corefile_generate(const struct conf *c, const struct corefile_opts *o, char 
 		"# Allowlisted names resolve to the gateway Service %s; every other name\n"
 		"# goes to the cluster DNS unchanged. Compare with the gateway's config:\n"
 		"#   snigate check --corefile Corefile -c CONFIG\n"
-		"# One server block and one forward per zone: a forward naming several zones\n"
-		"# crash-loops CoreDNS (plugin/forward: not an IP address or file).\n",
+		"# HTTPS and SVCB queries (types 65, 64) get an empty answer for every name:\n"
+		"# a real one would give clients ECH keys and addresses that bypass the gateway.\n"
+		"# reload: a changed ConfigMap is picked up without a restart.\n",
 		gw);
-	fprintf(f, ". {\n    errors\n    health :8080\n    ready :8181\n");
+	fprintf(f, ". {\n    errors\n    health :8080\n    ready :8181\n    reload\n");
 	for (unsigned i = 0; i < c->n_allow; i++) {
 		char *name = norm_name(c->allow[i]);
 		bool dup = false;
@@ -209,17 +231,12 @@ int corefile_generate(const struct conf *c, const struct corefile_opts *o, char 
 			fprintf(f, *s == '.' ? "\\." : "%c", *s);
 		fprintf(f, WILD_TAIL " %s answer auto\n", gw);
 	}
-	fprintf(f, "    forward .");
+	fprintf(f, "    template IN HTTPS .\n    template IN SVCB .\n    forward .");
+	if (!o->n_upstreams)
+		fprintf(f, " %s", COREFILE_DEFAULT_UPSTREAM);
 	for (unsigned i = 0; i < o->n_upstreams; i++)
 		fprintf(f, " %s", o->upstreams[i]);
 	fprintf(f, "\n}\n");
-	const char *zones[] = {zone, "in-addr.arpa", "ip6.arpa"};
-	for (size_t z = 0; z < sizeof(zones) / sizeof(zones[0]); z++) {
-		fprintf(f, "%s {\n    errors\n    forward %s", zones[z], zones[z]);
-		for (unsigned i = 0; i < o->n_upstreams; i++)
-			fprintf(f, " %s", o->upstreams[i]);
-		fprintf(f, "\n}\n");
-	}
 	if (ferror(f))
 		rc = nomem(err);
 out:

@@ -7,6 +7,11 @@
  * gateway reset it. Generating one from the other and checking in CI ends
  * that.
  *
+ * The generated Corefile also answers every HTTPS and SVCB query (types 65
+ * and 64) itself, with an empty NOERROR: a real record would hand a client
+ * the server's ECH keys and address hints, and with them a way around the
+ * gateway.
+ *
  * Pure functions: text in, text or findings out, errors returned.
  */
 #ifndef SNIGATE_CONF_COREFILE_H
@@ -18,10 +23,17 @@
 
 #define COREFILE_MAX_UPSTREAMS 15 /* CoreDNS forward takes at most 15 TOs */
 
+#define COREFILE_DEFAULT_UPSTREAM "/etc/resolv.conf"
+
 struct corefile_opts {
 	/* The gateway Service: NAME.NAMESPACE.svc.CLUSTER_DOMAIN (a trailing dot is fine). */
 	const char *gateway;
-	/* The cluster DNS: "IP", "IP:port" or "[IPv6]:port"; 1..15 of them. */
+	/*
+	 * Where other names go: "IP", "IP:port", "[IPv6]:port" or an absolute
+	 * path to a resolv.conf; 0..15 of them. None: COREFILE_DEFAULT_UPSTREAM,
+	 * the egress-dns pod's own resolver, which is the cluster DNS under
+	 * dnsPolicy ClusterFirst and moves with it.
+	 */
 	const char *const *upstreams;
 	unsigned n_upstreams;
 	/* Named in the header comment; NULL for none. */

@@ -129,7 +129,7 @@ static void usage(FILE *f)
 		"usage: snigate [-c FILE] [--check] [options]\n"
 		"       snigate check [-c FILE] | check --corefile COREFILE -c FILE\n"
 		"       snigate convert FILE\n"
-		"       snigate corefile -c FILE --gateway-service NAME.NS.svc.DOMAIN --upstream IP\n"
+		"       snigate corefile -c FILE --gateway-service NAME.NS.svc.DOMAIN\n"
 		"\n"
 		"An egress gateway that lets clients reach only allowlisted TLS host names,\n"
 		"chosen by the SNI of their ClientHello, without terminating TLS.\n"
@@ -147,8 +147,9 @@ static void usage(FILE *f)
 		"                              compare a CoreDNS Corefile's rewrites with the\n"
 		"                              allowlist (0 in sync, 1 drift, 2 bad input)\n"
 		"  convert FILE                print FILE (Envoy or native) as snigate YAML\n"
-		"  corefile -c CONFIG --gateway-service NAME.NS.svc.DOMAIN --upstream IP[:PORT]\n"
+		"  corefile -c CONFIG --gateway-service NAME.NS.svc.DOMAIN [--upstream IP[:PORT]]\n"
 		"                              print the egress-dns Corefile for the allowlist\n"
+		"                              (other names: forward . /etc/resolv.conf)\n"
 		"\n"
 		"These override the file; a repeatable flag replaces that list of the file:\n"
 		"      --listen ADDR:PORT      listen here (repeatable; [v6]:port for IPv6)\n"
@@ -643,7 +644,8 @@ static void sub_usage(FILE *f)
 	fprintf(f,
 		"usage: snigate convert [--config-format F] FILE\n"
 		"       snigate corefile -c CONFIG --gateway-service NAME.NS.svc.CLUSTER_DOMAIN\n"
-		"                        --upstream IP[:PORT] [--upstream ...]\n"
+		"                        [--upstream IP[:PORT]|/PATH/resolv.conf ...]\n"
+		"                        (default: forward . /etc/resolv.conf, the cluster DNS)\n"
 		"       snigate check --corefile FILE -c CONFIG [--gateway-service FQDN]\n");
 }
 
@@ -702,9 +704,9 @@ static int cmd_corefile(const char *config, enum conf_format fmt, const char *ga
 	char *text = NULL;
 	int rc;
 
-	if (!gateway || !n_up) {
-		fprintf(stderr, "snigate: error: corefile needs --gateway-service FQDN and "
-				"--upstream IP (the cluster DNS)\n");
+	if (!gateway) {
+		fprintf(stderr, "snigate: error: corefile needs --gateway-service "
+				"NAME.NAMESPACE.svc.CLUSTER_DOMAIN\n");
 		return 2;
 	}
 	if ((rc = sub_load(config, fmt, &c)))

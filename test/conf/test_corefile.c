@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * conf/corefile: the egress-dns Corefile generated from the allowlist, line by
- * line, and the drift check that must catch a name added, removed or
+ * line (one block, HTTPS and SVCB answered empty, forward to the pod's
+ * resolv.conf), and the drift check that must catch a name added, removed or
  * misspelled on either side, and the multi-zone forward that crash-looped
  * CoreDNS in the Envoy deployment.
  */
@@ -39,14 +40,25 @@ static struct conf *reference(void)
 
 static char *generate(const struct conf *c)
 {
-	static const char *const up[] = {"10.43.0.10"};
-	struct corefile_opts o = {
-		.gateway = GW, .upstreams = up, .n_upstreams = 1, .source = "snigate.yaml"};
+	struct corefile_opts o = {.gateway = GW, .source = "snigate.yaml"};
 	struct conf_error err = {0};
 	char *text = NULL;
 
 	cr_assert_eq(corefile_generate(c, &o, &text, &err), 0, "%s", err_str(&err));
 	return text;
+}
+
+/* text, split at newlines, is exactly want[0..n). */
+static void assert_lines(char *text, const char *const *want, size_t n)
+{
+	char *save = NULL, *line = strtok_r(text, "\n", &save);
+	size_t i = 0;
+
+	for (; line; line = strtok_r(NULL, "\n", &save), i++) {
+		cr_assert_lt(i, n, "extra line %zu: %s", i + 1, line);
+		cr_assert_str_eq(line, want[i], "line %zu", i + 1);
+	}
+	cr_assert_eq(i, n, "%zu lines, want %zu", i, n);
 }
 
 Test(corefile, reference_allowlist_line_by_line)
@@ -57,12 +69,14 @@ Test(corefile, reference_allowlist_line_by_line)
 		"# Allowlisted names resolve to the gateway Service " GW "; every other name",
 		"# goes to the cluster DNS unchanged. Compare with the gateway's config:",
 		"#   snigate check --corefile Corefile -c CONFIG",
-		"# One server block and one forward per zone: a forward naming several zones",
-		"# crash-loops CoreDNS (plugin/forward: not an IP address or file).",
+		"# HTTPS and SVCB queries (types 65, 64) get an empty answer for every name:",
+		"# a real one would give clients ECH keys and addresses that bypass the gateway.",
+		"# reload: a changed ConfigMap is picked up without a restart.",
 		". {",
 		"    errors",
 		"    health :8080",
 		"    ready :8181",
+		"    reload",
 		"    rewrite name exact api.anthropic.com " GW " answer auto",
 		"    rewrite name exact api.github.com " GW " answer auto",
 		"    rewrite name exact github.com " GW " answer auto",
@@ -72,19 +86,9 @@ Test(corefile, reference_allowlist_line_by_line)
 		"    rewrite name exact ghcr.io " GW " answer auto",
 		"    rewrite name exact registry.npmjs.org " GW " answer auto",
 		"    rewrite name regex ^([a-z0-9_-]+\\.)+pkg\\.dev\\.$ " GW " answer auto",
-		"    forward . 10.43.0.10",
-		"}",
-		"cluster.local {",
-		"    errors",
-		"    forward cluster.local 10.43.0.10",
-		"}",
-		"in-addr.arpa {",
-		"    errors",
-		"    forward in-addr.arpa 10.43.0.10",
-		"}",
-		"ip6.arpa {",
-		"    errors",
-		"    forward ip6.arpa 10.43.0.10",
+		"    template IN HTTPS .",
+		"    template IN SVCB .",
+		"    forward . /etc/resolv.conf",
 		"}",
 	};
 	struct conf *c = reference();
@@ -93,43 +97,77 @@ Test(corefile, reference_allowlist_line_by_line)
 	/* A wildcard, and duplicates in other spellings that must not repeat a rule. */
 	cr_assert_eq(conf_add_allow(c, "*.pkg.dev", &err), 0);
 	cr_assert_eq(conf_add_allow(c, "GitHub.com.", &err), 0);
-	char *text = generate(c), *save = NULL, *line = strtok_r(text, "\n", &save);
-	size_t i = 0;
-	for (; line; line = strtok_r(NULL, "\n", &save), i++) {
-		cr_assert_lt(i, sizeof(want) / sizeof(want[0]), "extra line %zu: %s", i + 1, line);
-		cr_assert_str_eq(line, want[i], "line %zu", i + 1);
-	}
-	cr_assert_eq(i, sizeof(want) / sizeof(want[0]), "%zu lines", i);
+	char *text = generate(c);
+	assert_lines(text, want, sizeof(want) / sizeof(want[0]));
 	free(text);
 	conf_free(c);
 }
 
-Test(corefile, every_forward_names_one_zone)
+/*
+ * HTTPS and SVCB are answered by egress-dns itself for every name: after the
+ * rewrites (which the template plugin runs behind, so an allowlisted name is
+ * caught under the gateway's name) and before the forward, in the one block.
+ */
+Test(corefile, https_and_svcb_never_reach_the_forward)
 {
-	static const char *const up[] = {"10.43.0.10", "[fd00::a]:53", "10.43.0.11:5353"};
-	struct corefile_opts o = {.gateway = GW ".", .upstreams = up, .n_upstreams = 3};
+	struct conf *c = reference();
+	char *text = generate(c);
+	const char *https = strstr(text, "\n    template IN HTTPS .\n");
+	const char *svcb = strstr(text, "\n    template IN SVCB .\n");
+	const char *fwd = strstr(text, "\n    forward . ");
+
+	cr_assert(https && svcb && fwd, "%s", text);
+	cr_assert(https < fwd && svcb < fwd);
+	cr_assert_null(strstr(fwd + 1, "\n    template "), "a template after the forward");
+	/* One server block: no other zone can take a query past the templates. */
+	size_t blocks = 0;
+	for (const char *p = text; (p = strstr(p, " {\n")); p++)
+		blocks++;
+	cr_assert_eq(blocks, 1, "%s", text);
+	cr_assert(!strncmp(text + strlen(text) - 2, "}\n", 2));
+	free(text);
+	conf_free(c);
+}
+
+Test(corefile, explicit_upstreams_and_a_resolv_conf)
+{
+	static const char *const up[] = {"10.43.0.10", "[fd00::a]:53", "10.43.0.11:5353",
+					 "/etc/coredns/upstream.conf"};
+	struct corefile_opts o = {.gateway = GW ".", .upstreams = up, .n_upstreams = 4};
 	struct conf *c = reference();
 	struct conf_error err = {0};
 	char *text = NULL;
 
 	cr_assert_eq(corefile_generate(c, &o, &text, &err), 0, "%s", err_str(&err));
-	/* forward ZONE TO...: after the zone, only addresses. */
-	size_t forwards = 0;
-	for (char *p = strstr(text, "    forward "); p; p = strstr(p + 1, "    forward ")) {
-		char zone[64];
-		p += 4;
-		cr_assert_eq(sscanf(p, "forward %63s", zone), 1);
-		cr_assert(!strncmp(strchr(p + 8, ' '), " 10.43.0.10 [fd00::a]:53 10.43.0.11:5353\n",
-				   41),
-			  "%.80s", p);
-		forwards++;
-	}
-	cr_assert_eq(forwards, 4);
+	cr_assert(strstr(text, "\n    forward . 10.43.0.10 [fd00::a]:53 10.43.0.11:5353 "
+			       "/etc/coredns/upstream.conf\n}\n"),
+		  "%s", text);
+	cr_assert_null(strstr(text, "/etc/resolv.conf"), "the default is not added to a list");
 	cr_assert(strstr(text, " " GW " answer auto\n"), "the gateway's trailing dot is dropped");
 	/* What it generates, it reads back: in sync. */
 	struct corefile cf;
 	struct corefile_drift *d;
 	size_t n;
+	cr_assert_eq(corefile_parse(text, strlen(text), "Corefile", &cf, &err), 0, "%s",
+		     err_str(&err));
+	cr_assert_eq(cf.n, c->n_allow);
+	cr_assert_eq(corefile_diff(c, &cf, GW, &d, &n), 0);
+	cr_assert_eq(n, 0);
+	corefile_drift_free(d, n);
+	corefile_free(&cf);
+	free(text);
+	conf_free(c);
+}
+
+Test(corefile, generated_default_reads_back_in_sync)
+{
+	struct conf *c = reference();
+	struct conf_error err = {0};
+	struct corefile cf;
+	struct corefile_drift *d;
+	size_t n;
+	char *text = generate(c);
+
 	cr_assert_eq(corefile_parse(text, strlen(text), "Corefile", &cf, &err), 0, "%s",
 		     err_str(&err));
 	cr_assert_eq(cf.n, c->n_allow);
@@ -152,6 +190,8 @@ Test(corefile, bad_options_are_refused)
 		{GW, "in-addr.arpa", "upstream[0]", "not IP, IP:port"},
 		{GW, "10.0.0.1:0", "upstream[0]", "not IP, IP:port"},
 		{GW, "fd00::1:53x", "upstream[0]", "not IP, IP:port"},
+		{GW, "etc/resolv.conf", "upstream[0]", "absolute path"},
+		{GW, "/etc/resolv.conf {", "upstream[0]", "absolute path"},
 	};
 	struct conf *c = reference();
 
@@ -166,10 +206,18 @@ Test(corefile, bad_options_are_refused)
 		cr_expect_str_eq(err.field, table[i].field, "case %zu: %s", i, err_str(&err));
 		cr_expect(strstr(err.msg, table[i].msg), "case %zu: %s", i, err_str(&err));
 	}
-	struct corefile_opts none = {.gateway = GW};
+	struct corefile_opts none = {0};
 	struct conf_error err = {0};
 	char *text;
 	cr_assert_eq(corefile_generate(c, &none, &text, &err), -EINVAL);
+	cr_assert_str_eq(err.field, "gateway");
+	const char *many[COREFILE_MAX_UPSTREAMS + 1];
+	for (size_t i = 0; i < COREFILE_MAX_UPSTREAMS + 1; i++)
+		many[i] = "10.0.0.1";
+	struct corefile_opts too_many = {
+		.gateway = GW, .upstreams = many, .n_upstreams = COREFILE_MAX_UPSTREAMS + 1};
+	cr_assert_eq(corefile_generate(c, &too_many, &text, &err), -EINVAL);
+	cr_assert_str_eq(err.field, "upstream");
 	conf_free(c);
 }
 
@@ -216,7 +264,7 @@ Test(corefile_drift, added_name)
 	cr_assert_eq(n, 1);
 	cr_assert_eq(d[0].kind, COREFILE_ONLY_IN_COREFILE);
 	cr_assert_str_eq(d[0].name, "pypi.org");
-	cr_assert_eq(d[0].line, 19);
+	cr_assert_eq(d[0].line, 23);
 	corefile_drift_free(d, n);
 	free(text);
 }
@@ -248,7 +296,7 @@ Test(corefile_drift, misspelled_name)
 	cr_assert_str_eq(d[0].name, "registry.npmjs.org");
 	cr_assert_eq(d[1].kind, COREFILE_ONLY_IN_COREFILE);
 	cr_assert_str_eq(d[1].name, "registry.npmjs.com");
-	cr_assert_eq(d[1].line, 18);
+	cr_assert_eq(d[1].line, 20);
 	corefile_drift_free(d, n);
 	free(text);
 }
