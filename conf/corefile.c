@@ -20,6 +20,10 @@
  * address hints that go around the gateway, DoH resolvers. Through an SNI
  * gateway that relays TCP none of it is usable anyway (no ECH, no QUIC).
  *
+ * "lameduck 5s": a terminating replica keeps answering while it leaves the
+ * Service's endpoints. Clients have egress-dns as their only nameserver, and
+ * a query lost to a pod that already stopped costs them a resolver timeout.
+ *
  * "reload" makes CoreDNS re-read the file when the ConfigMap changes, as
  * snigate does with its own config, and keep the old one when the new one
  * does not load: an allowlist change reaches both without a rollout.
@@ -207,7 +211,8 @@ int corefile_generate(const struct conf *c, const struct corefile_opts *o, char 
 		"# a real one would give clients ECH keys and addresses that bypass the gateway.\n"
 		"# reload: a changed ConfigMap is picked up without a restart.\n",
 		gw);
-	fprintf(f, ". {\n    errors\n    health :8080\n    ready :8181\n    reload\n");
+	fprintf(f, ". {\n    errors\n    health :8080 {\n        lameduck 5s\n    }\n"
+		   "    ready :8181\n    reload\n");
 	for (unsigned i = 0; i < c->n_allow; i++) {
 		char *name = norm_name(c->allow[i]);
 		bool dup = false;

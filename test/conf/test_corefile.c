@@ -74,7 +74,9 @@ Test(corefile, reference_allowlist_line_by_line)
 		"# reload: a changed ConfigMap is picked up without a restart.",
 		". {",
 		"    errors",
-		"    health :8080",
+		"    health :8080 {",
+		"        lameduck 5s",
+		"    }",
 		"    ready :8181",
 		"    reload",
 		"    rewrite name exact api.anthropic.com " GW " answer auto",
@@ -104,9 +106,11 @@ Test(corefile, reference_allowlist_line_by_line)
 }
 
 /*
- * HTTPS and SVCB are answered by egress-dns itself for every name: after the
- * rewrites (which the template plugin runs behind, so an allowlisted name is
- * caught under the gateway's name) and before the forward, in the one block.
+ * HTTPS and SVCB are answered by egress-dns itself for every name, in the one
+ * block. CoreDNS runs template after rewrite and before forward whatever the
+ * file's order (plugin.cfg), so an allowlisted name is caught under the
+ * gateway's name; the file lists them in that order so that it reads as it
+ * runs.
  */
 Test(corefile, https_and_svcb_never_reach_the_forward)
 {
@@ -121,9 +125,11 @@ Test(corefile, https_and_svcb_never_reach_the_forward)
 	cr_assert_null(strstr(fwd + 1, "\n    template "), "a template after the forward");
 	/* One server block: no other zone can take a query past the templates. */
 	size_t blocks = 0;
-	for (const char *p = text; (p = strstr(p, " {\n")); p++)
+	for (const char *p = text; (p = strstr(p, "\n. {\n")); p++)
 		blocks++;
 	cr_assert_eq(blocks, 1, "%s", text);
+	/* ... and nothing after it: the first top-level "}" ends the file. */
+	cr_assert_eq(strstr(text, "\n}\n") + 3, text + strlen(text), "%s", text);
 	cr_assert(!strncmp(text + strlen(text) - 2, "}\n", 2));
 	free(text);
 	conf_free(c);
@@ -264,7 +270,7 @@ Test(corefile_drift, added_name)
 	cr_assert_eq(n, 1);
 	cr_assert_eq(d[0].kind, COREFILE_ONLY_IN_COREFILE);
 	cr_assert_str_eq(d[0].name, "pypi.org");
-	cr_assert_eq(d[0].line, 23);
+	cr_assert_eq(d[0].line, 25);
 	corefile_drift_free(d, n);
 	free(text);
 }
@@ -296,7 +302,7 @@ Test(corefile_drift, misspelled_name)
 	cr_assert_str_eq(d[0].name, "registry.npmjs.org");
 	cr_assert_eq(d[1].kind, COREFILE_ONLY_IN_COREFILE);
 	cr_assert_str_eq(d[1].name, "registry.npmjs.com");
-	cr_assert_eq(d[1].line, 20);
+	cr_assert_eq(d[1].line, 22);
 	corefile_drift_free(d, n);
 	free(text);
 }
