@@ -36,8 +36,8 @@ static bool in_mask(const int *mask, unsigned n, int cpu)
 	return false;
 }
 
-int cpu_plan_compute(const struct conf *c, const int *mask, unsigned n_mask, double quota,
-		     struct cpu_plan *p)
+int cpu_plan_compute(const struct conf *c, const int *mask, unsigned n_mask, unsigned n_online,
+		     double quota, struct cpu_plan *p)
 {
 	const unsigned n_list = c->cpu_affinity.n_cpus;
 	unsigned base = n_mask ? n_mask : 1;
@@ -64,7 +64,7 @@ int cpu_plan_compute(const struct conf *c, const int *mask, unsigned n_mask, dou
 		/* Rounded up: 1.5 CPUs of quota is work for two threads part of the time. */
 		unsigned q = quota >= CPU_MAX_THREADS ? CPU_MAX_THREADS : (unsigned)quota;
 		q += quota - q > 1e-6;
-		if (q < base) {
+		if (q <= base) { /* a tie is the quota's: it is what a larger node would keep */
 			p->threads = q;
 			p->source = CPU_FROM_QUOTA;
 		}
@@ -86,15 +86,18 @@ int cpu_plan_compute(const struct conf *c, const int *mask, unsigned n_mask, dou
 		break;
 	case CONF_AFFINITY_AUTO:
 		/* Only an exclusive cpuset is ours to pin in: anything larger is shared. */
-		if (n_mask == p->threads) {
+		if (n_mask == p->threads && n_mask < n_online) {
 			for (unsigned i = 0; i < p->threads; i++)
 				p->cpu[i] = mask[i];
 			p->pinned = true;
 			snprintf(pin, sizeof(pin), "pinned (cpu_affinity: auto, exclusive cpuset)");
 		} else {
 			snprintf(pin, sizeof(pin),
-				 "not pinned (cpu_affinity: auto, %u CPUs in the mask for %u "
-				 "threads)",
+				 n_mask != p->threads
+					 ? "not pinned (cpu_affinity: auto, %u CPUs in "
+					   "the mask for %u threads)"
+					 : "not pinned (cpu_affinity: auto, the mask is "
+					   "all %u CPUs)",
 				 n_mask, p->threads);
 		}
 		break;
@@ -252,6 +255,7 @@ int cpu_plan_make(const struct conf *c, struct cpu_plan *p)
 		for (long i = 0; i < k && i < CPU_SETSIZE; i++)
 			mask[n++] = (int)i;
 	}
-	return cpu_plan_compute(c, mask, n,
+	long online = sysconf(_SC_NPROCESSORS_ONLN);
+	return cpu_plan_compute(c, mask, n, online > 0 ? (unsigned)online : n,
 				cpu_quota_read("/proc/self/cgroup", "/proc/self/mountinfo", ""), p);
 }

@@ -9,7 +9,8 @@
  * Pinning is opt-in: every replica on a node pinning worker 0 to CPU 0 is
  * worse than none. CONF_AFFINITY_AUTO pins only when the affinity mask is
  * exactly as large as the thread count, which is what an exclusive cpuset
- * (the kubelet's static CPU manager) looks like.
+ * (the kubelet's static CPU manager) looks like, and smaller than the
+ * machine: a process that may run everywhere has nothing exclusive.
  */
 #ifndef SNIGATE_CPU_H
 #define SNIGATE_CPU_H
@@ -45,11 +46,11 @@ const char *cpu_source_str(enum cpu_source s);
 /*
  * The plan, from explicit inputs (a pure function, tested as such): the
  * configured threads and affinity, the affinity mask mask[0..n_mask) in
- * ascending order, and the quota in CPUs (0 = none). Returns 0, or -EINVAL
+ * ascending order, the CPUs online, and the quota in CPUs (0 = none). Returns 0, or -EINVAL
  * with p->why saying why (a cpu_affinity CPU outside the mask).
  */
-int cpu_plan_compute(const struct conf *c, const int *mask, unsigned n_mask, double quota,
-		     struct cpu_plan *p);
+int cpu_plan_compute(const struct conf *c, const int *mask, unsigned n_mask, unsigned n_online,
+		     double quota, struct cpu_plan *p);
 
 /*
  * The CPU quota of this process's cgroup, in CPUs (0 = none), read from

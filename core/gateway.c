@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <dirent.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <time.h>
@@ -38,6 +39,8 @@
 #include "resolver/resolver.h"
 #include "sni/allowlist.h"
 #include "sni/connect.h"
+
+#include "core/revision.h"
 
 #ifndef SNIGATE_VERSION
 #define SNIGATE_VERSION "unknown"
@@ -76,7 +79,9 @@ struct gw {
 	double started_at;
 	uint64_t file_hash;    /* of the config file as last loaded */
 	struct admin *control; /* the control endpoint, or NULL; its token follows reloads */
-	struct cpu_plan plan;  /* how many workers, where, and why */
+	unsigned conn_limit; /* concurrent connections the process takes (snigate_connections_limit)
+			      */
+	struct cpu_plan plan; /* how many workers, where, and why */
 };
 
 static double wall_s(void)
@@ -356,8 +361,10 @@ static bool cb_healthy(void *arg, struct admin_buf *why)
 			continue;
 		uint64_t hb = worker_heartbeat(gw->ws[i]);
 		if (now > hb + HEALTH_STALL_MS) {
-			admin_buf_printf(why, "worker %u: no loop turn for %" PRIu64 " ms\n", i,
-					 now - hb);
+			if (why) /* NULL from /metrics: only the verdict */
+				admin_buf_printf(why,
+						 "worker %u: no loop turn for %" PRIu64 " ms\n", i,
+						 now - hb);
 			ok = false;
 		}
 	}
@@ -457,10 +464,82 @@ static void metrics_dns(struct gw *gw, struct admin_buf *b)
 	double bounds[RESOLVER_LAT_BUCKETS - 1];
 	for (size_t i = 0; i + 1 < RESOLVER_LAT_BUCKETS; i++)
 		bounds[i] = resolver_lat_bounds_us[i] / 1e6;
-	/* The resolver keeps no latency sum; buckets and count are exact. */
-	hist_u64(b, "snigate_dns_upstream_seconds",
-		 "Latency of upstream DNS rounds (the sum is not kept and reads 0).", bounds,
-		 rs.lat, RESOLVER_LAT_BUCKETS - 1, 0);
+	hist_u64(b, "snigate_dns_upstream_seconds", "Latency of upstream DNS rounds.", bounds,
+		 rs.lat, RESOLVER_LAT_BUCKETS - 1, (double)rs.lat_sum_us / 1e6);
+}
+
+/* process_*, as the Prometheus client libraries name them, from /proc. */
+static void metrics_process(struct gw *gw, struct admin_buf *b)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	unsigned long long vsz = 0, rss = 0;
+	struct rusage ru;
+	struct rlimit rl;
+	unsigned fds = 0;
+	FILE *f;
+	DIR *d;
+
+	if (getrusage(RUSAGE_SELF, &ru) == 0) {
+		prom_header(b, "process_cpu_seconds_total", "User and system CPU time, seconds.",
+			    PROM_COUNTER);
+		prom_sample(b, "process_cpu_seconds_total", NULL, 0,
+			    (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+				    ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) /
+					    1e6);
+	}
+	/* The fds open now; the client libraries count /proc/self/fd the same way. */
+	if ((d = opendir("/proc/self/fd"))) {
+		struct dirent *e;
+		while ((e = readdir(d)))
+			fds += e->d_name[0] != '.';
+		closedir(d);
+		gauge(b, "process_open_fds", "Open file descriptors.", fds ? fds - 1 : 0);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		gauge(b, "process_max_fds", "The soft RLIMIT_NOFILE.",
+		      rl.rlim_cur == RLIM_INFINITY ? 0 : (double)rl.rlim_cur);
+	if ((f = fopen("/proc/self/statm", "re"))) {
+		if (fscanf(f, "%llu %llu", &vsz, &rss) == 2) {
+			gauge(b, "process_virtual_memory_bytes", "Virtual memory size, bytes.",
+			      (double)vsz * (double)page);
+			gauge(b, "process_resident_memory_bytes", "Resident memory size, bytes.",
+			      (double)rss * (double)page);
+		}
+		fclose(f);
+	}
+	gauge(b, "process_start_time_seconds", "When the process started, Unix time.",
+	      gw->started_at);
+}
+
+/* Per worker: SO_REUSEPORT spreads connections by hash, so imbalance shows here. */
+static void metrics_workers(struct gw *gw, struct admin_buf *b)
+{
+	static const char *const name[] = {"snigate_worker_active_connections",
+					   "snigate_worker_accepted_total",
+					   "snigate_worker_loop_age_seconds"};
+	static const char *const help[] = {
+		"Connections open now, per worker.", "Connections accepted, per worker.",
+		"Time since the worker's last loop turn; /healthz fails past 5 s."};
+	static const enum prom_type type[] = {PROM_GAUGE, PROM_COUNTER, PROM_GAUGE};
+	uint64_t now = mono_ms();
+
+	for (int k = 0; k < 3; k++) {
+		prom_header(b, name[k], help[k], type[k]);
+		for (unsigned i = 0; i < gw->n; i++) {
+			struct stats st = {0};
+			unsigned live = 0;
+			char id[16];
+			snprintf(id, sizeof(id), "%u", i);
+			struct prom_label l = {"worker", id};
+			worker_read(gw->ws[i], &st, NULL, &live);
+			uint64_t hb = worker_heartbeat(gw->ws[i]);
+			double v = k == 0				? live
+				   : k == 1				? (double)st.accepted
+				   : worker_done(gw->ws[i]) || now < hb ? 0
+									: (double)(now - hb) / 1e3;
+			prom_sample(b, name[k], &l, 1, v);
+		}
+	}
 }
 
 static void cb_metrics(void *arg, struct admin_buf *b)
@@ -489,14 +568,33 @@ static void cb_metrics(void *arg, struct admin_buf *b)
 		names_ok &= worker_read_names(gw->ws[i], g->al, names);
 	}
 
-	prom_header(b, "snigate_build_info", "snigate's version; always 1.", PROM_GAUGE);
-	struct prom_label vl = {"version", SNIGATE_VERSION};
-	prom_sample(b, "snigate_build_info", &vl, 1, 1);
+	prom_header(b, "snigate_build_info", "snigate's version and source revision; always 1.",
+		    PROM_GAUGE);
+	struct prom_label vl[] = {{"version", SNIGATE_VERSION}, {"revision", SNIGATE_REVISION}};
+	prom_sample(b, "snigate_build_info", vl, 2, 1);
+	metrics_process(gw, b);
 	gauge(b, "snigate_start_time_seconds", "When the process started, Unix time.",
 	      gw->started_at);
 	gauge(b, "snigate_worker_threads", "Worker threads, one ring each.", gw->n);
+	prom_header(b, "snigate_worker_threads_info",
+		    "Why that many threads (source: config, cgroup_quota, affinity, "
+		    "cpu_affinity_list) and whether they are pinned; always 1.",
+		    PROM_GAUGE);
+	struct prom_label tl[] = {{"source", cpu_source_str(gw->plan.source)},
+				  {"pinned", gw->plan.pinned ? "true" : "false"}};
+	prom_sample(b, "snigate_worker_threads_info", tl, 2, 1);
+	gauge(b, "snigate_cgroup_cpu_quota", "CPUs the cgroup's quota allows; 0 when none.",
+	      gw->plan.quota);
+	gauge(b, "snigate_ready", "1 while GET /ready answers 200.", cb_ready(gw));
+	gauge(b, "snigate_healthy", "1 while GET /healthz answers 200.", cb_healthy(gw, NULL));
 	gauge(b, "snigate_draining", "1 while draining (readiness is 503).",
 	      atomic_load(&gw->state) == ST_DRAINING);
+	gauge(b, "snigate_connections_limit",
+	      "Concurrent connections the process takes: limits.max_connections (or the "
+	      "per-thread limit times threads), else what RLIMIT_NOFILE allows at two "
+	      "sockets each.",
+	      gw->conn_limit);
+	metrics_workers(gw, b);
 
 	counter(b, "snigate_connections_accepted_total", "Connections accepted.", st.accepted);
 	prom_header(b, "snigate_connections_total",
@@ -630,6 +728,22 @@ static void raise_nofile(const struct conf *c)
 			"(two sockets and two pipes each): raise the hard limit, or expect "
 			"accept errors before the limit",
 			(unsigned long long)rl.rlim_cur, c->limits.max_connections, need);
+}
+
+/* What snigate_connections_limit reports: see its help text. */
+static unsigned conn_limit(unsigned max_live, unsigned threads)
+{
+	struct rlimit rl;
+
+	if (max_live)
+		return (unsigned long long)max_live * threads > UINT_MAX ? UINT_MAX
+									 : max_live * threads;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		return 0;
+	return rl.rlim_cur > 64
+		       ? (unsigned)((rl.rlim_cur - 64) / 2 > UINT_MAX ? UINT_MAX
+								      : (rl.rlim_cur - 64) / 2)
+		       : 0;
 }
 
 static void print_stats(struct gw *gw)
@@ -834,6 +948,7 @@ int gateway_run(struct conf *c, gateway_load_fn load, void *arg)
 		c->limits.max_pending_hellos ? (c->limits.max_pending_hellos + n - 1) / n : 0;
 
 	raise_nofile(c);
+	gw.conn_limit = conn_limit(max_live, n);
 	pipepool_set_budget(c->relay.pipe_memory_max);
 	signal(SIGPIPE, SIG_IGN);
 	sigset_t sigs;

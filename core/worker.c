@@ -587,7 +587,14 @@ struct worker *worker_create(unsigned id, int cpu, const struct worker_config *w
 
 int worker_start(struct worker *w)
 {
-	return -pthread_create(&w->thread, NULL, worker_main, w);
+	int r = pthread_create(&w->thread, NULL, worker_main, w);
+	char name[16];
+
+	/* "snigate-w3" in top -H, perf and /proc/PID/task/TID/comm. */
+	snprintf(name, sizeof(name), "snigate-w%u", w->id);
+	if (!r)
+		pthread_setname_np(w->thread, name);
+	return -r;
 }
 
 static void kick(struct worker *w, unsigned cmd)

@@ -237,6 +237,7 @@ static void record_latency(struct resolver *r, const struct query *q)
 	while (b < RESOLVER_LAT_BUCKETS - 1 && us > resolver_lat_bounds_us[b])
 		b++;
 	r->st.lat[b]++;
+	r->st.lat_sum_us += us;
 }
 
 /* IPv4 first when both families were asked together, as documented for ALL. */
@@ -701,6 +702,7 @@ void resolver_stats_add(struct resolver_stats *sum, const struct resolver_stats 
 	sum->queries += s->queries;
 	for (unsigned i = 0; i < RESOLVER_LAT_BUCKETS; i++)
 		sum->lat[i] += s->lat[i];
+	sum->lat_sum_us += s->lat_sum_us;
 }
 
 void resolver_count_denied(struct resolver *r, unsigned n)

@@ -91,6 +91,7 @@ struct resolver_stats {
 	uint64_t denied;    /* addresses the upstream policy refused (resolver_count_denied) */
 	uint64_t queries;   /* queries handed to libunbound */
 	uint64_t lat[RESOLVER_LAT_BUCKETS]; /* upstream round latency */
+	uint64_t lat_sum_us;		    /* the sum of those latencies */
 };
 
 struct resolver;

@@ -702,6 +702,34 @@ Test(ops, metrics_parse_strictly_and_count_a_known_sequence)
 		    promdoc_sum(d, "snigate_dns_lookups_total", "outcome=\"miss\"", NULL) +
 		    promdoc_sum(d, "snigate_dns_lookups_total", "outcome=\"coalesced\"", NULL);
 	cr_assert_eq(lk, 3, "hit + miss + coalesced lookups: %g", lk);
+	/* At least one round went to unbound, and its time is in the sum. */
+	double dq = mval(d, "snigate_dns_upstream_seconds_count", "");
+	double ds = mval(d, "snigate_dns_upstream_seconds_sum", "");
+	cr_assert(dq >= 1 && ds > 0 && ds < dq * 5, "DNS rounds %g, sum %g s", dq, ds);
+
+	/* Per worker: the two workers' figures add up to the totals. */
+	cr_assert_eq(promdoc_sum(d, "snigate_worker_accepted_total", "", &m), 7);
+	cr_assert_eq(m, 2, "one series per worker");
+	cr_assert_eq(promdoc_sum(d, "snigate_worker_active_connections", "", &m), 0);
+	cr_assert_eq(m, 2);
+	double age = mval(d, "snigate_worker_loop_age_seconds", "worker=\"1\"");
+	cr_assert(age >= 0 && age < 5, "worker 1 loop age %g s", age);
+	assert_val(d, "snigate_ready", "", 1);
+	assert_val(d, "snigate_healthy", "", 1);
+	assert_val(d, "snigate_worker_threads_info", "pinned=\"false\",source=\"config\"", 1);
+	/* The process, as the client libraries report it. */
+	double fds = mval(d, "process_open_fds", ""), maxfds = mval(d, "process_max_fds", "");
+	cr_assert(fds > 10 && fds < maxfds, "open fds %g of %g", fds, maxfds);
+	cr_assert_gt(mval(d, "process_resident_memory_bytes", ""), 1 << 20);
+	cr_assert_gt(mval(d, "process_cpu_seconds_total", ""), 0);
+	cr_assert_eq(mval(d, "process_start_time_seconds", ""), st);
+	cr_assert_gt(mval(d, "snigate_connections_limit", ""), 0);
+	const struct promdoc_family *bi = promdoc_family(d, "snigate_build_info");
+	cr_assert(bi && bi->n == 1);
+	const struct promdoc_sample *bs = &d->samples[bi->first];
+	cr_assert(bs->n_labels == 2 && !strcmp(bs->labels[0].name, "revision") &&
+			  bs->labels[0].value[0],
+		  "snigate_build_info has no revision label");
 
 	/* Each family with its type. */
 	static const struct {
@@ -727,6 +755,18 @@ Test(ops, metrics_parse_strictly_and_count_a_known_sequence)
 		{"snigate_draining", PD_GAUGE},
 		{"snigate_worker_threads", PD_GAUGE},
 		{"snigate_start_time_seconds", PD_GAUGE},
+		{"snigate_worker_active_connections", PD_GAUGE},
+		{"snigate_worker_accepted_total", PD_COUNTER},
+		{"snigate_worker_loop_age_seconds", PD_GAUGE},
+		{"snigate_worker_threads_info", PD_GAUGE},
+		{"snigate_ready", PD_GAUGE},
+		{"snigate_healthy", PD_GAUGE},
+		{"snigate_connections_limit", PD_GAUGE},
+		{"process_cpu_seconds_total", PD_COUNTER},
+		{"process_open_fds", PD_GAUGE},
+		{"process_max_fds", PD_GAUGE},
+		{"process_resident_memory_bytes", PD_GAUGE},
+		{"process_start_time_seconds", PD_GAUGE},
 	};
 	for (size_t i = 0; i < sizeof(fam) / sizeof(fam[0]); i++) {
 		const struct promdoc_family *f = promdoc_family(d, fam[i].name);
