@@ -246,7 +246,11 @@ static struct h_gw start_in(const char *parent, const char *dir, const char *con
 	return g;
 }
 
-Test(cpu, cgroup_v1_cfs_quota)
+/*
+ * A gateway in a fresh child of this process's cgroup v1 cpu hierarchy with
+ * quota_us per 100 ms period; returns its worker count, the ready line in line.
+ */
+static int run_in_v1_quota(const char *quota_us, const char **line)
 {
 	char own[256], parent[512], dir[600];
 	if (!own_cgroup("cpu", own, sizeof(own)) || access("/sys/fs/cgroup/cpu", W_OK))
@@ -256,12 +260,19 @@ Test(cpu, cgroup_v1_cfs_quota)
 	if (mkdir(dir, 0755) < 0)
 		cr_skip_test("cannot make %s: %s", dir, strerror(errno));
 	snprintf(cg_dir, sizeof(cg_dir), "%s", dir);
-	static const char *const files[][2] = {
-		{"cpu.cfs_period_us", "100000"}, {"cpu.cfs_quota_us", "150000"}, {NULL, NULL}};
-	struct h_gw g = start_in(parent, dir, files);
+	const char *const files[][2] = {
+		{"cpu.cfs_period_us", "100000"}, {"cpu.cfs_quota_us", quota_us}, {NULL, NULL}};
+	static struct h_gw g;
+	g = start_in(parent, dir, files);
 	char a[8][64];
-	int n = workers(g.p->pid, a, 8);
-	const char *line = ready_line(&g);
+	*line = ready_line(&g);
+	return workers(g.p->pid, a, 8);
+}
+
+Test(cpu, cgroup_v1_cfs_quota)
+{
+	const char *line;
+	int n = run_in_v1_quota("150000", &line);
 
 	if (n_cpus() >= 2) {
 		cr_assert_eq(n, 2, "a 1.5 CPU quota is two workers: %s", line);
@@ -269,32 +280,16 @@ Test(cpu, cgroup_v1_cfs_quota)
 	} else {
 		cr_assert_eq(n, 1, "%s", line);
 	}
-	h_snigate_stop(&g);
 }
 
+/* 250m, as a pod that requests and limits a quarter CPU: one worker, whatever the mask. */
 Test(cpu, cgroup_v1_quota_below_the_mask)
 {
-	char own[256], parent[512], dir[600];
-	if (!own_cgroup("cpu", own, sizeof(own)) || access("/sys/fs/cgroup/cpu", W_OK))
-		cr_skip_test("no writable cgroup v1 cpu hierarchy at /sys/fs/cgroup/cpu");
-	if (n_cpus() < 2)
-		cr_skip_test("needs 2 CPUs to show a quota below the mask");
-	snprintf(parent, sizeof(parent), "/sys/fs/cgroup/cpu%s", strcmp(own, "/") ? own : "");
-	snprintf(dir, sizeof(dir), "%s/snigate-test-%d", parent, (int)getpid());
-	if (mkdir(dir, 0755) < 0)
-		cr_skip_test("cannot make %s: %s", dir, strerror(errno));
-	snprintf(cg_dir, sizeof(cg_dir), "%s", dir);
-	/* 250m, as a pod that requests and limits a quarter CPU. */
-	static const char *const files[][2] = {
-		{"cpu.cfs_period_us", "100000"}, {"cpu.cfs_quota_us", "25000"}, {NULL, NULL}};
-	struct h_gw g = start_in(parent, dir, files);
-	char a[8][64];
-	int n = workers(g.p->pid, a, 8);
-	const char *line = ready_line(&g);
+	const char *line;
+	int n = run_in_v1_quota("25000", &line);
 
 	cr_assert_eq(n, 1, "a 0.25 CPU quota on %d CPUs: %s", n_cpus(), line);
 	cr_assert(strstr(line, "1 threads (cgroup CPU quota 0.25; not pinned"), "%s", line);
-	h_snigate_stop(&g);
 }
 
 Test(cpu, cgroup_v2_cpu_max)
