@@ -76,15 +76,18 @@ static void resolver_block(char *buf, size_t len, const char *indent)
 		 indent, H.dns_port);
 }
 
+static int envoy_admin_port; /* the admin port envoy_file() last wrote */
+
 /* The adapted copy of the reference bootstrap, written to the test's dir. */
 static const char *envoy_file(char *path, size_t len, int port, int upstream_port)
 {
 	char from[256], to[1024], res[512];
 	char *t = reference_text();
 
+	envoy_admin_port = h_free_port();
 	snprintf(to, sizeof(to),
 		 "address: { socket_address: { address: 127.0.0.1, port_value: %d } }",
-		 h_free_port());
+		 envoy_admin_port);
 	t = replace_once(t, "address: { socket_address: { address: 0.0.0.0, port_value: 9901 } }",
 			 to);
 	snprintf(to, sizeof(to),
@@ -208,6 +211,50 @@ Test(envoy, allowed_name_relays_denied_name_is_reset, .timeout = 120)
 
 	/* The file configures no access log, as the Envoy pod had none. */
 	cr_assert_eq(h_log_count(&g, NULL), 0, "access log lines:\n%s", h_read_file(g.p->out));
+	cr_assert_eq(h_snigate_stop(&g), 0);
+}
+
+/* METHOD http://127.0.0.1:port/path with curl: the HTTP status, 0 when nothing answered. */
+static int http_status(int port, const char *method, const char *path)
+{
+	char url[128];
+	struct h_proc *p;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+	const char *argv[] = {"curl", "-s",   "-o",	    "/dev/null", "-w", "%{http_code}",
+			      "-X",   method, "--max-time", "5",	 url,  NULL};
+	h_run("curl", argv, NULL, 10000, &p);
+	return atoi(h_read_file(p->out));
+}
+
+/*
+ * The bootstrap's admin address is where the Deployment's probes point: it
+ * serves them (and /metrics), while /drain and /config are not there.
+ */
+Test(envoy, the_bootstraps_admin_address_serves_the_probes, .timeout = 120)
+{
+	char path[300], listen[32], want[64];
+	int port = h_free_port();
+
+	h_start_s_server();
+	envoy_file(path, sizeof(path), port, H.tls_port);
+	snprintf(listen, sizeof(listen), "%d", port);
+	/* Not h_snigate_args(): its --admin would replace the file's. */
+	const char *argv[] = {bin(),	     "--config-path",	path,
+			      "--control",   "127.0.0.1:0",	"--allow-upstream",
+			      "127.0.0.0/8", "--drain-timeout", "2s",
+			      NULL};
+	struct h_gw g = {.port = port, .p = h_spawn("snigate", argv, NULL)};
+	g.p->gateway = true;
+	cr_assert(h_file_wait(g.p->err, "snigate: ready", 15000), "%s", h_read_file(g.p->err));
+	snprintf(want, sizeof(want), ", admin 127.0.0.1:%d,", envoy_admin_port);
+	cr_assert(strstr(h_read_file(g.p->err), want), "%s", h_read_file(g.p->err));
+	cr_assert_eq(http_status(envoy_admin_port, "GET", "/ready"), 200);
+	cr_assert_eq(http_status(envoy_admin_port, "GET", "/healthz"), 200);
+	cr_assert_eq(http_status(envoy_admin_port, "GET", "/metrics"), 200);
+	cr_assert_eq(http_status(envoy_admin_port, "POST", "/drain"), 404);
+	cr_assert_eq(http_status(envoy_admin_port, "GET", "/config"), 404);
+	cr_assert_eq(http_status(envoy_admin_port, "GET", "/ready"), 200, "still ready");
 	cr_assert_eq(h_snigate_stop(&g), 0);
 }
 
