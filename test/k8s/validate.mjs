@@ -228,6 +228,7 @@ for (const { name, docs } of docsBySet) {
 	}
 
 	// snigate's own config, as mounted into each snigate container.
+	const gateways = [];
 	for (const p of pods) {
 		for (const c of p.spec.containers) {
 			const args = c.args || [];
@@ -241,6 +242,7 @@ for (const { name, docs } of docsBySet) {
 			const text = cm?.data?.[key];
 			if (!check(text !== undefined, `${name}: ${podName(p)}: ${path} comes from ConfigMap ${vol?.configMap?.name} key ${key}`)) continue;
 			const conf = parseYaml(text);
+			gateways.push({ p, c, conf });
 			const file = join(outdir, `${name}.snigate.yaml`);
 			writeFileSync(file, text);
 			const admin = conf.admin?.address || "";
@@ -286,12 +288,197 @@ for (const { name, docs } of docsBySet) {
 			}
 		}
 	}
-	for (const p of pods.filter((x) => x.spec.dnsPolicy === "None")) {
-		const first = p.spec.dnsConfig?.nameservers?.[0];
-		const dns = of("Service").find((s) => s.spec.clusterIP === first);
-		check(!!dns && dns.spec.ports.some((x) => x.port === 53),
-			`${name}: ${podName(p)}: first nameserver ${first} is ${dns ? "Service/" + dns.metadata.name : "no Service of this set"} on port 53`);
+	// ---- network policies: what each one admits, read the way the API does
+	// (rules of every policy that selects a pod add up; a rule without `from`
+	// or `to` admits every peer, one without `ports` every port).
+	const policiesOf = (p) => of("NetworkPolicy").filter((np) => ns(np) === p.ns && sel(np.spec.podSelector, p.meta?.labels));
+	const types = (np) => np.spec.policyTypes || ["Ingress", ...(np.spec.egress ? ["Egress"] : [])];
+	const rulesOf = (p, dir) => policiesOf(p).flatMap((np) => (np.spec[dir] || []).map((r) => ({ np, r })));
+	const isolated = (p, t) => policiesOf(p).some((np) => types(np).includes(t));
+	const portStr = (x) => `${x.protocol || "TCP"} ${x.port}`;
+	const emptySel = (x) => !x || (!Object.keys(x.matchLabels || {}).length && !(x.matchExpressions || []).length);
+	const sameSel = (a, b) => JSON.stringify(a || {}) === JSON.stringify(b || {});
+	const CLIENT_NS = { matchLabels: { "snigate.io/egress-client": "true" } };
+	const clusterDns = (peer) => !peer.ipBlock &&
+		sameSel(peer.namespaceSelector, { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } }) &&
+		sameSel(peer.podSelector, { matchLabels: { "k8s-app": "kube-dns" } });
+	const dnsPorts = (r) => (r.ports || []).length > 0 && r.ports.every((x) => x.port === 53 && ["UDP", "TCP"].includes(x.protocol || "TCP"));
+	const v4 = (cidr) => {
+		const m = String(cidr).match(/^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/);
+		if (!m || m.slice(1, 5).some((o) => Number(o) > 255) || Number(m[5]) > 32) return null;
+		const bits = Number(m[5]);
+		const addr = m.slice(1, 5).reduce((a, o) => a * 256 + Number(o), 0);
+		const mask = bits ? 2 ** 32 - 2 ** (32 - bits) : 0;
+		return { addr, bits, base: bits ? Number(BigInt(addr) & BigInt(mask)) : 0 };
+	};
+	const within = (outer, inner) => { // inner lies in outer (CIDRs or an address)
+		const o = v4(outer), i = v4(inner.includes("/") ? inner : inner + "/32");
+		if (!o || !i || i.bits < o.bits) return false;
+		return o.bits === 0 || Math.floor(i.addr / 2 ** (32 - o.bits)) === Math.floor(o.base / 2 ** (32 - o.bits));
+	};
+
+	for (const g of gateways) {
+		const { p, conf } = g;
+		const id = `${name}: ${podName(p)}`;
+		const np = policiesOf(p);
+		check(isolated(p, "Ingress") && isolated(p, "Egress"),
+			`${id}: NetworkPolicies isolate it both ways (${np.map((x) => x.metadata.name).join(", ") || "none"})`);
+		const adminPort = Number((conf.admin?.address || "").match(/:(\d+)$/)?.[1]);
+		const listenPorts = (conf.listeners || []).map((l) => Number(l.port));
+		// Ingress: TLS ports from client namespaces only, the admin port from
+		// a namespace selector, nothing else.
+		for (const { np: pol, r } of rulesOf(p, "ingress")) {
+			const where = `${id}: NetworkPolicy/${pol.metadata.name} ingress ${(r.ports || []).map(portStr).join(", ") || "(all ports)"}`;
+			if (!check((r.from || []).length > 0 && (r.ports || []).length > 0, `${where}: names its sources and its ports`,
+				"a rule without from admits every source, one without ports every port")) continue;
+			const tls = r.ports.every((x) => (x.protocol || "TCP") === "TCP" && listenPorts.includes(x.port));
+			const adm = r.ports.every((x) => (x.protocol || "TCP") === "TCP" && x.port === adminPort);
+			if (!check(tls || adm, `${where}: only listener ports (${listenPorts}) or only the admin port (${adminPort})`)) continue;
+			if (tls)
+				check(r.from.every((x) => !x.ipBlock && sameSel(x.namespaceSelector, CLIENT_NS)),
+					`${where}: from namespaces labelled snigate.io/egress-client=true only`,
+					`from ${JSON.stringify(r.from)}`);
+			else
+				check(r.from.every((x) => !x.ipBlock && x.namespaceSelector && !emptySel(x.namespaceSelector)),
+					`${where}: from the monitoring namespaces' selector only`, `from ${JSON.stringify(r.from)}`);
+		}
+		for (const port of listenPorts)
+			check(rulesOf(p, "ingress").some(({ r }) => (r.ports || []).some((x) => x.port === port) &&
+				(r.from || []).some((x) => sameSel(x.namespaceSelector, CLIENT_NS))),
+				`${id}: client namespaces may reach listener port ${port}`);
+		// Egress: DNS to the cluster DNS pods; the dialled ports to public
+		// IPv4 only.
+		const svcCidr = pol0(np, "snigate.io/service-cidr");
+		const podCidr = pol0(np, "snigate.io/pod-cidr");
+		check(v4(svcCidr) && v4(podCidr), `${id}: the policy names the cluster's ranges (Service ${svcCidr}, pods ${podCidr})`,
+			"annotations snigate.io/service-cidr and snigate.io/pod-cidr, set from cluster.env");
+		const mustExcept = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "100.64.0.0/10",
+			...(v4(podCidr) ? [podCidr] : []), ...(v4(svcCidr) ? [svcCidr] : [])];
+		const dial = new Set((conf.listeners || []).flatMap((l) => [
+			Number(l.upstream_port ?? 443),
+			...((l.protocol ?? "auto") !== "tls" ? (l.connect_ports?.length ? l.connect_ports : [443]).map(Number) : []),
+		]));
+		const allowed = new Set();
+		for (const { np: pol, r } of rulesOf(p, "egress")) {
+			const where = `${id}: NetworkPolicy/${pol.metadata.name} egress ${(r.ports || []).map(portStr).join(", ") || "(all ports)"}`;
+			if (!check((r.to || []).length > 0 && (r.ports || []).length > 0, `${where}: names its destinations and its ports`,
+				"a rule without to admits every destination, one without ports every port")) continue;
+			if (r.ports.some((x) => x.port === 53)) {
+				check(dnsPorts(r) && r.to.every(clusterDns), `${where}: DNS to the cluster DNS pods only (kube-system, k8s-app=kube-dns)`,
+					`to ${JSON.stringify(r.to)}`);
+				continue;
+			}
+			const extra = r.ports.filter((x) => (x.protocol || "TCP") !== "TCP" || !dial.has(x.port));
+			check(!extra.length, `${where}: only ports snigate dials (${[...dial]})`, `also ${extra.map(portStr)}`);
+			for (const x of r.ports) if ((x.protocol || "TCP") === "TCP") allowed.add(x.port);
+			for (const peer of r.to) {
+				const b = peer.ipBlock;
+				if (!check(b && v4(b.cidr), `${where}: to an IPv4 ipBlock`, `to ${JSON.stringify(peer)} (no IPv6: lookup_family V4_ONLY)`)) continue;
+				const missing = mustExcept.filter((c) => within(b.cidr, c) && !(b.except || []).some((e) => within(e, c)));
+				check(!missing.length, `${where}: ${b.cidr} except private, link-local, CGNAT, pod and Service ranges`,
+					`not excepted: ${missing.join(", ")}`);
+			}
+		}
+		for (const port of dial)
+			check(allowed.has(port), `${id}: egress allows TCP ${port}, which snigate.yaml dials`);
+		check(rulesOf(p, "egress").some(({ r }) => dnsPorts(r) && (r.ports || []).some((x) => (x.protocol || "TCP") === "UDP") && (r.to || []).length && r.to.every(clusterDns)),
+			`${id}: egress allows UDP 53 to the cluster DNS (the gateway resolves through it)`);
+
+		// ---- rollout that keeps connections
+		const d = p.owner.kind === "Deployment" ? p.owner : null;
+		if (d) {
+			const hpa = of("HorizontalPodAutoscaler").find((h) => ns(h) === p.ns && h.spec.scaleTargetRef.name === d.metadata.name);
+			check(!!hpa && d.spec.replicas === undefined, `${id}: no spec.replicas, the HPA owns the count`,
+				hpa ? `replicas: ${d.spec.replicas}, which every apply would reset` : "no HPA targets it");
+			for (const key of ["topology.kubernetes.io/zone", "kubernetes.io/hostname"])
+				check((p.spec.topologySpreadConstraints || []).some((t) => t.topologyKey === key && sel(t.labelSelector, p.meta?.labels)),
+					`${id}: spread over ${key} (topologySpreadConstraints on its own pods)`);
+		}
+		const rp = g.c.readinessProbe;
+		check((rp?.failureThreshold ?? 3) >= 2, `${id}: readiness tolerates one missed check (failureThreshold ${rp?.failureThreshold ?? 3} >= 2)`);
 	}
+
+	// Every Deployment has a PDB that lets one pod go at a time.
+	for (const pdb of of("PodDisruptionBudget"))
+		check(pdb.spec.maxUnavailable === 1 && pdb.spec.minAvailable === undefined,
+			`${name}: PodDisruptionBudget/${pdb.metadata.name}: maxUnavailable 1`,
+			`maxUnavailable ${pdb.spec.maxUnavailable}, minAvailable ${pdb.spec.minAvailable} (minAvailable blocks every drain at the HPA's minimum)`);
+	for (const d of of("Deployment"))
+		check(of("PodDisruptionBudget").some((pdb) => ns(pdb) === ns(d) && sel(pdb.spec.selector, d.spec.template.metadata?.labels)),
+			`${name}: Deployment/${d.metadata.name}: a PodDisruptionBudget covers it`);
+
+	// Config volumes reload in place: the ConfigMap's name carries no hash
+	// (a new name rolls the pods) and the mount is the whole directory (a
+	// subPath copy is never updated).
+	const KUSTOMIZE_HASH = /-[24-9bcdfghkmt]{10}$/;
+	for (const p of pods) {
+		for (const c of p.spec.containers) {
+			for (const m of c.volumeMounts || []) {
+				const v = (p.spec.volumes || []).find((x) => x.name === m.name);
+				if (!v?.configMap) continue;
+				check(!KUSTOMIZE_HASH.test(v.configMap.name) && !m.subPath,
+					`${name}: ${podName(p)}/${c.name}: ConfigMap ${v.configMap.name} is mounted as a directory under a fixed name (live reload)`,
+					m.subPath ? `subPath ${m.subPath}: the kubelet never updates it` : "a hashed name: every change is a rollout");
+			}
+		}
+	}
+
+	// ---- egress-dns
+	const svcCidr = pol0(of("NetworkPolicy"), "snigate.io/service-cidr");
+	for (const cm of of("ConfigMap").filter((x) => x.data?.Corefile !== undefined)) {
+		const users = pods.filter((p) => (p.spec.volumes || []).some((v) => v.configMap?.name === cm.metadata.name));
+		const lines = cm.data.Corefile.split("\n").map((l) => l.replace(/#.*/, "").trim()).filter(Boolean);
+		const id = `${name}: ConfigMap/${cm.metadata.name}`;
+		const fwd = lines.filter((l) => /^forward\s/.test(l));
+		check(fwd.length > 0 && fwd.every((l) => /^forward\s+\S+\s+\/etc\/resolv\.conf(\s*\{)?$/.test(l)),
+			`${id}: forwards to /etc/resolv.conf (the pod's resolver, the cluster DNS), no fixed address`, fwd.join("; "));
+		for (const t of ["HTTPS", "SVCB"])
+			check(lines.some((l) => new RegExp(`^template\\s+(IN|ANY)\\s+${t}(\\s+\\.)?$`).test(l)),
+				`${id}: answers ${t} queries itself, empty (template IN ${t} .): no ECH keys or address hints reach clients`);
+		check(lines.includes("reload"), `${id}: reload (the ConfigMap is unhashed: a change must be re-read)`);
+		for (const p of users) {
+			const id2 = `${name}: ${podName(p)}`;
+			check((p.spec.dnsPolicy ?? "ClusterFirst") === "ClusterFirst",
+				`${id2}: dnsPolicy ClusterFirst, so its /etc/resolv.conf is the cluster DNS`, `dnsPolicy ${p.spec.dnsPolicy}`);
+			const d = p.owner;
+			check(d.kind === "Deployment" && d.spec.replicas >= 2, `${id2}: 2 or more replicas (it is the clients' only nameserver)`,
+				`replicas ${d.spec.replicas}`);
+			check((p.spec.affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution || [])
+				.map((t) => t.podAffinityTerm)
+				.concat(p.spec.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution || [])
+				.some((t) => t?.topologyKey === "kubernetes.io/hostname" && sel(t.labelSelector, p.meta?.labels)),
+				`${id2}: anti-affinity keeps its replicas on different nodes`);
+			check(isolated(p, "Ingress") && isolated(p, "Egress"), `${id2}: NetworkPolicies isolate it both ways`);
+			for (const { np: pol, r } of rulesOf(p, "ingress"))
+				check(dnsPorts(r) && (r.from || []).length > 0 && r.from.every((x) => !x.ipBlock && sameSel(x.namespaceSelector, CLIENT_NS)),
+					`${id2}: NetworkPolicy/${pol.metadata.name}: ingress only DNS, only from client namespaces`,
+					`ports ${(r.ports || []).map(portStr).join(", ") || "all"}, from ${JSON.stringify(r.from || "everywhere")}`);
+			for (const { np: pol, r } of rulesOf(p, "egress"))
+				check(dnsPorts(r) && (r.to || []).length > 0 && r.to.every(clusterDns),
+					`${id2}: NetworkPolicy/${pol.metadata.name}: egress only DNS, only to the cluster DNS pods`,
+					`ports ${(r.ports || []).map(portStr).join(", ") || "all"}, to ${JSON.stringify(r.to || "everywhere")}`);
+			for (const s of of("Service").filter((x) => ns(x) === p.ns && sel({ matchLabels: x.spec.selector }, p.meta?.labels)))
+				check(!!svcCidr && !!s.spec.clusterIP && within(svcCidr, s.spec.clusterIP),
+					`${name}: Service/${s.metadata.name}: clusterIP ${s.spec.clusterIP} lies in the Service range ${svcCidr} (cluster.env)`);
+		}
+	}
+
+	// ---- client pods: egress-dns and nothing else
+	for (const p of pods.filter((x) => x.spec.dnsPolicy === "None")) {
+		const ns0 = p.spec.dnsConfig?.nameservers || [];
+		const dns = of("Service").find((s) => s.spec.clusterIP === ns0[0]);
+		check(ns0.length === 1 && !!dns && dns.spec.ports.some((x) => x.port === 53),
+			`${name}: ${podName(p)}: its only nameserver ${ns0[0]} is ${dns ? "Service/" + dns.metadata.name : "no Service of this set"} on port 53`,
+			ns0.length > 1 ? `also ${ns0.slice(1)}: a second nameserver lets real addresses win (README)` : "");
+		const nsObj = of("Namespace").find((x) => x.metadata.name === p.ns);
+		const labels = { ...(nsObj?.metadata?.labels || {}), "kubernetes.io/metadata.name": p.ns };
+		check(!!nsObj && sel(CLIENT_NS, labels), `${name}: ${podName(p)}: namespace ${p.ns} carries snigate.io/egress-client=true, so the gateway and egress-dns admit it`);
+	}
+}
+
+// The value of an annotation on the first of these policies that has it.
+function pol0(policies, key) {
+	return policies.map((x) => x.metadata?.annotations?.[key]).find((x) => x !== undefined);
 }
 
 console.log(`${passed} passed, ${failed} failed`);
