@@ -116,7 +116,7 @@ fuzz: deps $(BUILD_FUZZ)/build.ninja
 # ---- container image and Kubernetes manifests (not part of `make test`)
 #   make image        static snigate in a scratch image, tagged $(IMAGE), with buildah
 #   make image-test   build it, then run it against loopback peers (test/image/run.sh)
-#   make k8s-check    render k8s/ with kustomize and validate every object (test/k8s/)
+#   make k8s-check    render k8s/ with kustomize and validate every object (test/k8s/, test/monitoring/)
 #   make k8s-corefile regenerate the egress-dns Corefile from k8s/base's snigate config
 IMAGE       ?= snigate:dev
 IMAGE_DEBS   = buildah debootstrap unbound openssl curl
@@ -145,6 +145,7 @@ image-test: image
 
 k8s-check: build
 	test/k8s/check.sh
+	test/monitoring/check.sh
 
 k8s-corefile: build
 	test/k8s/corefile.sh
