@@ -26,9 +26,11 @@
 #include "conf/corefile.h"
 #include "conf/dump.h"
 #include "conf/envoy.h"
+#include "core/cpu.h"
 #include "core/gateway.h"
 #include "core/log.h"
 #include "core/pipepool.h"
+#include "core/preflight.h"
 #include "core/stats.h"
 #include "core/worker.h"
 #include "resolver/policy.h"
@@ -201,7 +203,9 @@ static void usage(FILE *f)
 		"  -h, --help                  this text\n"
 		"\n"
 		"Durations: 250ms, 10s, 5m, 1h. Exit status: 0 clean stop, 1 runtime failure,\n"
-		"2 bad configuration (or root without --allow-root). SIGTERM/SIGINT drain the\n"
+		"2 bad configuration (or root without --allow-root); --check exits 1 when the\n"
+		"configuration is good but io_uring is unusable on this host, and warns about\n"
+		"fds and ports. SIGTERM/SIGINT drain the\n"
 		"gateway (a second one stops it at once), SIGHUP or a change of the config\n"
 		"file reloads it, SIGUSR1 prints its counters on stderr.\n");
 }
@@ -972,11 +976,22 @@ int main(int argc, char **argv)
 		conf_free(c);
 		return rc;
 	}
+	/* What the host lets this configuration do: io_uring, fds, ports (core/preflight.h). */
+	static struct pf_report pf;
+	struct pf_addr pf_addrs[] = {{"admin.address", c->admin_address},
+				     {"admin.control.address", c->control.address}};
+	struct pf_opts pfo = {.addrs = pf_addrs, .n_addrs = 2, .binds = true};
+	static struct cpu_plan pf_plan; /* the workers the gateway will start */
+	pfo.threads = cpu_plan_make(c, &pf_plan) == 0 ? pf_plan.threads : c->threads;
 	if (check) {
 		printf("snigate: %s: ok (%u listeners, %u allowlist entries)\n",
 		       config ? config : "command line", c->n_listeners, c->n_allow);
+		fflush(stdout);
+		preflight_run(c, &pfo, &pf);
+		preflight_print(&pf, true);
 		conf_free(c);
-		return 0;
+		/* The config is fine; 1 says this host cannot run it. A busy port only warns. */
+		return pf.worst == PF_FATAL ? 1 : 0;
 	}
 	if (geteuid() == 0 && !allow_root) {
 		/* A parser bug in a root process owns the node; see SECURITY.md. */
@@ -988,6 +1003,13 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_set_level(c->log_level);
+	/* An unusable io_uring or port is one line with its fix, not a worker's errno. */
+	preflight_run(c, &pfo, &pf);
+	preflight_print(&pf, false);
+	if (pf.worst >= PF_ERROR) {
+		conf_free(c);
+		return 1;
+	}
 	/* Before any thread exists: all inherit the mask; only the gateway reads signals. */
 	gateway_block_signals();
 	loop_check_start(c);
