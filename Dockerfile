@@ -24,12 +24,16 @@ COPY . .
 # getaddrinfo, getservbyname) are never called by snigate: addresses are
 # literals, and libunbound reads resolv.conf itself. test/image/run.sh proves
 # the image starts, resolves and relays with no NSS file in it.
+# --check exits 2 for a bad config, which fails the build; 1 only says that
+# this build sandbox's seccomp profile takes io_uring away, which is the
+# runtime's business (the pod's profile), not the image's.
 RUN meson setup /build -Dstatic_build=true -Dtests=false -Dbench=false \
         --buildtype=release \
     && ninja -C /build core/snigate \
     && strip /build/core/snigate \
     && /build/core/snigate --version \
-    && /build/core/snigate --check -c conf/snigate-container.yaml \
+    && { /build/core/snigate --check -c conf/snigate-container.yaml; rc=$?; \
+         [ $rc -eq 0 ] || [ $rc -eq 1 ]; } \
     && mkdir -p /rootfs/etc/snigate \
     && cp /build/core/snigate /rootfs/snigate \
     && cp conf/snigate-container.yaml /rootfs/etc/snigate/snigate.yaml
