@@ -29,6 +29,7 @@
 #include "conf/dump.h"
 #include "core/admin.h"
 #include "core/cpu.h"
+#include "core/preflight.h"
 #include "core/log.h"
 #include "core/pipepool.h"
 #include "core/prom.h"
@@ -49,8 +50,6 @@
 #define HEALTH_STALL_MS	 5000 /* a worker loop silent this long fails /healthz */
 #define RELOAD_SETTLE_MS 300  /* let a burst of file events end before reading the file */
 #define DENIED_SHOWN	 50   /* names in GET /denied */
-/* fds one relayed connection may hold: two sockets, two pipes of two ends each. */
-#define FDS_PER_CONN 6
 
 enum state { ST_STARTING, ST_SERVING, ST_DRAINING };
 
@@ -591,8 +590,8 @@ static void cb_metrics(void *arg, struct admin_buf *b)
 	      atomic_load(&gw->state) == ST_DRAINING);
 	gauge(b, "snigate_connections_limit",
 	      "Concurrent connections the process takes: limits.max_connections (or the "
-	      "per-thread limit times threads), else what RLIMIT_NOFILE allows at two "
-	      "sockets each.",
+	      "per-thread limit times threads), else what RLIMIT_NOFILE holds beside the "
+	      "fixed fds at two sockets and two pipes each.",
 	      gw->conn_limit);
 	metrics_workers(gw, b);
 
@@ -711,39 +710,52 @@ static int start_admin(struct gw *gw, const char *addr, enum admin_role role, st
 	return 0;
 }
 
-/* Raise the soft limit to the hard one, and say so when that is still short. */
-static void raise_nofile(const struct conf *c)
+/* The admin-like endpoints: each holds its listener, an eventfd and its clients. */
+static unsigned n_endpoints(const struct conf *c)
 {
+	return (c->admin_address != NULL) + (c->control.address != NULL);
+}
+
+/*
+ * Raise the soft limit to the hard one, and say so when that is still short
+ * of what limits.max_connections needs (preflight.h counts the fds, as
+ * --check does).
+ */
+static void raise_nofile(const struct conf *c, unsigned threads)
+{
+	struct pf_fd_budget fb;
 	struct rlimit rl;
+
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
 		return;
 	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	unsigned long long need = (unsigned long long)c->limits.max_connections * FDS_PER_CONN + 64;
-	if (c->limits.max_connections && rl.rlim_cur < need)
+	pf_fd_budget(c, threads, n_endpoints(c), &fb);
+	if (fb.max_conns && rl.rlim_cur < fb.need)
 		log_msg(CONF_LOG_WARN,
 			"RLIMIT_NOFILE is %llu; limits.max_connections %u may need %llu fds "
-			"(two sockets and two pipes each): raise the hard limit, or expect "
+			"(%u per connection, %llu fixed): raise the hard limit, or expect "
 			"accept errors before the limit",
-			(unsigned long long)rl.rlim_cur, c->limits.max_connections, need);
+			(unsigned long long)rl.rlim_cur, c->limits.max_connections, fb.need,
+			PF_FDS_PER_CONN, fb.fixed);
 }
 
 /* What snigate_connections_limit reports: see its help text. */
-static unsigned conn_limit(unsigned max_live, unsigned threads)
+static unsigned conn_limit(const struct conf *c, unsigned max_live, unsigned threads)
 {
+	unsigned long long v = (unsigned long long)max_live * threads;
+	struct pf_fd_budget fb;
 	struct rlimit rl;
 
-	if (max_live)
-		return (unsigned long long)max_live * threads > UINT_MAX ? UINT_MAX
-									 : max_live * threads;
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
-		return 0;
-	return rl.rlim_cur > 64
-		       ? (unsigned)((rl.rlim_cur - 64) / 2 > UINT_MAX ? UINT_MAX
-								      : (rl.rlim_cur - 64) / 2)
-		       : 0;
+	if (!max_live) {
+		if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+			return 0;
+		pf_fd_budget(c, threads, n_endpoints(c), &fb);
+		v = pf_fd_capacity(&fb, rl.rlim_cur);
+	}
+	return v > UINT_MAX ? UINT_MAX : (unsigned)v;
 }
 
 static void print_stats(struct gw *gw)
@@ -947,8 +959,8 @@ int gateway_run(struct conf *c, gateway_load_fn load, void *arg)
 	unsigned max_hellos =
 		c->limits.max_pending_hellos ? (c->limits.max_pending_hellos + n - 1) / n : 0;
 
-	raise_nofile(c);
-	gw.conn_limit = conn_limit(max_live, n);
+	raise_nofile(c, n);
+	gw.conn_limit = conn_limit(c, max_live, n);
 	pipepool_set_budget(c->relay.pipe_memory_max);
 	signal(SIGPIPE, SIG_IGN);
 	sigset_t sigs;
