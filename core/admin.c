@@ -846,9 +846,9 @@ static int parse_unix(const char *s, struct sockaddr_storage *ss, socklen_t *ssl
  * Replace a socket file left by a process that is gone, but never another
  * kind of file, nor a socket something still listens on.
  */
-static int unlink_stale(const char *path)
+static int unlink_stale(const struct sockaddr_un *sun, socklen_t len)
 {
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	const char *path = sun->sun_path;
 	struct stat st;
 	int fd, r;
 
@@ -859,12 +859,16 @@ static int unlink_stale(const char *path)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	r = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+	r = connect(fd, (const struct sockaddr *)sun, len);
 	close(fd);
 	if (r == 0)
 		return -EADDRINUSE;
 	return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+int admin_addr_parse(const char *addr, struct sockaddr_storage *ss, socklen_t *len)
+{
+	return !strncmp(addr, "unix:", 5) ? parse_unix(addr, ss, len) : parse_addr(addr, ss, len);
 }
 
 int admin_start(const char *addr, enum admin_role role, const struct admin_ops *ops, void *arg,
@@ -878,7 +882,7 @@ int admin_start(const char *addr, enum admin_role role, const struct admin_ops *
 	int one = 1, r;
 
 	*out = NULL;
-	if (is_unix ? parse_unix(addr, &ss, &sslen) : parse_addr(addr, &ss, &sslen)) {
+	if (admin_addr_parse(addr, &ss, &sslen)) {
 		if (errlen)
 			snprintf(errbuf, errlen,
 				 "admin: bad address \"%s\": want ip:port, [ipv6]:port or "
@@ -901,9 +905,7 @@ int admin_start(const char *addr, enum admin_role role, const struct admin_ops *
 		goto out_free;
 	}
 	if (is_unix) {
-		const char *path = ((struct sockaddr_un *)&ss)->sun_path;
-
-		r = unlink_stale(path);
+		r = unlink_stale((struct sockaddr_un *)&ss, sslen);
 		if (r < 0) {
 			start_err(errbuf, errlen, r, "replace", addr);
 			goto out_close;
@@ -918,8 +920,7 @@ int admin_start(const char *addr, enum admin_role role, const struct admin_ops *
 	}
 	if (is_unix) {
 		/* From here on admin_stop() or the error path removes the file. */
-		snprintf(a->unix_path, sizeof(a->unix_path), "%s",
-			 ((struct sockaddr_un *)&ss)->sun_path);
+		memcpy(a->unix_path, ((struct sockaddr_un *)&ss)->sun_path, sizeof(a->unix_path));
 		/* Before listen(): until then a connect() is refused whatever the mode. */
 		if (chmod(a->unix_path, 0600) < 0) {
 			r = start_err(errbuf, errlen, -errno, "chmod", addr);

@@ -42,6 +42,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #define ADMIN_HEAD_MAX	       8192  /* bytes of request line + headers */
 #define ADMIN_HEAD_TIMEOUT_MS  5000  /* from accept to the end of the head */
@@ -117,6 +118,12 @@ int admin_start(const char *addr, enum admin_role role, const struct admin_ops *
  * Safe to call while the thread serves (a reload rotates the token).
  */
 int admin_set_token(struct admin *a, const char *tok, size_t len);
+
+/*
+ * addr as admin_start() reads it, into *ss and *len (AF_INET, AF_INET6 or
+ * AF_UNIX); numeric only, no DNS. Returns 0 or -EINVAL.
+ */
+int admin_addr_parse(const char *addr, struct sockaddr_storage *ss, socklen_t *len);
 
 /* The port actually bound; 0 for a Unix socket. */
 uint16_t admin_port(const struct admin *a);

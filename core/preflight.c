@@ -662,49 +662,6 @@ static int bind_probe(const struct sockaddr_storage *sa, socklen_t len, bool reu
 	return rc;
 }
 
-/* core/admin.c's forms: "a.b.c.d:port", "[v6]:port", "localhost:port"; 0 or -EINVAL. */
-static int parse_hostport(const char *s, struct sockaddr_storage *ss, socklen_t *len)
-{
-	char host[INET6_ADDRSTRLEN];
-	const char *hs = s, *he, *port;
-	char *end;
-
-	if (s[0] == '[') {
-		hs = s + 1;
-		he = strchr(hs, ']');
-		if (!he || he[1] != ':')
-			return -EINVAL;
-		port = he + 2;
-	} else {
-		he = strrchr(s, ':');
-		if (!he || memchr(s, ':', (size_t)(he - s)))
-			return -EINVAL;
-		port = he + 1;
-	}
-	if (he == hs || (size_t)(he - hs) >= sizeof(host) || *port < '0' || *port > '9')
-		return -EINVAL;
-	unsigned long p = strtoul(port, &end, 10);
-	if (*end || p > 65535)
-		return -EINVAL;
-	memcpy(host, hs, (size_t)(he - hs));
-	host[he - hs] = '\0';
-	if (!strcmp(host, "localhost"))
-		strcpy(host, "127.0.0.1");
-	memset(ss, 0, sizeof(*ss));
-	if (s[0] == '[') {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons((uint16_t)p);
-		*len = sizeof(*a);
-		return inet_pton(AF_INET6, host, &a->sin6_addr) == 1 ? 0 : -EINVAL;
-	}
-	struct sockaddr_in *a = (struct sockaddr_in *)ss;
-	a->sin_family = AF_INET;
-	a->sin_port = htons((uint16_t)p);
-	*len = sizeof(*a);
-	return inet_pton(AF_INET, host, &a->sin_addr) == 1 ? 0 : -EINVAL;
-}
-
 static void bind_one(struct pf_report *r, const char *topic, const char *shown,
 		     const struct sockaddr_storage *sa, socklen_t len, bool reuseport)
 {
@@ -748,10 +705,9 @@ static void binds_check(const struct conf *c, const struct pf_opts *o, struct pf
 		if (!a->addr)
 			continue;
 		snprintf(topic, sizeof(topic), "%s %s", a->field, a->addr);
-		if (parse_hostport(a->addr, &ss, &len) < 0) {
+		if (admin_addr_parse(a->addr, &ss, &len) < 0 || ss.ss_family == AF_UNIX) {
 			struct pf_finding *f = add(r, PF_OK, topic);
-			snprintf(f->msg, sizeof(f->msg),
-				 "not a host:port (a Unix socket?); not probed");
+			snprintf(f->msg, sizeof(f->msg), "a Unix socket; not probed");
 			continue;
 		}
 		bind_one(r, topic, a->addr, &ss, len, false);
