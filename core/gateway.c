@@ -74,7 +74,8 @@ struct gw {
 	void *load_arg;
 	unsigned next_gen;
 	uint64_t reload_ok, reload_failed;
-	double reload_ok_at; /* wall clock seconds */
+	bool last_reload_failed; /* the latest reload was refused: what runs is not the file */
+	double reload_ok_at;	 /* wall clock seconds */
 	double started_at;
 	uint64_t file_hash;    /* of the config file as last loaded */
 	struct admin *control; /* the control endpoint, or NULL; its token follows reloads */
@@ -323,6 +324,7 @@ static void reload(struct gw *gw, const char *why)
 	gw->cur = g;
 	gw->reload_ok++;
 	gw->reload_ok_at = wall_s();
+	gw->last_reload_failed = false;
 	pthread_mutex_unlock(&gw->mu);
 	gw->file_hash = h;
 	if (gw->control)
@@ -337,6 +339,7 @@ static void reload(struct gw *gw, const char *why)
 failed:
 	pthread_mutex_lock(&gw->mu);
 	gw->reload_failed++;
+	gw->last_reload_failed = true;
 	pthread_mutex_unlock(&gw->mu);
 	gw->file_hash = h; /* a bad file is reported once, not at every event */
 }
@@ -653,6 +656,10 @@ static void cb_metrics(void *arg, struct admin_buf *b)
 	struct prom_label ok = {"result", "success"}, bad = {"result", "failure"};
 	prom_sample_u64(b, "snigate_config_reload_total", &ok, 1, gw->reload_ok);
 	prom_sample_u64(b, "snigate_config_reload_total", &bad, 1, gw->reload_failed);
+	gauge(b, "snigate_config_last_reload_successful",
+	      "0 while the latest reload was refused (the running configuration is not the "
+	      "file's), else 1.",
+	      !gw->last_reload_failed);
 	gauge(b, "snigate_config_last_reload_success_timestamp_seconds",
 	      "When the running configuration was loaded, Unix time.", gw->reload_ok_at);
 	gauge(b, "snigate_config_generation", "Generation of the running configuration.",

@@ -690,6 +690,7 @@ Test(ops, metrics_parse_strictly_and_count_a_known_sequence)
 	assert_val(d, "snigate_config_generation", "", 0);
 	assert_val(d, "snigate_config_reload_total", "result=\"success\"", 0);
 	assert_val(d, "snigate_config_reload_total", "result=\"failure\"", 0);
+	assert_val(d, "snigate_config_last_reload_successful", "", 1);
 	assert_val(d, "snigate_access_log_dropped_total", "", 0);
 	promdoc_sum(d, "snigate_build_info", "", &m);
 	cr_assert_eq(m, 1);
@@ -1094,6 +1095,7 @@ Test(ops, bad_reload_keeps_the_running_config)
 	assert_val(d, "snigate_config_reload_total", "result=\"failure\"", 2);
 	assert_val(d, "snigate_config_reload_total", "result=\"success\"", 0);
 	assert_val(d, "snigate_config_generation", "", 0);
+	assert_val(d, "snigate_config_last_reload_successful", "", 0);
 	promdoc_free(d);
 	char *body = get_ok(h_control_port(&g), "/config", 200);
 	cr_assert_null(strstr(body, "wild"), "/config shows a refused allowlist: %s", body);
@@ -1106,6 +1108,7 @@ Test(ops, bad_reload_keeps_the_running_config)
 	d = scrape(ap);
 	assert_val(d, "snigate_config_reload_total", "result=\"failure\"", 2);
 	assert_val(d, "snigate_config_reload_total", "result=\"success\"", 1);
+	assert_val(d, "snigate_config_last_reload_successful", "", 1);
 	promdoc_free(d);
 	cr_assert_eq(exchange(port, "x.wild.test", 10, NULL), H_EOF);
 }
