@@ -1500,6 +1500,8 @@ static int check_admin_address(struct ectx *x, const char *path, const char *a, 
 	if (n > 2 && n < sizeof(probe) && !strcmp(probe + n - 2, ":0"))
 		probe[n - 1] = '1';
 	const char *why = parse_hostport(probe, host, sizeof(host), &port, &ss, &sl);
+	if (!why && a[0] == '[' && ss.ss_family != AF_INET6)
+		why = "has an IPv4 address in brackets (brackets are for IPv6)";
 	if (why)
 		return fail(x, line_of(x, path), path, "%s %s%s", Q(a), why,
 			    unix_ok ? ", or unix:/path" : "");
@@ -1524,6 +1526,7 @@ static bool token68(unsigned char ch)
 static int load_token(struct ectx *x, struct conf *c)
 {
 	const char *path = "admin.control.token_file", *f = c->control.token_file;
+	const unsigned line = c->control.token_file_line;
 	char buf[CONF_TOKEN_MAX + 64];
 	size_t n = 0;
 	ssize_t r;
@@ -1537,9 +1540,15 @@ static int load_token(struct ectx *x, struct conf *c)
 	}
 	if (!f)
 		return 0;
-	fd = open(f, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO put there must not hang a reload on the main thread. */
+	fd = open(f, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
-		return fail(x, line_of(x, path), path, "%s: %s", f, strerror(errno));
+		return fail(x, line, path, "%s: %s", f, strerror(errno));
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return fail(x, line, path, "%s is not a regular file", f);
+	}
 	while (n < sizeof(buf) && (r = read(fd, buf + n, sizeof(buf) - n)) != 0) {
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -1547,7 +1556,7 @@ static int load_token(struct ectx *x, struct conf *c)
 			int e = errno;
 			close(fd);
 			explicit_bzero(buf, sizeof(buf));
-			return fail(x, line_of(x, path), path, "%s: %s", f, strerror(e));
+			return fail(x, line, path, "%s: %s", f, strerror(e));
 		}
 		n += (size_t)r;
 	}
@@ -1564,7 +1573,7 @@ static int load_token(struct ectx *x, struct conf *c)
 		why = "out of memory";
 	if (why) {
 		explicit_bzero(buf, sizeof(buf));
-		return fail(x, line_of(x, path), path, "%s %s", f, why);
+		return fail(x, line, path, "%s %s", f, why);
 	}
 	memcpy(c->control.token, buf, n);
 	c->control.token[n] = '\0';
@@ -1583,9 +1592,24 @@ static int check_admin(struct ectx *x, struct conf *c)
 	if (c->control.address &&
 	    check_admin_address(x, "admin.control.address", c->control.address, true, &local))
 		return -EINVAL;
+	return 0;
+}
+
+/*
+ * The control token: required off loopback, and read from its file. Only in
+ * conf_validate(), after the command line, which may name the file; so
+ * loading a file (convert, corefile) never needs the secret.
+ */
+static int check_control_token(struct ectx *x, struct conf *c)
+{
+	bool local = true;
+
+	if (c->control.address &&
+	    check_admin_address(x, "admin.control.address", c->control.address, true, &local))
+		return -EINVAL;
 	/* Anyone who can reach it could drain every replica: never without a token. */
 	if (c->control.address && !local && !c->control.token_file)
-		return fail(x, line_of(x, "admin.control.address"), "admin.control.token_file",
+		return fail(x, c->control.address_line, "admin.control.token_file",
 			    "required: admin.control.address %s is reachable from other hosts",
 			    Q(c->control.address));
 	return load_token(x, c);
@@ -1974,6 +1998,9 @@ static int convert_sections(struct ectx *x, const struct raw *r, struct conf *c)
 		}
 		TRY(get_string(x, "admin.control.token_file", rc->token_file,
 			       &c->control.token_file));
+		/* The token is checked in conf_validate(), where no line map is left. */
+		c->control.address_line = line_of(x, "admin.control.address");
+		c->control.token_file_line = line_of(x, "admin.control.token_file");
 	}
 	if (r->cpu_affinity) {
 		const char *why;
@@ -2179,7 +2206,7 @@ int conf_validate(struct conf *c, struct conf_error *err)
 	int rc;
 
 	memset(x.err, 0, sizeof(*x.err));
-	if ((rc = check_conf(&x, c)))
+	if ((rc = check_conf(&x, c)) || (rc = check_control_token(&x, c)))
 		return rc;
 	/* Nothing on the command line filled the gap, so it is the file's. */
 	x.in_file = true;

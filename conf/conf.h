@@ -166,6 +166,7 @@ struct conf {
 		char *token_file; /* bearer token file; required where address is not local */
 		char *token;	  /* filled by validation: the file's token, NUL-ended; a secret */
 		size_t token_len; /* 0: none */
+		unsigned address_line, token_file_line; /* source lines; 0 from the command line */
 	} control;
 
 	struct {

@@ -138,9 +138,12 @@ struct admin {
 	void *arg;
 	enum admin_role role;
 	uint16_t port;
-	char unix_path[sizeof(
-		((struct sockaddr_un *)0)->sun_path)]; /* "" for TCP; removed at stop */
-	pthread_mutex_t tok_mu; /* token, tok_len: admin_set_token() runs on another thread */
+	/* A Unix socket's file ("" for TCP), and its identity as made: stop removes only ours. */
+	char unix_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	dev_t unix_dev;
+	ino_t unix_ino;
+	pthread_mutex_t tok_mu; /* token, tok_len, tok_set: admin_set_token() runs elsewhere */
+	bool tok_set;		/* ADMIN_CONTROL answers 503 until told its token (or none) */
 	size_t tok_len;		/* 0: no token required */
 	char token[ADMIN_TOKEN_MAX];
 	uint64_t accept_pause_until; /* ms; 0 when accepting normally */
@@ -387,13 +390,23 @@ static int authorize(struct admin *a, struct client *c, const struct request *rq
 	bool need, ok = false;
 
 	pthread_mutex_lock(&a->tok_mu);
+	bool set = a->role != ADMIN_CONTROL || a->tok_set;
 	need = a->tok_len > 0;
 	if (need && rq->auth && rq->auth_len > 7 && !strncasecmp(rq->auth, "Bearer ", 7))
 		ok = token_equal(a->token, a->tok_len, rq->auth + 7, rq->auth_len - 7);
 	pthread_mutex_unlock(&a->tok_mu);
+	if (!set) {
+		/* Listening before the token is known must fail closed, not open. */
+		respond_text(c, 503, "starting\n", NULL, dl);
+		return 503;
+	}
 	if (!need || ok)
 		return 0;
-	/* RFC 6750 3.1: no credentials is 401; credentials that do not match, 403. */
+	/*
+	 * No usable credentials: 401 with the challenge (RFC 6750 3). Credentials
+	 * that do not match: 403, so that a client can tell "log in" from "your
+	 * token is wrong" (RFC 6750 would also allow 401 invalid_token).
+	 */
 	if (!rq->auth || rq->auth_len <= 7 || strncasecmp(rq->auth, "Bearer ", 7)) {
 		respond_text(c, 401, "unauthorized: send Authorization: Bearer <token>\n", WWW_AUTH,
 			     dl);
@@ -856,14 +869,26 @@ static int unlink_stale(const struct sockaddr_un *sun, socklen_t len)
 		return errno == ENOENT ? 0 : -errno;
 	if (!S_ISSOCK(st.st_mode))
 		return -EEXIST;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* Non-blocking: a live listener with a full backlog must not hang the start. */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
-	r = connect(fd, (const struct sockaddr *)sun, len);
+	r = connect(fd, (const struct sockaddr *)sun, len) < 0 ? errno : 0;
 	close(fd);
-	if (r == 0)
+	/* Only a refusal proves nobody listens; EACCES or EAGAIN may hide a live one. */
+	if (r != ECONNREFUSED)
 		return -EADDRINUSE;
 	return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+/* Remove the socket file, unless another process has replaced it since. */
+static void unlink_own(const struct admin *a)
+{
+	struct stat st;
+
+	if (a->unix_path[0] && lstat(a->unix_path, &st) == 0 && st.st_dev == a->unix_dev &&
+	    st.st_ino == a->unix_ino)
+		unlink(a->unix_path);
 }
 
 int admin_addr_parse(const char *addr, struct sockaddr_storage *ss, socklen_t *len)
@@ -919,8 +944,18 @@ int admin_start(const char *addr, enum admin_role role, const struct admin_ops *
 		goto out_close;
 	}
 	if (is_unix) {
+		const char *path = ((struct sockaddr_un *)&ss)->sun_path;
+		struct stat st;
+
+		if (lstat(path, &st) < 0) {
+			r = start_err(errbuf, errlen, -errno, "stat", addr);
+			unlink(path); /* just made by our bind() */
+			goto out_close;
+		}
 		/* From here on admin_stop() or the error path removes the file. */
-		memcpy(a->unix_path, ((struct sockaddr_un *)&ss)->sun_path, sizeof(a->unix_path));
+		memcpy(a->unix_path, path, sizeof(a->unix_path));
+		a->unix_dev = st.st_dev;
+		a->unix_ino = st.st_ino;
 		/* Before listen(): until then a connect() is refused whatever the mode. */
 		if (chmod(a->unix_path, 0600) < 0) {
 			r = start_err(errbuf, errlen, -errno, "chmod", addr);
@@ -961,8 +996,7 @@ out_close:
 	if (a->stopfd >= 0)
 		close(a->stopfd);
 	close(a->lfd);
-	if (a->unix_path[0])
-		unlink(a->unix_path);
+	unlink_own(a);
 out_free:
 	pthread_mutex_destroy(&a->tok_mu);
 	free(a);
@@ -984,9 +1018,11 @@ int admin_set_token(struct admin *a, const char *tok, size_t len)
 		if (!is_token68((unsigned char)tok[i]))
 			return -EINVAL;
 	pthread_mutex_lock(&a->tok_mu);
+	explicit_bzero(a->token, sizeof(a->token)); /* no tail of a longer old token stays */
 	if (len)
 		memcpy(a->token, tok, len);
 	a->tok_len = len;
+	a->tok_set = true;
 	pthread_mutex_unlock(&a->tok_mu);
 	return 0;
 }
@@ -1009,8 +1045,7 @@ void admin_stop(struct admin *a)
 		remove_client(a, a->n - 1);
 	close(a->stopfd);
 	close(a->lfd);
-	if (a->unix_path[0])
-		unlink(a->unix_path);
+	unlink_own(a);
 	explicit_bzero(a->token, sizeof(a->token));
 	pthread_mutex_destroy(&a->tok_mu);
 	free(a);

@@ -550,6 +550,8 @@ static void cb_metrics(void *arg, struct admin_buf *b)
 	struct stats st = {0};
 	unsigned live = 0;
 
+	/* Outside the lock: /proc/self/fd can hold hundreds of thousands of entries. */
+	metrics_process(gw, b);
 	pthread_mutex_lock(&gw->mu);
 	const struct gen *g = gw->cur;
 	const struct conf *c = g->conf;
@@ -574,7 +576,6 @@ static void cb_metrics(void *arg, struct admin_buf *b)
 		    PROM_GAUGE);
 	struct prom_label vl[] = {{"version", SNIGATE_VERSION}, {"revision", SNIGATE_REVISION}};
 	prom_sample(b, "snigate_build_info", vl, 2, 1);
-	metrics_process(gw, b);
 	gauge(b, "snigate_start_time_seconds", "When the process started, Unix time.",
 	      gw->started_at);
 	gauge(b, "snigate_worker_threads", "Worker threads, one ring each.", gw->n);

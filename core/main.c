@@ -508,11 +508,13 @@ static int apply_flags(struct conf *c, int argc, char **argv)
 		case OPT_CONTROL:
 			free(c->control.address);
 			c->control.address = NULL;
+			c->control.address_line = 0;
 			if (strcmp(optarg, "off") && !(c->control.address = strdup(optarg)))
 				return flag_error(name, optarg, "out of memory");
 			break;
 		case OPT_CONTROL_TOKEN_FILE:
 			free(c->control.token_file);
+			c->control.token_file_line = 0;
 			if (!(c->control.token_file = strdup(optarg)))
 				return flag_error(name, optarg, "out of memory");
 			break;
@@ -982,7 +984,13 @@ int main(int argc, char **argv)
 				     {"admin.control.address", c->control.address}};
 	struct pf_opts pfo = {.addrs = pf_addrs, .n_addrs = 2, .binds = true};
 	static struct cpu_plan pf_plan; /* the workers the gateway will start */
-	pfo.threads = cpu_plan_make(c, &pf_plan) == 0 ? pf_plan.threads : c->threads;
+	if (cpu_plan_make(c, &pf_plan) < 0) {
+		/* cpu_affinity names a CPU this process may not use: the start would fail. */
+		fprintf(stderr, "snigate: error: %s\n", pf_plan.why);
+		conf_free(c);
+		return 2;
+	}
+	pfo.threads = pf_plan.threads;
 	if (check) {
 		printf("snigate: %s: ok (%u listeners, %u allowlist entries)\n",
 		       config ? config : "command line", c->n_listeners, c->n_allow);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -1233,6 +1234,39 @@ Test(operations, control_endpoint_and_token)
 	free(dump);
 	conf_free(c);
 
+	/* Loading needs no token (convert, corefile); the command line may name it. */
+	c = load_str("listeners: [{address: 127.0.0.1, port: 8443}]\nallow: [a.b]\n"
+		     "admin:\n  control:\n    address: 0.0.0.0:9902\n",
+		     &err);
+	cr_assert_not_null(c, "loading asked for the token: %s", err.msg);
+	cr_assert_eq(conf_validate(c, &err), -EINVAL);
+	cr_assert_str_eq(err.field, "admin.control.token_file");
+	cr_assert_eq(err.line, 5, "the control address's line: %u", err.line);
+	c->control.token_file = strdup(tf);
+	cr_assert_eq(conf_validate(c, &err), 0, "%s", err.msg);
+	cr_assert_str_eq(c->control.token, "0123456789abcdef-TOKEN");
+	conf_free(c);
+
+	/* Not a regular file (a FIFO would block a reload): refused, not read. */
+	char fifo[96];
+	snprintf(fifo, sizeof(fifo), "%s.fifo", tf);
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+	snprintf(text, sizeof(text),
+		 "listeners: [{address: 127.0.0.1, port: 8443}]\nallow: [a.b]\n"
+		 "admin:\n  control:\n    token_file: %s\n",
+		 fifo);
+	c = load_str(text, &err);
+	cr_assert_not_null(c, "%s", err.msg);
+	cr_assert_eq(conf_validate(c, &err), -EINVAL);
+	cr_assert(strstr(err.msg, "is not a regular file"), "%s", err.msg);
+	cr_assert_eq(err.line, 5);
+	conf_free(c);
+	unlink(fifo);
+	snprintf(text, sizeof(text),
+		 "listeners: [{address: 127.0.0.1, port: 8443}]\nallow: [a.b]\n"
+		 "admin:\n  control:\n    address: 0.0.0.0:9902\n    token_file: %s\n",
+		 tf);
+
 	/* Too short, or a byte no bearer token has: refused with the file named. */
 	static const char *const bad[] = {"short\n", "0123456789abcdef ghij\n", "\n"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -1240,7 +1274,8 @@ Test(operations, control_endpoint_and_token)
 		fputs(bad[i], tfp);
 		fclose(tfp);
 		c = load_str(text, &err);
-		if (c && !conf_validate(c, &err))
+		cr_assert_not_null(c, "%s", err.msg);
+		if (!conf_validate(c, &err))
 			cr_assert_fail("token %zu accepted", i);
 		conf_free(c);
 		cr_assert_str_eq(err.field, "admin.control.token_file");
@@ -1348,6 +1383,8 @@ Test(operations, errors_name_line_and_field)
 		 "is not unix:/absolute/path", 3},
 		{"admin:\n  control:\n    address: 10.0.0.1\n", "admin.control.address",
 		 "is not address:port", 3},
+		{"admin:\n  control:\n    address: \"[127.0.0.1]:9902\"\n", "admin.control.address",
+		 "brackets are for IPv6", 3},
 		{"admin:\n  control:\n    token_file: /nonexistent/snigate-token\n",
 		 "admin.control.token_file", "/nonexistent/snigate-token: No such file", 3},
 		{"admin:\n  control:\n    tokenfile: /x\n", "admin.control.tokenfile",

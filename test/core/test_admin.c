@@ -105,6 +105,7 @@ static void start(void)
 				 sizeof(err)),
 		     0, "%s", err);
 	cr_assert_not(nonlo);
+	cr_assert_eq(admin_set_token(adm, NULL, 0), 0);
 	port = admin_port(adm);
 	cr_assert_neq(port, 0);
 }
@@ -614,6 +615,7 @@ static void only_ready_start(void)
 	cr_assert_eq(admin_start("127.0.0.1:0", ADMIN_CONTROL, &few, NULL, &nonlo, &adm, err,
 				 sizeof(err)),
 		     0);
+	cr_assert_eq(admin_set_token(adm, NULL, 0), 0);
 	port = admin_port(adm);
 }
 
@@ -793,6 +795,10 @@ Test(admin_start, unix_socket)
 	cr_assert_eq(admin_port(a), 0);
 	cr_assert_eq(stat(path, &sb), 0);
 	cr_assert_eq(sb.st_mode & 0777, 0600, "mode %o", sb.st_mode & 0777);
+	/* Until it is told its token (here: none), a control endpoint serves nothing. */
+	cr_assert_eq(unix_get(path, "GET /config HTTP/1.1\r\n\r\n", &r), 0);
+	cr_assert_eq(r.status, 503, "before admin_set_token(): %s", r.raw);
+	cr_assert_eq(admin_set_token(a, NULL, 0), 0);
 	cr_assert_eq(unix_get(path, "GET /config HTTP/1.1\r\n\r\n", &r), 0);
 	cr_assert_eq(r.status, 200, "%s", r.raw);
 	/* One that something still listens on is not taken over. */
@@ -801,6 +807,16 @@ Test(admin_start, unix_socket)
 	cr_assert_eq(unix_get(path, "GET /ready HTTP/1.1\r\n\r\n", &r), 0, "the first one is gone");
 	admin_stop(a);
 	cr_assert_neq(stat(path, &sb), 0, "admin_stop() leaves the socket file");
+	/* A socket file that is no longer ours is left alone at stop. */
+	cr_assert_eq(admin_start(addr, ADMIN_CONTROL, &ops, NULL, &nonlo, &a, err, sizeof(err)), 0,
+		     "%s", err);
+	cr_assert_eq(unlink(path), 0);
+	s = socket(AF_UNIX, SOCK_STREAM, 0);
+	cr_assert_eq(bind(s, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	admin_stop(a);
+	cr_assert_eq(stat(path, &sb), 0, "admin_stop() removed another process's socket");
+	close(s);
+	unlink(path);
 	/* Nor is a file that is not a socket. */
 	int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
 	cr_assert_geq(fd, 0);
