@@ -62,6 +62,16 @@ struct gen {
 	struct gen *older;
 };
 
+/*
+ * What a change of means a reload: the config file, and the control token's
+ * file (a rotated Kubernetes Secret changes no ConfigMap). Their directories
+ * are watched, since editors and kubelets replace files rather than write them.
+ */
+struct watch {
+	int fd;			    /* owned: inotify; -1 when nothing is watched */
+	char base[2][NAME_MAX + 1]; /* the config's and the token's names; "" when unused */
+};
+
 struct gw {
 	pthread_mutex_t mu; /* cur and gens, reload figures: what the admin thread reads */
 	struct gen *cur;
@@ -77,7 +87,8 @@ struct gw {
 	bool last_reload_failed; /* the latest reload was refused: what runs is not the file */
 	double reload_ok_at;	 /* wall clock seconds */
 	double started_at;
-	uint64_t file_hash;    /* of the config file as last loaded */
+	uint64_t file_hash; /* of the config and token files as last loaded */
+	struct watch watch;
 	struct admin *control; /* the control endpoint, or NULL; its token follows reloads */
 	unsigned conn_limit; /* concurrent connections the process takes (snigate_connections_limit)
 			      */
@@ -112,6 +123,65 @@ static uint64_t file_hash(const char *path)
 		for (size_t i = 0; i < n; i++)
 			h = (h ^ buf[i]) * 0x100000001b3ULL;
 	fclose(f);
+	return h;
+}
+
+static void watch_add(struct watch *w, int i, const char *path)
+{
+	char dir[PATH_MAX], tmp[PATH_MAX];
+
+	w->base[i][0] = '\0';
+	if (!path || w->fd < 0)
+		return;
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	snprintf(w->base[i], sizeof(w->base[i]), "%s", basename(tmp));
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	snprintf(dir, sizeof(dir), "%s", dirname(tmp));
+	/* The same directory twice is one watch: inotify hands back the same descriptor. */
+	if (inotify_add_watch(w->fd, dir,
+			      IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ATTRIB) <
+	    0) {
+		log_msg(CONF_LOG_WARN, "cannot watch %s for changes: %s; reload with SIGHUP", dir,
+			strerror(errno));
+		w->base[i][0] = '\0';
+	}
+}
+
+static void watch_start(struct watch *w, const struct conf *c)
+{
+	w->fd = c->path ? inotify_init1(IN_NONBLOCK | IN_CLOEXEC) : -1;
+	watch_add(w, 0, c->path);
+	watch_add(w, 1, c->control.token_file);
+}
+
+/* True when an event in a watched directory may have changed a watched file. */
+static bool watch_touched(const struct watch *w)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	bool hit = false;
+	ssize_t n;
+
+	while ((n = read(w->fd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			struct inotify_event *ev = (struct inotify_event *)p;
+			/* A ConfigMap or Secret update swaps the "..data" symlink in one rename. */
+			if (ev->len && (!strcmp(ev->name, w->base[0]) ||
+					(w->base[1][0] && !strcmp(ev->name, w->base[1])) ||
+					!strcmp(ev->name, "..data")))
+				hit = true;
+			p += sizeof(*ev) + ev->len;
+		}
+	}
+	return hit;
+}
+
+/* The files a reload reads: a change of either is worth one. */
+static uint64_t inputs_hash(const struct conf *c)
+{
+	uint64_t h = file_hash(c->path);
+
+	if (c->control.token_file)
+		h = h * 0x100000001b3ULL ^ file_hash(c->control.token_file);
 	return h;
 }
 
@@ -297,7 +367,7 @@ static void reload(struct gw *gw, const char *why)
 		log_msg(CONF_LOG_WARN, "reload (%s): no configuration file to reload", why);
 		return;
 	}
-	uint64_t h = file_hash(gw->cur->conf->path);
+	uint64_t h = inputs_hash(gw->cur->conf);
 	if (gw->load(gw->load_arg, &nc, err, sizeof(err)) != 0) {
 		log_msg(CONF_LOG_ERROR, "reload (%s) refused, the running configuration stays: %s",
 			why, err);
@@ -326,7 +396,8 @@ static void reload(struct gw *gw, const char *why)
 	gw->reload_ok_at = wall_s();
 	gw->last_reload_failed = false;
 	pthread_mutex_unlock(&gw->mu);
-	gw->file_hash = h;
+	gw->file_hash = inputs_hash(g->conf);
+	watch_add(&gw->watch, 1, g->conf->control.token_file);
 	if (gw->control)
 		admin_set_token(gw->control, g->conf->control.token, g->conf->control.token_len);
 	log_set_level(g->conf->log_level);
@@ -416,7 +487,14 @@ static void cb_drain(void *arg)
 {
 	struct gw *gw = arg;
 	uint64_t one = 1;
+	int serving = ST_SERVING;
 
+	/*
+	 * /ready turns 503 before the 202 goes out, not when the main thread
+	 * next wakes: whoever asked can rely on it at once. The main thread
+	 * then starts the drain itself.
+	 */
+	atomic_compare_exchange_strong(&gw->state, &serving, ST_DRAINING);
 	atomic_store(&gw->drain_asked, true);
 	if (write(gw->wake_fd, &one, sizeof(one)) < 0) {
 		/* The eventfd is then readable already. */
@@ -777,49 +855,6 @@ static void print_stats(struct gw *gw)
 	fprintf(stderr, "snigate: stats %s\n", buf);
 }
 
-/* Watch the config file's directory: editors and ConfigMaps replace files. */
-static int watch_config(const char *path, char *base, size_t len)
-{
-	char dir[PATH_MAX], tmp[PATH_MAX];
-	if (!path)
-		return -1;
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	snprintf(base, len, "%s", basename(tmp));
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	snprintf(dir, sizeof(dir), "%s", dirname(tmp));
-	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	if (inotify_add_watch(fd, dir,
-			      IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ATTRIB) <
-	    0) {
-		log_msg(CONF_LOG_WARN, "cannot watch %s for changes: %s; reload with SIGHUP", dir,
-			strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* True when an event in the directory may have changed the file. */
-static bool config_touched(int fd, const char *base)
-{
-	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	bool hit = false;
-	ssize_t n;
-
-	while ((n = read(fd, buf, sizeof(buf))) > 0) {
-		for (char *p = buf; p < buf + n;) {
-			struct inotify_event *ev = (struct inotify_event *)p;
-			/* A ConfigMap update swaps the "..data" symlink in one rename. */
-			if (ev->len && (!strcmp(ev->name, base) || !strcmp(ev->name, "..data")))
-				hit = true;
-			p += sizeof(*ev) + ev->len;
-		}
-	}
-	return hit;
-}
-
 static bool all_done(struct gw *gw)
 {
 	for (unsigned i = 0; i < gw->n; i++)
@@ -828,7 +863,7 @@ static bool all_done(struct gw *gw)
 	return true;
 }
 
-static void serve(struct gw *gw, int sfd, int ifd, const char *base)
+static void serve(struct gw *gw, int sfd)
 {
 	uint64_t reload_at = 0, drain_at = 0, close_at = 0;
 	bool closed = false;
@@ -839,8 +874,8 @@ static void serve(struct gw *gw, int sfd, int ifd, const char *base)
 
 		if (reload_at && now >= reload_at) {
 			reload_at = 0;
-			if (file_hash(gw->cur->conf->path) != gw->file_hash)
-				reload(gw, "the file changed");
+			if (inputs_hash(gw->cur->conf) != gw->file_hash)
+				reload(gw, "a file changed");
 		}
 		if (atomic_exchange(&gw->drain_asked, false) && !drain_at) {
 			log_msg(CONF_LOG_INFO, "POST /drain: draining");
@@ -868,8 +903,8 @@ static void serve(struct gw *gw, int sfd, int ifd, const char *base)
 			timeout = timeout > 50 ? 50 : timeout;
 
 		struct pollfd pf[3] = {
-			{sfd, POLLIN, 0}, {gw->wake_fd, POLLIN, 0}, {ifd, POLLIN, 0}};
-		if (poll(pf, ifd >= 0 ? 3 : 2, timeout) <= 0)
+			{sfd, POLLIN, 0}, {gw->wake_fd, POLLIN, 0}, {gw->watch.fd, POLLIN, 0}};
+		if (poll(pf, gw->watch.fd >= 0 ? 3 : 2, timeout) <= 0)
 			continue;
 		if (pf[1].revents) {
 			uint64_t v;
@@ -877,7 +912,7 @@ static void serve(struct gw *gw, int sfd, int ifd, const char *base)
 				/* Readable said there was something; nothing to do otherwise. */
 			}
 		}
-		if (ifd >= 0 && pf[2].revents && config_touched(ifd, base))
+		if (gw->watch.fd >= 0 && pf[2].revents && watch_touched(&gw->watch))
 			reload_at = mono_ms() + RELOAD_SETTLE_MS;
 		if (!pf[0].revents)
 			continue;
@@ -930,16 +965,17 @@ void gateway_block_signals(void)
 
 int gateway_run(struct conf *c, gateway_load_fn load, void *arg)
 {
-	struct gw gw = {.load = load, .load_arg = arg, .next_gen = 1, .wake_fd = -1};
+	struct gw gw = {
+		.load = load, .load_arg = arg, .next_gen = 1, .wake_fd = -1, .watch.fd = -1};
 	struct admin *admin = NULL;
-	char why[512], base[NAME_MAX + 1] = "";
-	int rc = 0, sfd = -1, ifd = -1, ready = -1;
+	char why[512];
+	int rc = 0, sfd = -1, ready = -1;
 	unsigned started = 0;
 
 	pthread_mutex_init(&gw.mu, NULL);
 	atomic_init(&gw.state, ST_STARTING);
 	gw.started_at = wall_s();
-	gw.file_hash = file_hash(c->path);
+	gw.file_hash = inputs_hash(c);
 	gw.cur = gen_build(c, 0, why, sizeof(why));
 	if (!gw.cur) {
 		fprintf(stderr, "snigate: error: %s\n", why);
@@ -1034,8 +1070,8 @@ int gateway_run(struct conf *c, gateway_load_fn load, void *arg)
 			"admin %s, control %s, mode %s\n",
 			n, gw.plan.why, allowlist_count(gw.cur->al), lst, adm, ctl,
 			conf_mode_str(c->mode));
-		ifd = watch_config(c->path, base, sizeof(base));
-		serve(&gw, sfd, ifd, base);
+		watch_start(&gw.watch, c);
+		serve(&gw, sfd);
 	}
 out:
 	atomic_store(&gw.state, ST_DRAINING);
@@ -1054,8 +1090,8 @@ out:
 		close(ready);
 	if (sfd >= 0)
 		close(sfd);
-	if (ifd >= 0)
-		close(ifd);
+	if (gw.watch.fd >= 0)
+		close(gw.watch.fd);
 	if (gw.wake_fd >= 0)
 		close(gw.wake_fd);
 	while (gw.cur) {

@@ -598,6 +598,59 @@ Test(ops, control_needs_the_token_and_the_probe_port_cannot_drain)
 	h_sink_stop(s);
 }
 
+/*
+ * A rotated token (a Secret updated in place) takes effect by itself: the
+ * token file's directory is watched like the config's. A file that no longer
+ * holds a valid token is refused, and the token in force stays.
+ */
+Test(ops, control_token_rotates_without_a_restart)
+{
+	char tf[256], tmp[300], conf[256], text[512];
+	h_write_file(h_path(tf, sizeof(tf), "control-token"), "first-token-0123456789\n");
+	int port = h_free_port();
+	snprintf(text, sizeof(text),
+		 "listeners: [{address: 127.0.0.1, port: %d}]\nallow: [allowed.test]\n"
+		 "resolver: {forwarders: [\"127.0.0.1@%d\"]}\n"
+		 "admin:\n  address: 127.0.0.1:0\n  control:\n    address: 127.0.0.1:0\n"
+		 "    token_file: %s\n",
+		 port, H.dns_port, tf);
+	h_write_file(h_path(conf, sizeof(conf), "rotate.yaml"), text);
+	const char *args[] = {"-c", conf, "--upstream-port", "443", NULL};
+	h_start_unbound();
+	struct h_gw g = h_snigate_args(port, args);
+	int cp = h_control_port(&g), ap = h_admin_port(&g);
+
+	cr_assert_eq(
+		http_h(cp, "GET", "/config", "Authorization: Bearer first-token-0123456789", NULL),
+		200);
+	/* Replaced by rename(2), as a kubelet or an editor does. */
+	snprintf(tmp, sizeof(tmp), "%s.new", tf);
+	h_write_file(tmp, "second-token-0123456789\n");
+	cr_assert_eq(rename(tmp, tf), 0);
+	int code = 0;
+	for (uint64_t end = h_now_ms() + 5000; h_now_ms() < end; h_sleep_ms(50))
+		if ((code = http_h(cp, "GET", "/config",
+				   "Authorization: Bearer second-token-0123456789", NULL)) == 200)
+			break;
+	cr_assert_eq(code, 200, "the new token never took effect:\n%s", h_read_file(g.p->err));
+	cr_assert_eq(
+		http_h(cp, "GET", "/config", "Authorization: Bearer first-token-0123456789", NULL),
+		403, "the old token still works");
+	cr_assert_eq(metric(ap, "snigate_config_generation", ""), 1);
+
+	/* A broken token file: refused, and the second token stays in force. */
+	h_write_file(tmp, "bad token\n");
+	cr_assert_eq(rename(tmp, tf), 0);
+	expect_metric(ap, "snigate_config_reload_total", "result=\"failure\"", 1);
+	cr_assert(strstr(h_read_file(g.p->err), "admin.control.token_file"), "%s",
+		  h_read_file(g.p->err));
+	cr_assert_eq(
+		http_h(cp, "GET", "/config", "Authorization: Bearer second-token-0123456789", NULL),
+		200);
+	cr_assert_eq(metric(ap, "snigate_config_last_reload_successful", ""), 0);
+	h_snigate_stop(&g);
+}
+
 /* ================= 2. metrics ================= */
 
 Test(ops, metrics_parse_strictly_and_count_a_known_sequence)
