@@ -17,7 +17,7 @@ DEBS = gcc pkg-config meson ninja-build liburing-dev libcyaml-dev libyaml-dev \
 # unpacked, into .cache/ (the test is skipped where apt cannot fetch it).
 PROMTOOL_DIR = .cache/prometheus
 
-.PHONY: all deps promtool build run test check-format clean
+.PHONY: all deps promtool build run demo test check-format clean
 
 all: build
 
@@ -47,6 +47,11 @@ run: build
 		echo "make run: as root, with --allow-root (deploy as a non-root user: SECURITY.md)"; \
 		exec ./$(BUILD)/core/snigate --allow-root -c $(CONFIG); \
 	else exec ./$(BUILD)/core/snigate -c $(CONFIG); fi
+
+# Offline: snigate in front of a local openssl s_server, one allowed and one
+# denied request, the access log (test/demo/demo.sh, conf/demo.yaml).
+demo: build
+	test/demo/demo.sh ./$(BUILD)/core/snigate
 
 check-format:
 	@if command -v clang-format >/dev/null; then \
