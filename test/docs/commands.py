@@ -17,7 +17,9 @@ the prose, is parsed and checked:
     repository (build/... names a file of BUILD_ROOT);
   - each --flag (and -c, -l, -h) given to snigate appears in `snigate --help`;
   - each `make TARGET` is a target of the Makefile;
-  - each word that names a repository path (conf/..., k8s/..., docs/...) exists.
+  - each word that names a repository path (conf/..., k8s/..., docs/...) exists,
+    and so does each path written alone in inline code (`core/conn.c`), in the
+    repository or, for a program, in BUILD_ROOT.
 Relative links [text](path#anchor) in README.md, docs/*.md, SECURITY.md,
 bench/PERF.md, bench/RESULTS.md and test/RELIABILITY.md must lead to a file
 that exists and, for a Markdown file, to a heading that exists.
@@ -327,6 +329,13 @@ class Checker:
             for span in re.findall(r"`([^`]+)`", line):
                 if re.match(r"^(\./)?(build/core/)?snigate\s+-|^(\./)?(build/core/)?snigate\s+(check|convert|corefile)\b|^make\s+[a-z]", span):
                     self.check_shell(f"{rel}:{n}", span)
+                elif re.fullmatch(r"[\w./-]+", span) and "/" in span:
+                    # a lone path such as `core/conn.c` or `test/resolver/resolver_bench`
+                    # (a build output): in the repository or in the build
+                    p = self.repo_path(span)
+                    if p is not None and not self.path_exists(p) and not os.path.exists(
+                            os.path.join(self.build, p)):
+                        self.bad(f"{rel}:{n}", f"no such file in the repository or the build: {span}")
         if "../shared" in open(md).read():
             self.bad(rel, "points outside the repository (../shared)")
 
@@ -360,6 +369,7 @@ def self_test(src, build, snigate):
         ("an unknown make target", "```sh\nmake tset\n```\n", "make tset"),
         ("a missing repository file", "```sh\nsnigate --check -c conf/snigat.yaml\n```\n", "conf/snigat.yaml"),
         ("a missing script", "```sh\nbench/quik.sh build 3\n```\n", "bench/quik.sh"),
+        ("a missing source file in prose", "The ring is in `core/wroker.c`.\n", "core/wroker.c"),
         ("a missing build output", "```sh\n./build/core/snigat --help\n```\n", "snigat"),
         ("an unknown program", "```sh\nsnigat --help\n```\n", "snigat"),
         ("a run block that fails", "<!-- docs-test: run -->\n```sh\nsnigate --check -c conf/CONFIG.md\n```\n", "exit 2"),
