@@ -15,13 +15,12 @@ DNS=$(fp); SINK=$(fp); P=$(fp)
 $LG sink -l 127.0.0.1:$SINK >/dev/null 2>&1 & PIDS="$PIDS $!"
 cat > $T/gw.yaml <<EOY
 listeners:
-  - address: 127.0.0.1
-    port: $P
+  - address: 127.0.0.1:$P
     upstream_port: $SINK
     connect_ports: [$SINK]
 allow: [allowed.test]
 resolver:
-  forwarders: ["127.0.0.1@$DNS"]
+  forwarders: ["127.0.0.1:$DNS"]
 upstream:
   allow: [127.0.0.0/8]
 admin:

@@ -8,7 +8,7 @@ LG=$B/bench/loadgen; S=$($LG port); P=$($LG port); R=$($LG port)
 $LG sink -l 127.0.0.1:$S >/dev/null 2>&1 & SK=$!
 $LG rstd -l 127.0.0.1:$R >/dev/null 2>&1 & RS=$!
 cat > s.yaml <<E
-listeners: [{address: 127.0.0.1, port: $P, upstream_port: $S}]
+listeners: [{address: "127.0.0.1:$P", upstream_port: $S}]
 allow: [allowed.test]
 resolver: {hosts: {allowed.test: [127.0.0.1]}}
 upstream: {allow: [127.0.0.0/8]}

@@ -85,6 +85,7 @@ struct ectx {
 	bool in_file;		  /* loading: every error belongs to the file */
 	const struct linemap *lm; /* NULL outside a load */
 	struct conf_error *err;
+	struct conf *warn_to; /* loading: where warnings go; NULL drops them */
 };
 
 static void set_file(struct conf_error *err, const char *file)
@@ -122,6 +123,34 @@ static int oom(struct ectx *x)
 	return fail_rc(x, -ENOMEM, 0, "", "out of memory");
 }
 
+/*
+ * A spelling that still loads but will not in a later release. Returns 0 or
+ * -ENOMEM: a warning is never a reason to refuse the file, so past
+ * CONF_MAX_WARNINGS the rest are dropped rather than kept without bound.
+ */
+static int __attribute__((format(printf, 4, 5)))
+warn(struct ectx *x, unsigned line, const char *field, const char *fmt, ...)
+{
+	struct conf *c = x->warn_to;
+	struct conf_error *w;
+	va_list ap;
+
+	if (!c || c->n_warnings == CONF_MAX_WARNINGS)
+		return 0;
+	if (!(w = realloc(c->warnings, (c->n_warnings + 1) * sizeof(*w))))
+		return oom(x);
+	c->warnings = w;
+	w += c->n_warnings++;
+	memset(w, 0, sizeof(*w));
+	set_file(w, x->file);
+	w->line = line;
+	snprintf(w->field, sizeof(w->field), "%s", field);
+	va_start(ap, fmt);
+	vsnprintf(w->msg, sizeof(w->msg), fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
 /* User text quoted for a message: bounded, and no control bytes reach a terminal. */
 static const char *quote(const char *s, char *buf, size_t len)
 {
@@ -148,6 +177,7 @@ struct lm_entry {
 	char *path;
 	unsigned line;
 	unsigned seq; /* order of appearance, to tell first from second of a duplicate */
+	bool null;    /* a key whose value is null: written, but as "not set" */
 };
 
 struct linemap {
@@ -226,6 +256,16 @@ static unsigned line_of(const struct ectx *x, const char *path)
 	return lm_line(x->lm, path);
 }
 
+/* The key is in the file with a value that is not null. */
+static bool written(const struct ectx *x, const char *path)
+{
+	const struct lm_entry *e = NULL;
+
+	if (x->lm && x->lm->n)
+		e = bsearch(path, x->lm->v, x->lm->n, sizeof(*x->lm->v), lm_key_cmp);
+	return e && !e->null;
+}
+
 struct frame {
 	bool map;
 	bool want_key; /* map: the next node is a key */
@@ -258,6 +298,31 @@ static unsigned last_content_line(const char *buf, size_t len)
 	return line;
 }
 
+/*
+ * Whether line0 holds "[hex:...]:" unquoted: a plain [ opens a flow list,
+ * so an IPv6 address with its port, written as the docs show it but
+ * without the quotes, reads as a list followed by nonsense.
+ */
+static bool line_has_bare_v6(const char *buf, size_t len, size_t line0)
+{
+	size_t i = 0;
+
+	for (size_t l = 0; l < line0 && i < len; i++)
+		l += buf[i] == '\n';
+	for (; i < len && buf[i] != '\n'; i++) {
+		if (buf[i] != '[' || (i && buf[i - 1] == '"') || (i && buf[i - 1] == '\''))
+			continue;
+		size_t j = i + 1;
+		while (j < len &&
+		       (isxdigit((unsigned char)buf[j]) || buf[j] == ':' || buf[j] == '.'))
+			j++;
+		if (j + 1 < len && buf[j] == ']' && buf[j + 1] == ':' &&
+		    memchr(buf + i, ':', j - i))
+			return true;
+	}
+	return false;
+}
+
 static bool line_indented_with_tab(const char *buf, size_t len, size_t line0)
 {
 	size_t i = 0;
@@ -286,9 +351,12 @@ static int syntax_error(struct ectx *x, const yaml_parser_t *p, const char *buf,
 		return fail(x, ctx_line, "",
 			    "YAML syntax error %s: %s (reached the end of the file)", p->context,
 			    problem);
-	const char *hint = line_indented_with_tab(buf, len, p->problem_mark.line)
-				   ? " (indent with spaces: YAML does not allow tabs)"
-				   : "";
+	const char *hint = "";
+	if (line_indented_with_tab(buf, len, p->problem_mark.line))
+		hint = " (indent with spaces: YAML does not allow tabs)";
+	else if (line_has_bare_v6(buf, len, p->problem_mark.line) ||
+		 line_has_bare_v6(buf, len, p->context_mark.line))
+		hint = " (quote an IPv6 address with its port: \"[::1]:8443\")";
 	if (p->context && ctx_line != line)
 		return fail(x, line, "", "YAML syntax error %s started on line %u: %s%s",
 			    p->context, ctx_line, problem, hint);
@@ -358,8 +426,11 @@ static int prepass_node(struct ectx *x, struct prepass *pp, struct frame *st, un
 	}
 	if (f->map) {
 		/* The key's entry is the last one; a scalar's own line is more exact. */
-		if (!coll)
+		if (!coll) {
 			pp->lm.v[pp->lm.n - 1].line = line;
+			pp->lm.v[pp->lm.n - 1].null =
+				ev->type == YAML_SCALAR_EVENT && is_null_scalar(ev);
+		}
 		f->want_key = true;
 		plen = strlen(path);
 	} else {
@@ -870,13 +941,18 @@ static int parse_digits(const char *s, const char **end, unsigned long long *v)
 	return 0;
 }
 
-/* Text to a value in the unit's storage; -EINVAL (bad form), -ERANGE, -EDOM (not whole s). */
+/*
+ * Text to a value in the unit's storage; -EINVAL (bad form), -ERANGE, -EDOM
+ * (not whole seconds), -ENODATA (a duration without a unit). A bare number
+ * used to mean milliseconds, so "idle: 3600" was 3.6 s: it is refused now,
+ * 0 excepted, which reads the same in every unit.
+ */
 static int parse_value(enum unit u, const char *s, unsigned long long *out)
 {
 	static const struct {
 		const char *suffix;
 		unsigned long long mul;
-	} ms[] = {{"", 1}, {"ms", 1}, {"s", SEC_MS}, {"m", MIN_MS}, {"h", HOUR_MS}, {NULL, 0}},
+	} ms[] = {{"ms", 1}, {"s", SEC_MS}, {"m", MIN_MS}, {"h", HOUR_MS}, {NULL, 0}},
 	  size[] = {{"", 1}, {"KiB", KIB}, {"MiB", MIB}, {"GiB", GIB}, {NULL, 0}};
 	unsigned long long v;
 	const char *end;
@@ -886,6 +962,8 @@ static int parse_value(enum unit u, const char *s, unsigned long long *out)
 		return rc;
 	if (u == U_NUM)
 		return *end ? -EINVAL : (*out = v, 0);
+	if (u != U_SIZE && !*end)
+		return *out = v, v ? -ENODATA : 0;
 	for (const typeof(ms[0]) *t = u == U_SIZE ? size : ms; t->suffix; t++) {
 		if (strcmp(end, t->suffix))
 			continue;
@@ -928,10 +1006,15 @@ static int get_value(struct ectx *x, const char *path, const char *s, enum unit 
 		return fail(x, line, path, "%s is out of range (%s..%s)", Q(s), a, b);
 	}
 	if (rc == -EDOM)
-		return fail(
-			x, line, path,
-			"%s is not a whole number of seconds (write e.g. 30s, 5m, 1h; a bare number means milliseconds)",
-			Q(s));
+		return fail(x, line, path,
+			    "%s is not a whole number of seconds (write e.g. 30s, 5m, 1h)", Q(s));
+	if (rc == -ENODATA) {
+		/* Most who write "idle: 3600" mean seconds: offer that, and its largest unit. */
+		fmt_value(U_SEC, *v <= ULLONG_MAX / SEC_MS ? *v : 0, a, sizeof(a));
+		if (!strcmp(a + strspn(a, "0123456789"), "s"))
+			snprintf(a, sizeof(a), "%sms", s);
+		return fail(x, line, path, "%s has no unit: write %ss or %s", Q(s), s, a);
+	}
 	if (rc) {
 		switch (u) {
 		case U_NUM:
@@ -1009,11 +1092,54 @@ int conf_mode_parse(const char *s, enum conf_mode *out)
 	return 0;
 }
 
+/* s is word in another case: the old spelling, which still loads. */
+static int old_case(struct ectx *x, const char *path, const char *s, const char *word)
+{
+	if (!strcmp(s, word))
+		return 0;
+	return warn(x, line_of(x, path), path, "write %s: values are lower case now (%s)", word,
+		    Q(s));
+}
+
+/*
+ * A word from names[first..n-1], all lower case. Another case is the old
+ * spelling (lookup_family took Envoy's V4_ONLY): it loads, with a warning
+ * naming the new one. Returns 0 with *out, 1 when s is no name at all (the
+ * caller says which names are), or -ENOMEM.
+ */
+static int get_word(struct ectx *x, const char *path, const char *s, const char *const *names,
+		    unsigned first, unsigned n, unsigned *out)
+{
+	for (unsigned i = first; i < n; i++) {
+		if (strcasecmp(s, names[i]))
+			continue;
+		*out = i;
+		if (!strcmp(s, names[i]))
+			return 0;
+		return old_case(x, path, s, names[i]);
+	}
+	return 1;
+}
+
+/* A YAML value spelled as a lower-case word in names (s NULL: not written). */
+#define GET_ENUM(x, path, s, names, first, out, ...)                              \
+	do {                                                                      \
+		unsigned v_ = *(out);                                             \
+		int rc_ = (s) ? get_word(x, path, s, names, first,                \
+					 sizeof(names) / sizeof((names)[0]), &v_) \
+			      : 0;                                                \
+		if (rc_ == 1)                                                     \
+			return fail(x, line_of(x, path), path, __VA_ARGS__);      \
+		if (rc_)                                                          \
+			return rc_;                                               \
+		*(out) = (typeof(*(out)))v_;                                      \
+	} while (0)
+
 static int get_mode(struct ectx *x, const char *path, const char *s, enum conf_mode *out)
 {
-	if (!s || !conf_mode_parse(s, out))
-		return 0;
-	return fail(x, line_of(x, path), path, "%s is not a mode (use enforce or audit)", Q(s));
+	GET_ENUM(x, path, s, mode_names, CONF_ENFORCE, out,
+		 "%s is not a mode (use enforce or audit)", Q(s));
+	return 0;
 }
 
 /* A fraction written as 0.25 or 25%. */
@@ -1052,11 +1178,11 @@ static int get_string(struct ectx *x, const char *path, const char *s, char **ou
 }
 
 static const char *const family_names[] = {
-	[CONF_V4_ONLY] = "V4_ONLY",
-	[CONF_V6_ONLY] = "V6_ONLY",
-	[CONF_V4_PREFERRED] = "V4_PREFERRED",
-	[CONF_AUTO] = "AUTO",
-	[CONF_ALL] = "ALL",
+	[CONF_V4_ONLY] = "v4_only",
+	[CONF_V6_ONLY] = "v6_only",
+	[CONF_V4_PREFERRED] = "v4_preferred",
+	[CONF_AUTO] = "auto",
+	[CONF_ALL] = "all",
 };
 
 static const char *const protocol_names[] = {
@@ -1064,17 +1190,6 @@ static const char *const protocol_names[] = {
 	[CONF_PROTO_TLS] = "tls",
 	[CONF_PROTO_CONNECT] = "connect",
 };
-
-static int protocol_parse(const char *s, enum conf_protocol *out)
-{
-	for (unsigned i = 0; i < sizeof(protocol_names) / sizeof(protocol_names[0]); i++) {
-		if (!strcmp(s, protocol_names[i])) {
-			*out = (enum conf_protocol)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
 
 static const char *const level_names[] = {
 	[CONF_LOG_ERROR] = "error",
@@ -1155,7 +1270,11 @@ static const char *parse_hostport(const char *s, char *host, size_t hlen, uint16
 	return NULL;
 }
 
-/* libunbound's forwarder syntax: "IP" or "IP@port". Returns NULL or why not. */
+/*
+ * libunbound's forwarder syntax, "IP" or "IP@port", which struct conf keeps
+ * because resolver/ hands it to ub_ctx_set_fwd() as is. Returns NULL or why
+ * not.
+ */
 static const char *check_forwarder(const char *s)
 {
 	char host[INET6_ADDRSTRLEN + 1];
@@ -1174,6 +1293,60 @@ static const char *check_forwarder(const char *s)
 	if (at && port_of(at + 1, &port))
 		return "has no valid port (1..65535) after the '@'";
 	return NULL;
+}
+
+#define FWD_FORM "is not IP or IP:port (e.g. 127.0.0.1:5353, [::1]:5353, 10.96.0.10)"
+
+/*
+ * A forwarder as written: "IP", "IPv4:port" or "[IPv6]:port", the spelling
+ * of every other address; or libunbound's "IP@port", the old one (*old
+ * set). out gets libunbound's spelling. Returns NULL or why not.
+ */
+static const char *parse_forwarder(const char *s, char *out, size_t len, bool *old)
+{
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *colon = strchr(s, ':'), *why;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	uint16_t port;
+
+	*old = strchr(s, '@') != NULL;
+	if (*old) {
+		if ((why = check_forwarder(s)))
+			return why;
+		snprintf(out, len, "%s", s);
+		return NULL;
+	}
+	/* One colon is IPv4:port; more is a bare IPv6 address, port 53. */
+	if (*s == '[' || (colon && colon == strrchr(s, ':'))) {
+		why = parse_hostport(s, host, sizeof(host), &port, &ss, &sl);
+		if (why && strstr(why, "no valid port"))
+			return why;
+		if (why)
+			return FWD_FORM;
+		if (*s == '[' && ss.ss_family != AF_INET6)
+			return "has an IPv4 address in brackets (brackets are for IPv6)";
+		snprintf(out, len, "%s@%u", host, port);
+		return NULL;
+	}
+	if (parse_ip(s, 53, &ss, &sl))
+		return FWD_FORM;
+	snprintf(out, len, "%s", s);
+	return NULL;
+}
+
+const char *conf_forwarder_str(const char *fwd, char *buf, size_t len)
+{
+	const char *at = strchr(fwd, '@');
+	int n = at ? (int)(at - fwd) : (int)strlen(fwd);
+
+	if (!at)
+		snprintf(buf, len, "%s", fwd);
+	else if (memchr(fwd, ':', (size_t)n))
+		snprintf(buf, len, "[%.*s]:%s", n, fwd, at + 1);
+	else
+		snprintf(buf, len, "%.*s:%s", n, fwd, at + 1);
+	return buf;
 }
 
 /*
@@ -1275,9 +1448,14 @@ static int check_listener_connect(struct ectx *x, const struct conf_listener *l,
 		return fail(x, listener_line(x, l, path), path, "unknown protocol %u",
 			    (unsigned)l->protocol);
 	snprintf(path, sizeof(path), "listeners[%u].connect_ports", i);
-	if (!l->n_connect_ports || l->n_connect_ports > CONF_MAX_CONNECT_PORTS)
-		return fail(x, listener_line(x, l, path), path, "%u ports; 1..%u",
+	if (l->n_connect_ports > CONF_MAX_CONNECT_PORTS)
+		return fail(x, listener_line(x, l, path), path, "%u ports; 0..%u",
 			    l->n_connect_ports, CONF_MAX_CONNECT_PORTS);
+	/* Such a listener would answer every connection with a 403 or a reset. */
+	if (!l->n_connect_ports && l->protocol == CONF_PROTO_CONNECT)
+		return fail(x, listener_line(x, l, path), path,
+			    "no port, and protocol is connect: nothing could pass (list ports, or "
+			    "use protocol: tls)");
 	for (unsigned j = 0; j < l->n_connect_ports; j++) {
 		snprintf(path, sizeof(path), "listeners[%u].connect_ports[%u]", i, j);
 		if (!l->connect_ports[j])
@@ -1645,7 +1823,10 @@ static void listener_connect_defaults(struct conf_listener *l)
 	l->require_sni_match = true;
 }
 
-/* An empty connect_ports list is "not written", as every null value: use protocol: tls. */
+/*
+ * connect_ports: [] is no port, so every CONNECT is answered 403; a key
+ * with no value (null) is not written and keeps [443], as every null value.
+ */
 static int convert_listener_connect(struct ectx *x, const struct raw_listener *rl,
 				    struct conf_listener *l, unsigned i)
 {
@@ -1653,11 +1834,10 @@ static int convert_listener_connect(struct ectx *x, const struct raw_listener *r
 
 	listener_connect_defaults(l);
 	snprintf(path, sizeof(path), "listeners[%u].protocol", i);
-	if (rl->protocol && protocol_parse(rl->protocol, &l->protocol))
-		return fail(x, line_of(x, path), path,
-			    "%s is not a protocol (use auto, tls or connect)", Q(rl->protocol));
-	if (rl->n_connect_ports) {
-		snprintf(path, sizeof(path), "listeners[%u].connect_ports", i);
+	GET_ENUM(x, path, rl->protocol, protocol_names, 0, &l->protocol,
+		 "%s is not a protocol (use auto, tls or connect)", Q(rl->protocol));
+	snprintf(path, sizeof(path), "listeners[%u].connect_ports", i);
+	if (rl->n_connect_ports || written(x, path)) {
 		if (rl->n_connect_ports > CONF_MAX_CONNECT_PORTS)
 			return fail(x, line_of(x, path), path, "%u ports; at most %u",
 				    rl->n_connect_ports, CONF_MAX_CONNECT_PORTS);
@@ -1673,6 +1853,56 @@ static int convert_listener_connect(struct ectx *x, const struct raw_listener *r
 	TRY(get_bool(x, path, rl->require_sni_match, &l->require_sni_match));
 	snprintf(path, sizeof(path), "listeners[%u].proxy_auth_file", i);
 	return get_string(x, path, rl->proxy_auth_file, &l->proxy_auth_file);
+}
+
+/*
+ * address: "127.0.0.1:8443" or "[::1]:8443", as admin.address and --listen.
+ * The old spelling, a bare IP in address and the port in port, still loads
+ * with a warning that gives the new one.
+ */
+static int convert_listen_address(struct ectx *x, const struct raw_listener *rl,
+				  struct conf_listener *l, unsigned i)
+{
+	char path[PATH_LEN], host[INET6_ADDRSTRLEN + 1];
+	const char *why;
+
+	snprintf(path, sizeof(path), "listeners[%u].address", i);
+	if (!rl->address)
+		return fail(x, l->line, path,
+			    "missing (write address: 127.0.0.1:8443, or \"[::1]:8443\")");
+	if (!rl->port) {
+		unsigned line = line_of(x, path);
+		why = parse_hostport(rl->address, host, sizeof(host), &l->port, &l->sa, &l->sa_len);
+		if (why && !strchr(rl->address, ':') &&
+		    !parse_ip(rl->address, 1, &l->sa, &l->sa_len))
+			return fail(x, line, path, "%s has no port (write %s:8443)", Q(rl->address),
+				    rl->address);
+		if (why &&
+		    !strcmp(why, "has an IPv6 address without brackets (write [::1]:8443)") &&
+		    !parse_ip(rl->address, 1, &l->sa, &l->sa_len))
+			return fail(x, line, path, "%s has no port (write \"[%s]:8443\")",
+				    Q(rl->address), rl->address);
+		if (!why && rl->address[0] == '[' && l->sa.ss_family != AF_INET6)
+			why = "has an IPv4 address in brackets (brackets are for IPv6)";
+		if (why)
+			return fail(x, line, path, "%s %s", Q(rl->address), why);
+		if (!(l->address = strdup(host)))
+			return oom(x);
+		return 0;
+	}
+	TRY(get_string(x, path, rl->address, &l->address));
+	snprintf(path, sizeof(path), "listeners[%u].port", i);
+	TRY(get_port(x, path, rl->port, &l->port));
+	uint16_t p;
+	if (!parse_hostport(l->address, host, sizeof(host), &p, &l->sa, &l->sa_len))
+		return fail(x, line_of(x, path), path,
+			    "address %s has a port already (leave port out)", Q(l->address));
+	return warn(x, line_of(x, path), path,
+		    strchr(l->address, ':') ? "write address: \"[%s]:%u\" and leave port out: "
+					      "an address and its port are one value now"
+					    : "write address: %s:%u and leave port out: an address "
+					      "and its port are one value now",
+		    l->address, l->port);
 }
 
 static int convert_listeners(struct ectx *x, const struct raw *r, struct conf *c)
@@ -1692,16 +1922,7 @@ static int convert_listeners(struct ectx *x, const struct raw *r, struct conf *c
 		l->line = line_of(x, path);
 		l->upstream_port = DEFAULT_UPSTREAM_PORT;
 		c->n_listeners = i + 1;
-		snprintf(path, sizeof(path), "listeners[%u].address", i);
-		if (!rl->address)
-			return fail(x, l->line, path,
-				    "missing (a listener needs an address and a port)");
-		TRY(get_string(x, path, rl->address, &l->address));
-		snprintf(path, sizeof(path), "listeners[%u].port", i);
-		if (!rl->port)
-			return fail(x, l->line, path,
-				    "missing (a listener needs an address and a port)");
-		TRY(get_port(x, path, rl->port, &l->port));
+		TRY(convert_listen_address(x, rl, l, i));
 		snprintf(path, sizeof(path), "listeners[%u].upstream_port", i);
 		TRY(get_port(x, path, rl->upstream_port, &l->upstream_port));
 		snprintf(path, sizeof(path), "listeners[%u].mode", i);
@@ -1743,18 +1964,49 @@ static int convert_allow(struct ectx *x, const struct raw *r, struct conf *c)
 	return convert_strings(x, r->allow, r->n_allow, &c->allow, &c->n_allow);
 }
 
+static int convert_forwarders(struct ectx *x, const struct raw_resolver *r, struct conf *c)
+{
+	char path[PATH_LEN], ub[INET6_ADDRSTRLEN + 8], now[INET6_ADDRSTRLEN + 8];
+	const char *why;
+	bool old;
+
+	if (r->n_forwarders > CONF_MAX_FORWARDERS)
+		return fail(x, line_of(x, "resolver.forwarders"), "resolver.forwarders",
+			    "%u forwarders; at most %u", r->n_forwarders, CONF_MAX_FORWARDERS);
+	TRY(convert_strings(x, r->forwarders, r->n_forwarders, &c->resolver.forwarders,
+			    &c->resolver.n_forwarders));
+	for (unsigned i = 0; i < c->resolver.n_forwarders; i++) {
+		char **f = &c->resolver.forwarders[i];
+
+		snprintf(path, sizeof(path), "resolver.forwarders[%u]", i);
+		if ((why = parse_forwarder(*f, ub, sizeof(ub), &old)))
+			return fail(x, line_of(x, path), path, "%s %s", Q(*f), why);
+		if (old)
+			TRY(warn(x, line_of(x, path), path,
+				 "write %s: addresses are IP:port everywhere now (%s is the old "
+				 "spelling)",
+				 conf_forwarder_str(ub, now, sizeof(now)), Q(*f)));
+		if (strcmp(ub, *f)) {
+			char *d = strdup(ub);
+			if (!d)
+				return oom(x);
+			free(*f);
+			*f = d;
+		}
+	}
+	return 0;
+}
+
 static int convert_resolver(struct ectx *x, const struct raw_resolver *r, struct conf *c)
 {
 	if (!r)
 		return 0;
-	TRY(convert_strings(x, r->forwarders, r->n_forwarders, &c->resolver.forwarders,
-			    &c->resolver.n_forwarders));
+	TRY(convert_forwarders(x, r, c));
 	TRY(get_string(x, "resolver.resolv_conf", r->resolv_conf, &c->resolver.resolv_conf));
-	if (r->lookup_family && conf_family_parse(r->lookup_family, &c->resolver.family))
-		return fail(
-			x, line_of(x, "resolver.lookup_family"), "resolver.lookup_family",
-			"%s is not a lookup family (use V4_ONLY, V6_ONLY, V4_PREFERRED, AUTO or ALL)",
-			Q(r->lookup_family));
+	GET_ENUM(x, "resolver.lookup_family", r->lookup_family, family_names, 0,
+		 &c->resolver.family,
+		 "%s is not a lookup family (use v4_only, v6_only, v4_preferred, auto or all)",
+		 Q(r->lookup_family));
 	TRY(get_uint(x, "resolver.cache_size", r->cache_size, U_NUM, CACHE_SIZE_MIN, CACHE_SIZE_MAX,
 		     &c->resolver.cache_size));
 	TRY(get_uint(x, "resolver.max_ttl", r->max_ttl, U_SEC, 0, MAX_TTL_MAX_S,
@@ -1984,6 +2236,7 @@ static int convert_sections(struct ectx *x, const struct raw *r, struct conf *c)
 	if (r->admin && r->admin->address && !strcasecmp(r->admin->address, "off")) {
 		free(c->admin_address);
 		c->admin_address = NULL;
+		TRY(old_case(x, "admin.address", r->admin->address, "off"));
 	} else if (r->admin) {
 		TRY(get_string(x, "admin.address", r->admin->address, &c->admin_address));
 	}
@@ -1992,6 +2245,7 @@ static int convert_sections(struct ectx *x, const struct raw *r, struct conf *c)
 		if (rc->address && !strcasecmp(rc->address, "off")) {
 			free(c->control.address);
 			c->control.address = NULL;
+			TRY(old_case(x, "admin.control.address", rc->address, "off"));
 		} else {
 			TRY(get_string(x, "admin.control.address", rc->address,
 				       &c->control.address));
@@ -2007,6 +2261,9 @@ static int convert_sections(struct ectx *x, const struct raw *r, struct conf *c)
 		if (conf_affinity_parse(r->cpu_affinity, c, &why))
 			return fail(x, line_of(x, "cpu_affinity"), "cpu_affinity", "%s %s",
 				    Q(r->cpu_affinity), why);
+		if (c->cpu_affinity.mode != CONF_AFFINITY_LIST)
+			TRY(old_case(x, "cpu_affinity", r->cpu_affinity,
+				     conf_affinity_str(c, (char[8]){0}, 8)));
 	}
 	TRY(get_mode(x, "mode", r->mode, &c->mode));
 	if (r->drain) {
@@ -2016,11 +2273,9 @@ static int convert_sections(struct ectx *x, const struct raw *r, struct conf *c)
 			     &c->drain.timeout_ms));
 	}
 	if (r->log) {
-		const char *lv = r->log->level;
-		if (lv && conf_log_level_parse(lv, &c->log_level))
-			return fail(x, line_of(x, "log.level"), "log.level",
-				    "%s is not a log level (use error, warn, info or debug)",
-				    Q(lv));
+		GET_ENUM(x, "log.level", r->log->level, level_names, 0, &c->log_level,
+			 "%s is not a log level (use error, warn, info or debug)",
+			 Q(r->log->level));
 		TRY(get_bool(x, "log.access", r->log->access, &c->access_log));
 		TRY(get_string(x, "log.access_file", r->log->access_file, &c->access_log_file));
 		TRY(get_ratio(x, "log.access_sample", r->log->access_sample,
@@ -2119,6 +2374,7 @@ int conf_load_buf(const char *buf, size_t len, const char *name, struct conf **o
 		rc = oom(&x);
 		goto out;
 	}
+	x.warn_to = c;
 	if (!pp.empty) {
 		cyaml_err_t e = cyaml_load_data((const uint8_t *)buf, len, &cfg, &top_schema,
 						(cyaml_data_t **)&r, NULL);
@@ -2284,7 +2540,9 @@ int conf_add_forwarder(struct conf *c, const char *fwd, struct conf_error *err)
 {
 	struct conf_error dummy;
 	struct ectx x = {.err = err ? err : &dummy};
-	const char *why = check_forwarder(fwd);
+	char ub[INET6_ADDRSTRLEN + 8];
+	bool old;
+	const char *why = parse_forwarder(fwd, ub, sizeof(ub), &old);
 
 	if (c->resolver.n_forwarders >= CONF_MAX_FORWARDERS)
 		return fail(&x, 0, "", "too many forwarders (at most %u)", CONF_MAX_FORWARDERS);
@@ -2294,7 +2552,7 @@ int conf_add_forwarder(struct conf *c, const char *fwd, struct conf_error *err)
 	if (!v)
 		return oom(&x);
 	c->resolver.forwarders = v;
-	if (!(v[c->resolver.n_forwarders] = strdup(fwd)))
+	if (!(v[c->resolver.n_forwarders] = strdup(ub)))
 		return oom(&x);
 	c->resolver.n_forwarders++;
 	return 0;
@@ -2418,7 +2676,7 @@ const char *conf_protocol_str(enum conf_protocol p)
 int conf_family_parse(const char *s, enum conf_family *out)
 {
 	for (unsigned i = 0; s && i < sizeof(family_names) / sizeof(family_names[0]); i++) {
-		if (!strcmp(s, family_names[i])) {
+		if (!strcasecmp(s, family_names[i])) {
 			*out = (enum conf_family)i;
 			return 0;
 		}
@@ -2466,6 +2724,7 @@ void conf_free(struct conf *c)
 	free(c->control.token);
 	free(c->cpu_affinity.cpus);
 	free(c->access_log_file);
+	free(c->warnings);
 	free(c->path);
 	free(c);
 }

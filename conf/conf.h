@@ -63,8 +63,8 @@ enum conf_affinity {
 #define CONF_TOKEN_MAX 512
 
 struct conf_listener {
-	char *address;		    /* as written: "127.0.0.1", "::", "0.0.0.0" */
-	uint16_t port;		    /* listening port */
+	char *address;		    /* the IP of "address: IP:port": "127.0.0.1", "::" */
+	uint16_t port;		    /* its port */
 	uint16_t upstream_port;	    /* port dialled on the allowed name; default 443 */
 	struct sockaddr_storage sa; /* filled when loaded, added or validated */
 	socklen_t sa_len;	    /* likewise */
@@ -73,9 +73,9 @@ struct conf_listener {
 	/* HTTP CONNECT (sni/connect.h): what the listener speaks, where CONNECT may go. */
 	enum conf_protocol protocol;			/* default CONF_PROTO_AUTO */
 	uint16_t connect_ports[CONF_MAX_CONNECT_PORTS]; /* default {443} */
-	unsigned n_connect_ports;			/* 1..CONF_MAX_CONNECT_PORTS */
-	bool require_sni_match; /* the hello after CONNECT must name the host; default true */
-	char *proxy_auth_file;	/* owned; Proxy-Authorization credentials; NULL = none */
+	unsigned n_connect_ports; /* 0..CONF_MAX_CONNECT_PORTS; 0: every CONNECT gets 403 */
+	bool require_sni_match;	  /* the hello after CONNECT must name the host; default true */
+	char *proxy_auth_file;	  /* owned; Proxy-Authorization credentials; NULL = none */
 };
 
 /* resolver.hosts: one name answered from the config, never from DNS. */
@@ -108,7 +108,12 @@ struct conf {
 	unsigned n_allow;
 
 	struct {
-		char **forwarders; /* "IP" or "IP@port"; none = use resolv_conf */
+		/*
+		 * libunbound's spelling, "IP" or "IP@port", which resolver/ passes
+		 * on as is; the file and conf_forwarder_str() write "IP:port".
+		 * None: use resolv_conf.
+		 */
+		char **forwarders;
 		unsigned n_forwarders;
 		char *resolv_conf;	 /* default "/etc/resolv.conf" */
 		enum conf_family family; /* default CONF_V4_ONLY, as the Envoy pod */
@@ -180,7 +185,18 @@ struct conf {
 	double access_log_sample; /* fraction of allowed connections logged; default 1 */
 	/* denial lines per second and thread, the rest counted as dropped; 0 = all; default 1000 */
 	unsigned access_log_deny_rate;
+
+	/*
+	 * Spellings the loader still accepts but that a later release will
+	 * refuse, each with the file, line, field and the new spelling. The
+	 * loader only collects them (conf/ does not log); core/main.c prints
+	 * them once. At most CONF_MAX_WARNINGS.
+	 */
+	struct conf_error *warnings; /* owned */
+	unsigned n_warnings;
 };
+
+#define CONF_MAX_WARNINGS 64
 
 struct conf_error {
 	char file[256];	 /* "" when the error is not tied to a file */
@@ -215,7 +231,9 @@ int conf_validate(struct conf *c, struct conf_error *err);
 
 /*
  * Helpers for the command line; each returns 0 or -EINVAL with err->msg set.
- * A listener is "127.0.0.1:8443" or "[::1]:8443", a forwarder "127.0.0.1@5353".
+ * A listener is "127.0.0.1:8443" or "[::1]:8443", a forwarder "10.96.0.10",
+ * "127.0.0.1:5353" or "[::1]:5353" (libunbound's "127.0.0.1@5353" still
+ * reads).
  */
 int conf_add_listener(struct conf *c, const char *hostport, struct conf_error *err);
 int conf_add_allow(struct conf *c, const char *name, struct conf_error *err);
@@ -227,20 +245,25 @@ void conf_clear_allow(struct conf *c);
 void conf_clear_forwarders(struct conf *c);
 void conf_clear_upstream_allow(struct conf *c);
 
+/* A forwarder of struct conf as the file writes it ("IP", "IP:port", "[IPv6]:port"); buf. */
+const char *conf_forwarder_str(const char *fwd, char *buf, size_t len);
+
 /* "file:line: field: msg" (parts left out when empty) into buf; returns buf. */
 const char *conf_error_str(const struct conf_error *err, char *buf, size_t len);
 
+/* "v4_only", "v6_only", "v4_preferred", "auto", "all" */
 const char *conf_family_str(enum conf_family f);
 /* "auto", "tls", "connect" */
 const char *conf_protocol_str(enum conf_protocol p);
-int conf_family_parse(const char *s, enum conf_family *out); /* "V4_ONLY" ...; 0 or -EINVAL */
+/* "v4_only" ... in any case (the command line took Envoy's V4_ONLY); 0 or -EINVAL */
+int conf_family_parse(const char *s, enum conf_family *out);
 
 /* "none", "auto" or a CPU list ("0-3,8"); 0 or -EINVAL with why set to a phrase. */
 int conf_affinity_parse(const char *s, struct conf *c, const char **why);
 /* Writes the mode or the list as conf_affinity_parse() reads it; returns buf. */
 const char *conf_affinity_str(const struct conf *c, char *buf, size_t len);
 
-/* "250ms", "10s", "5m", "1h" or bare milliseconds, as in the file; 0 or -EINVAL/-ERANGE. */
+/* "250ms", "10s", "5m", "1h", or a bare 0, as in the file; 0 or -EINVAL. */
 int conf_parse_duration_ms(const char *s, unsigned long long *ms);
 
 const char *conf_mode_str(enum conf_mode m);		 /* "enforce", "audit" */

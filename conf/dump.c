@@ -108,9 +108,12 @@ int conf_dump_yaml(const struct conf *c, FILE *f, unsigned flags)
 	fprintf(f, "listeners:%s\n", c->n_listeners ? "" : " []");
 	for (unsigned i = 0; i < c->n_listeners; i++) {
 		const struct conf_listener *l = &c->listeners[i];
+		char hp[INET6_ADDRSTRLEN + 8];
+		snprintf(hp, sizeof(hp), strchr(l->address, ':') ? "[%s]:%u" : "%s:%u", l->address,
+			 l->port);
 		fprintf(f, "  - address: ");
-		str(f, l->address);
-		fprintf(f, "\n    port: %u\n    upstream_port: %u\n", l->port, l->upstream_port);
+		str(f, hp);
+		fprintf(f, "\n    upstream_port: %u\n", l->upstream_port);
 		fprintf(f, "    protocol: %s\n    connect_ports: [",
 			conf_protocol_str(l->protocol));
 		for (unsigned j = 0; j < l->n_connect_ports; j++)
@@ -136,8 +139,9 @@ int conf_dump_yaml(const struct conf *c, FILE *f, unsigned flags)
 
 	fprintf(f, "resolver:\n  forwarders:%s\n", c->resolver.n_forwarders ? "" : " []");
 	for (unsigned i = 0; i < c->resolver.n_forwarders; i++) {
+		char fwd[INET6_ADDRSTRLEN + 8];
 		fprintf(f, "    - ");
-		str(f, c->resolver.forwarders[i]);
+		str(f, conf_forwarder_str(c->resolver.forwarders[i], fwd, sizeof(fwd)));
 		fputc('\n', f);
 	}
 	fprintf(f, "  resolv_conf: ");

@@ -474,6 +474,33 @@ static int want_type(struct ex *x, yaml_node_t *tc, const char *path, const char
 	return fail(x, tc, path, "no \"@type\": snigate needs it to know which %s this is", what);
 }
 
+/*
+ * Envoy's DnsLookupFamily names. Envoy reads them in upper case only, and
+ * snigate's own spelling (v4_only) is not Envoy's, so the import keeps its
+ * own table rather than the native loader's.
+ */
+static int envoy_family(const char *s, enum conf_family *out)
+{
+	static const struct {
+		const char *name;
+		enum conf_family f;
+	} t[] = {
+		{"V4_ONLY", CONF_V4_ONLY},
+		{"V6_ONLY", CONF_V6_ONLY},
+		{"V4_PREFERRED", CONF_V4_PREFERRED},
+		{"AUTO", CONF_AUTO},
+		{"ALL", CONF_ALL},
+	};
+
+	for (size_t i = 0; i < NF(t); i++) {
+		if (!strcmp(s, t[i].name)) {
+			*out = t[i].f;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
 /* ------------------------------------------------------------------------ */
 /* What the walk collects                                                   */
 
@@ -712,7 +739,7 @@ static int dns_cache(struct ex *x, struct st *s, yaml_node_t *n, const char *pat
 	if (GET(f, "dns_lookup_family")) {
 		if (want_str(x, GET(f, "dns_lookup_family"), sub(p, path, "dns_lookup_family"), &v))
 			return -EINVAL;
-		if (conf_family_parse(v, &d.family))
+		if (envoy_family(v, &d.family))
 			return fail(x, GET(f, "dns_lookup_family"), p,
 				    "%s is not V4_ONLY, V6_ONLY, V4_PREFERRED, AUTO or ALL", Q(v));
 	}

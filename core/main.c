@@ -967,6 +967,10 @@ int main(int argc, char **argv)
 		rc = conf_load_file_as(config, format, &c, NULL, &err);
 		if (rc < 0)
 			return config_error(&err);
+		/* Old spellings that still load: the loader collects, main says each once. */
+		for (unsigned i = 0; i < c->n_warnings; i++)
+			fprintf(stderr, "snigate: warning: %s\n",
+				conf_error_str(&c->warnings[i], (char[768]){0}, 768));
 	} else if (!(c = conf_new_default())) {
 		fprintf(stderr, "snigate: error: out of memory\n");
 		return 1;

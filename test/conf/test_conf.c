@@ -248,7 +248,7 @@ Test(defaults, null_documents_are_empty)
 Test(defaults, no_allow_fails_validation_on_allow)
 {
 	struct conf_error err = {0};
-	struct conf *c = load_str("listeners: [{address: 127.0.0.1, port: 1}]\nallow: []\n", &err);
+	struct conf *c = load_str("listeners: [{address: 127.0.0.1:1}]\nallow: []\n", &err);
 
 	cr_assert_not_null(c, "%s", err_str(&err));
 	cr_assert_eq(conf_validate(c, &err), -EINVAL);
@@ -358,8 +358,8 @@ Test(fields, durations_and_sizes)
 		const char *text;
 		unsigned ms;
 	} d[] = {
-		{"1", 1},	 {"250ms", 250},    {"10s", 10000},   {"5m", 300000},
-		{"1h", 3600000}, {"24h", 86400000}, {"\"7s\"", 7000}, {"86400000", 86400000},
+		{"1ms", 1},	 {"250ms", 250},    {"10s", 10000},   {"5m", 300000},
+		{"1h", 3600000}, {"24h", 86400000}, {"\"7s\"", 7000}, {"86400000ms", 86400000},
 	};
 	static const struct {
 		const char *text;
@@ -392,7 +392,7 @@ Test(fields, booleans_families_levels)
 {
 	static const char *const yes[] = {"true", "True", "yes", "on"}, *const no[] = {"false",
 										       "no", "OFF"};
-	static const char *const fam[] = {"V4_ONLY", "V6_ONLY", "V4_PREFERRED", "AUTO", "ALL"};
+	static const char *const fam[] = {"v4_only", "v6_only", "v4_preferred", "auto", "all"};
 	static const char *const lvl[] = {"error", "warn", "info", "debug"};
 	char buf[128];
 
@@ -430,7 +430,11 @@ Test(fields, booleans_families_levels)
 		conf_free(c);
 	}
 	enum conf_family f = CONF_AUTO;
-	cr_assert_eq(conf_family_parse("v4_only", &f), -EINVAL);
+	/* The command line still takes Envoy's spelling. */
+	cr_assert_eq(conf_family_parse("V6_ONLY", &f), 0);
+	cr_assert_eq(f, CONF_V6_ONLY);
+	f = CONF_AUTO;
+	cr_assert_eq(conf_family_parse("v4", &f), -EINVAL);
 	cr_assert_eq(conf_family_parse(NULL, &f), -EINVAL);
 	cr_assert_eq(f, CONF_AUTO);
 	cr_assert_str_eq(conf_family_str((enum conf_family)99), "?");
@@ -543,7 +547,7 @@ static const struct bad bad_files[] = {
 	{"bad_duration_zero.yaml", 2, "timeouts.client_hello", "0ms is out of range (1ms..24h)"},
 	{"bad_duration_long.yaml", 2, "timeouts.connect", "25h is out of range (1ms..24h)"},
 	{"bad_idle_long.yaml", 2, "timeouts.idle", "169h is out of range (1ms..168h)"},
-	{"bad_ttl_ms.yaml", 4, "resolver.max_ttl", "\"3600\" is not a whole number of seconds"},
+	{"bad_ttl_ms.yaml", 4, "resolver.max_ttl", "\"3600\" has no unit: write 3600s or 1h"},
 	{"bad_size.yaml", 2, "relay.pipe_size",
 	 "invalid size \"64KB\" (use bytes, or a KiB, MiB or GiB suffix"},
 	{"bad_pipe_order.yaml", 2, "relay.pipe_size",
@@ -558,14 +562,18 @@ static const struct bad bad_files[] = {
 	 "timeouts, limits, relay, admin, log)"},
 	{"bad_unknown_listener_key.yaml", 6, "listeners[1].upstream",
 	 "unknown key (known here: address, port, upstream_port"},
-	{"bad_port_zero.yaml", 3, "listeners[0].port", "0 is out of range (1..65535)"},
-	{"bad_port_high.yaml", 5, "listeners[1].port", "70000 is out of range (1..65535)"},
+	{"bad_port_zero.yaml", 2, "listeners[0].address",
+	 "\"127.0.0.1:0\" has no valid port (1..65535) after the ':'"},
+	{"bad_port_high.yaml", 4, "listeners[1].address",
+	 "\"127.0.0.1:70000\" has no valid port (1..65535) after the ':'"},
 	{"bad_upstream_port.yaml", 4, "listeners[0].upstream_port",
 	 "\"https\" is not a whole number"},
-	{"bad_port_missing.yaml", 2, "listeners[0].port", "missing"},
-	{"bad_ip.yaml", 4, "listeners[1].address", "\"localhost\" is not an IPv4 or IPv6 address"},
+	{"bad_port_missing.yaml", 2, "listeners[0].address",
+	 "\"127.0.0.1\" has no port (write 127.0.0.1:8443)"},
+	{"bad_ip.yaml", 4, "listeners[1].address",
+	 "\"localhost:8444\" is not an IPv4 or IPv6 address and port"},
 	{"bad_ip_octet.yaml", 2, "listeners[0].address",
-	 "\"256.1.1.1\" is not an IPv4 or IPv6 address"},
+	 "\"256.1.1.1:8443\" is not an IPv4 or IPv6 address and port"},
 	{"bad_duplicate_listener.yaml", 6, "listeners[2]",
 	 "127.0.0.1 port 8443 is already a listener (listeners[0], line 2)"},
 	{"bad_allow_wildcard.yaml", 7, "allow[2]",
@@ -576,11 +584,11 @@ static const struct bad bad_files[] = {
 	 "\"b..example\" is not a valid name: empty name or empty label"},
 	{"bad_allow_empty.yaml", 3, "allow[1]", "\"\" is not a valid name"},
 	{"bad_family.yaml", 2, "resolver.lookup_family",
-	 "\"V5_ONLY\" is not a lookup family (use V4_ONLY, V6_ONLY, V4_PREFERRED, AUTO or ALL)"},
+	 "\"V5_ONLY\" is not a lookup family (use v4_only, v6_only, v4_preferred, auto or all)"},
 	{"bad_forwarder.yaml", 4, "resolver.forwarders[1]",
-	 "\"dns.google\" is not IP or IP@port (e.g. 127.0.0.1@5353)"},
+	 "\"dns.google\" is not IP or IP:port (e.g. 127.0.0.1:5353, [::1]:5353, 10.96.0.10)"},
 	{"bad_forwarder_port.yaml", 2, "resolver.forwarders[0]",
-	 "\"127.0.0.1@99999\" has no valid port"},
+	 "\"127.0.0.1:99999\" has no valid port (1..65535) after the ':'"},
 	{"bad_syntax.yaml", 3, "",
 	 "YAML syntax error while parsing a flow mapping: did not find expected ',' or '}' "
 	 "(reached the end of the file)"},
@@ -601,7 +609,7 @@ static const struct bad bad_files[] = {
 	{"bad_admin.yaml", 2, "admin.address", "\"127.0.0.1\" is not address:port"},
 	{"bad_two_docs.yaml", 2, "", "a second YAML document starts here"},
 	{"bad_top_list.yaml", 1, "", "found a list"},
-	{"bad_alias.yaml", 4, "listeners[0].port", "alias *nowhere has no anchor &nowhere"},
+	{"bad_alias.yaml", 4, "listeners[0].address", "alias *nowhere has no anchor &nowhere"},
 	{"bad_key_mapping.yaml", 2, "timeouts", "keys must be plain names"},
 	{"bad_ttl_order.yaml", 3, "resolver.min_ttl", "10m is larger than resolver.max_ttl (5m)"},
 	{"bad_ttl_order_default.yaml", 2, "resolver.max_ttl",
@@ -664,7 +672,7 @@ Test(bad, exact_messages)
 		err_str(&err),
 		"snigate.yaml:14: timeouts.connect: invalid duration \"5x\" (use 250ms, 10s, 5m, 1h)");
 
-	text = "listeners:\n  - address: 127.0.0.1\n    port: 8443\nallow:\n  - a.example\n"
+	text = "listeners:\n  - address: 127.0.0.1:8443\n    protocol: auto\nallow:\n  - a.example\n"
 	       "  - b.example\n  - \"*.*.x\"\n";
 	cr_assert_eq(conf_load_buf(text, strlen(text), "bad.yaml", &c, &err), -EINVAL);
 	cr_assert_str_eq(
@@ -681,8 +689,7 @@ Test(bad, too_many_listeners_and_forwarders)
 
 	o += (size_t)snprintf(buf + o, cap - o, "listeners:\n");
 	for (int i = 0; i <= CONF_MAX_LISTENERS; i++)
-		o += (size_t)snprintf(buf + o, cap - o, "  - {address: 127.0.0.1, port: %d}\n",
-				      1000 + i);
+		o += (size_t)snprintf(buf + o, cap - o, "  - {address: 127.0.0.1:%d}\n", 1000 + i);
 	cr_assert_null(load_str(buf, &err));
 	cr_assert_eq(err.line, 1);
 	cr_assert_str_eq(err.field, "listeners");
@@ -721,8 +728,27 @@ Test(bad, values_that_do_not_fit)
 		 "\"[::1]\" is not an IPv4 or IPv6 address"},
 		{"listeners:\n  - {port: 1}\n", 2, "listeners[0].address", "missing"},
 		/* An empty value, quoted or not, is the same as none. */
-		{"listeners:\n  - {address: 127.0.0.1, port: \"\"}\n", 2, "listeners[0].port",
-		 "missing"},
+		{"listeners:\n  - {address: 127.0.0.1, port: \"\"}\n", 2, "listeners[0].address",
+		 "\"127.0.0.1\" has no port (write 127.0.0.1:8443)"},
+		{"listeners:\n  - {address: \"::\"}\n", 2, "listeners[0].address",
+		 "\"::\" has no port (write \"[::]:8443\")"},
+		{"listeners:\n  - {address: \"[127.0.0.1]:8443\"}\n", 2, "listeners[0].address",
+		 "has an IPv4 address in brackets"},
+		{"listeners:\n  - address: [::1]:8443\n", 2, "",
+		 "(quote an IPv6 address with its port: \"[::1]:8443\")"},
+		{"resolver:\n  forwarders:\n    - [fd00::53]:53\n", 3, "",
+		 "(quote an IPv6 address with its port: \"[::1]:8443\")"},
+		{"listeners:\n  - {address: \"127.0.0.1:8443\", port: 8443}\n", 2,
+		 "listeners[0].port", "address \"127.0.0.1:8443\" has a port already"},
+		/* The old spelling is checked as before. */
+		{"listeners:\n  - {address: 127.0.0.1, port: 0}\n", 2, "listeners[0].port",
+		 "0 is out of range (1..65535)"},
+		{"resolver:\n  forwarders: [\"[10.0.0.1]:53\"]\n", 2, "resolver.forwarders[0]",
+		 "has an IPv4 address in brackets"},
+		{"resolver:\n  forwarders: [\"10.0.0.1:\"]\n", 2, "resolver.forwarders[0]",
+		 "has no valid port"},
+		{"resolver:\n  forwarders: [\"[::1]\"]\n", 2, "resolver.forwarders[0]",
+		 "is not IP or IP:port"},
 		{"admin:\n  address: \"::1:9901\"\n", 2, "admin.address", "without brackets"},
 		{"allow:\n  - \"a\\u0001b\"\n", 2, "allow[0]", "byte 0x01 is not allowed"},
 		{"allow:\n  - \"*\"\n", 2, "allow[0]", "wildcard only"},
@@ -876,21 +902,32 @@ Test(cli, add_forwarder)
 {
 	struct conf_error err = {0};
 	struct conf *c = conf_new_default();
-	static const char *const good[] = {"127.0.0.1@5353", "::1", "2001:db8::1@53", "10.0.0.1",
-					   "::ffff:10.0.0.1@65535"};
+	/* The file's spelling, and libunbound's, which --resolver took before. */
+	static const char *const good[] = {"127.0.0.1:5353",	    "::1",
+					   "[2001:db8::1]:53",	    "10.0.0.1",
+					   "::ffff:10.0.0.1@65535", "127.0.0.1@5353"};
 	static const char *const bad[] = {
-		"not-an-ip", "1.2.3.4@", "1.2.3.4@0", "1.2.3.4@x",    "1.2.3.4#dns.example",
-		"@53",	     "",	 "[::1]@53",  "1.2.3.4@53@53"};
+		"not-an-ip",	"1.2.3.4@", "1.2.3.4@0", "1.2.3.4@x",	  "1.2.3.4#dns.example",
+		"@53",		"",	    "[::1]@53",	 "1.2.3.4@53@53", "1.2.3.4:0",
+		"[1.2.3.4]:53", "[::1]",    "[::1]:",	 "::1]:53"};
 
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
 		cr_assert_eq(conf_add_forwarder(c, good[i], &err), 0, "%s: %s", good[i], err.msg);
-	cr_assert_eq(c->resolver.n_forwarders, 5);
+	cr_assert_eq(c->resolver.n_forwarders, 6);
+	/* Kept in libunbound's spelling, which resolver/ hands on. */
+	cr_assert_str_eq(c->resolver.forwarders[0], "127.0.0.1@5353");
 	cr_assert_str_eq(c->resolver.forwarders[2], "2001:db8::1@53");
+	cr_assert_str_eq(c->resolver.forwarders[5], "127.0.0.1@5353");
+	char buf[64];
+	cr_assert_str_eq(conf_forwarder_str("2001:db8::1@53", buf, sizeof(buf)),
+			 "[2001:db8::1]:53");
+	cr_assert_str_eq(conf_forwarder_str("127.0.0.1@5353", buf, sizeof(buf)), "127.0.0.1:5353");
+	cr_assert_str_eq(conf_forwarder_str("::1", buf, sizeof(buf)), "::1");
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		cr_expect_eq(conf_add_forwarder(c, bad[i], &err), -EINVAL, "'%s' accepted", bad[i]);
 		cr_expect(err.msg[0], "'%s': no message", bad[i]);
 	}
-	cr_assert_eq(c->resolver.n_forwarders, 5);
+	cr_assert_eq(c->resolver.n_forwarders, 6);
 	conf_clear_forwarders(c);
 	cr_assert_eq(c->resolver.n_forwarders, 0);
 	for (int i = 0; i < CONF_MAX_FORWARDERS; i++)
@@ -1065,7 +1102,7 @@ static const char *auth_file(const char *text)
 Test(connect, defaults)
 {
 	struct conf_error err = {0};
-	struct conf *c = load_str("listeners:\n  - address: 127.0.0.1\n    port: 8443\n", &err);
+	struct conf *c = load_str("listeners:\n  - address: 127.0.0.1:8443\n", &err);
 
 	cr_assert_not_null(c, "%s", err_str(&err));
 	cr_assert_eq(c->listeners[0].protocol, CONF_PROTO_AUTO);
@@ -1096,14 +1133,12 @@ Test(connect, every_field)
 
 	snprintf(text, sizeof(text),
 		 "listeners:\n"
-		 "  - address: 127.0.0.1\n"
-		 "    port: 8443\n"
+		 "  - address: 127.0.0.1:8443\n"
 		 "    protocol: connect\n"
 		 "    connect_ports: [443, 8443]\n"
 		 "    require_sni_match: false\n"
 		 "    proxy_auth_file: %s\n"
-		 "  - address: 127.0.0.1\n"
-		 "    port: 443\n"
+		 "  - address: 127.0.0.1:443\n"
 		 "    protocol: tls\n"
 		 "timeouts:\n"
 		 "  request_head: 3s\n",
@@ -1125,7 +1160,8 @@ Test(connect, every_field)
 Test(connect, errors_name_line_and_field)
 {
 	const char *bad_auth = auth_file("u:{SHA256}" UP_HASH "\nv:plaintext\n");
-	static const char head[] = "listeners:\n  - address: 127.0.0.1\n    port: 8443\n";
+	static const char head[] =
+		"listeners:\n  - address: 127.0.0.1:8443\n    upstream_port: 443\n";
 	char text[512], want[512];
 	struct conf_error err;
 	static const struct {
@@ -1145,7 +1181,7 @@ Test(connect, errors_name_line_and_field)
 		 "test.yaml:4: listeners[0].proxy_auth_file: \"/nonexistent/snigate-users\": cannot open: No such file or directory"},
 		{"timeouts:\n  request_head: 0s\n",
 		 "test.yaml:5: timeouts.request_head: 0ms is out of range (1ms..24h)"},
-		{"timeouts:\n  request_head: 10\n  request_head: 11\n",
+		{"timeouts:\n  request_head: 10s\n  request_head: 11s\n",
 		 "test.yaml:6: timeouts.request_head: duplicate key (first set on line 5)"},
 	};
 
@@ -1175,9 +1211,15 @@ Test(connect, validate_rechecks_fields)
 	cr_assert_eq(conf_add_listener(c, "127.0.0.1:8443", &err), 0, "%s", err.msg);
 	cr_assert_eq(conf_add_allow(c, "a.example", &err), 0, "%s", err.msg);
 	cr_assert_eq(conf_validate(c, &err), 0, "%s", err_str(&err));
-	c->listeners[0].n_connect_ports = 0;
+	c->listeners[0].n_connect_ports = CONF_MAX_CONNECT_PORTS + 1;
 	cr_assert_eq(conf_validate(c, &err), -EINVAL);
 	cr_assert_str_eq(err.field, "listeners[0].connect_ports");
+	c->listeners[0].n_connect_ports = 0;
+	cr_assert_eq(conf_validate(c, &err), 0, "%s", err_str(&err));
+	c->listeners[0].protocol = CONF_PROTO_CONNECT;
+	cr_assert_eq(conf_validate(c, &err), -EINVAL);
+	cr_assert_str_eq(err.field, "listeners[0].connect_ports");
+	c->listeners[0].protocol = CONF_PROTO_AUTO;
 	c->listeners[0].n_connect_ports = 1;
 	c->listeners[0].proxy_auth_file = strdup("/nonexistent/users");
 	cr_assert_eq(conf_validate(c, &err), -EINVAL);
@@ -1206,8 +1248,7 @@ static const char *write_tmp(const char *text)
 Test(operations, control_endpoint_and_token)
 {
 	struct conf_error err = {0};
-	struct conf *c =
-		load_str("listeners: [{address: 127.0.0.1, port: 8443}]\nallow: [a.b]\n", &err);
+	struct conf *c = load_str("listeners: [{address: 127.0.0.1:8443}]\nallow: [a.b]\n", &err);
 	cr_assert_not_null(c, "%s", err.msg);
 	cr_assert_str_eq(c->control.address, "127.0.0.1:9902", "the default is loopback");
 	cr_assert_null(c->control.token_file);
@@ -1218,7 +1259,7 @@ Test(operations, control_endpoint_and_token)
 	const char *tf = write_tmp("0123456789abcdef-TOKEN\n");
 	char text[512];
 	snprintf(text, sizeof(text),
-		 "listeners: [{address: 127.0.0.1, port: 8443}]\nallow: [a.b]\n"
+		 "listeners: [{address: 127.0.0.1:8443}]\nallow: [a.b]\n"
 		 "admin:\n  control:\n    address: 0.0.0.0:9902\n    token_file: %s\n",
 		 tf);
 	c = load_str(text, &err);
@@ -1235,7 +1276,7 @@ Test(operations, control_endpoint_and_token)
 	conf_free(c);
 
 	/* Loading needs no token (convert, corefile); the command line may name it. */
-	c = load_str("listeners: [{address: 127.0.0.1, port: 8443}]\nallow: [a.b]\n"
+	c = load_str("listeners: [{address: 127.0.0.1:8443}]\nallow: [a.b]\n"
 		     "admin:\n  control:\n    address: 0.0.0.0:9902\n",
 		     &err);
 	cr_assert_not_null(c, "loading asked for the token: %s", err.msg);
@@ -1252,7 +1293,7 @@ Test(operations, control_endpoint_and_token)
 	snprintf(fifo, sizeof(fifo), "%s.fifo", tf);
 	cr_assert_eq(mkfifo(fifo, 0600), 0);
 	snprintf(text, sizeof(text),
-		 "listeners: [{address: 127.0.0.1, port: 8443}]\nallow: [a.b]\n"
+		 "listeners: [{address: 127.0.0.1:8443}]\nallow: [a.b]\n"
 		 "admin:\n  control:\n    token_file: %s\n",
 		 fifo);
 	c = load_str(text, &err);
@@ -1263,7 +1304,7 @@ Test(operations, control_endpoint_and_token)
 	conf_free(c);
 	unlink(fifo);
 	snprintf(text, sizeof(text),
-		 "listeners: [{address: 127.0.0.1, port: 8443}]\nallow: [a.b]\n"
+		 "listeners: [{address: 127.0.0.1:8443}]\nallow: [a.b]\n"
 		 "admin:\n  control:\n    address: 0.0.0.0:9902\n    token_file: %s\n",
 		 tf);
 
@@ -1325,11 +1366,11 @@ Test(operations, every_field)
 	struct conf_error err = {0};
 	struct conf *c = load_str("mode: audit\n"
 				  "listeners:\n"
-				  "  - address: 127.0.0.1\n"
-				  "    port: 8443\n"
+				  "  - address: 127.0.0.1:8443\n"
+				  "    upstream_port: 443\n"
 				  "    mode: enforce\n"
-				  "  - address: 127.0.0.1\n"
-				  "    port: 8444\n"
+				  "  - address: 127.0.0.1:8444\n"
+				  "    upstream_port: 443\n"
 				  "drain:\n"
 				  "  delay: 5s\n"
 				  "  timeout: 45s\n"
@@ -1367,7 +1408,7 @@ Test(operations, errors_name_line_and_field)
 		unsigned line;
 	} cases[] = {
 		{"mode: permissive\n", "mode", "is not a mode (use enforce or audit)", 1},
-		{"listeners:\n  - address: 127.0.0.1\n    port: 1\n    mode: log\n",
+		{"listeners:\n  - address: 127.0.0.1:1\n    upstream_port: 443\n    mode: log\n",
 		 "listeners[0].mode", "is not a mode", 4},
 		{"drain:\n  delay: soon\n", "drain.delay", "soon", 2},
 		{"log:\n  access_sample: 1.5\n", "log.access_sample", "is not a fraction", 2},
@@ -1407,4 +1448,217 @@ Test(operations, errors_name_line_and_field)
 		cr_assert(strstr(err.msg, cases[i].msg), "case %zu: %s", i, err.msg);
 		cr_assert_eq(err.line, cases[i].line, "case %zu: line %u", i, err.line);
 	}
+}
+
+/* ---- spellings: one per value; the old ones load, with a warning ---- */
+
+static const char *warning_str(const struct conf *c, unsigned i)
+{
+	static char buf[768];
+	cr_assert_lt(i, c->n_warnings);
+	return conf_error_str(&c->warnings[i], buf, sizeof(buf));
+}
+
+Test(spellings, durations_need_a_unit)
+{
+	static const struct {
+		const char *text, *want;
+	} cases[] = {
+		{"timeouts:\n  idle: 3600\n",
+		 "test.yaml:2: timeouts.idle: \"3600\" has no unit: write 3600s or 1h"},
+		{"timeouts:\n  dns: 250\n",
+		 "test.yaml:2: timeouts.dns: \"250\" has no unit: write 250s or 250ms"},
+		{"resolver:\n  min_ttl: 90\n",
+		 "test.yaml:2: resolver.min_ttl: \"90\" has no unit: write 90s or 90ms"},
+		{"drain:\n  timeout: \"120\"\n",
+		 "test.yaml:2: drain.timeout: \"120\" has no unit: write 120s or 2m"},
+	};
+	struct conf_error err;
+	unsigned long long ms;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cr_assert_null(load_str(cases[i].text, &err), "%s loaded", cases[i].text);
+		cr_expect_str_eq(err_str(&err), cases[i].want);
+	}
+	/* 0 is 0 in every unit. */
+	struct conf *c = load_str("drain: {delay: 0, timeout: 0}\nresolver: {max_ttl: 0}\n", &err);
+	cr_assert_not_null(c, "%s", err_str(&err));
+	cr_assert_eq(c->drain.delay_ms, 0);
+	cr_assert_eq(c->drain.timeout_ms, 0);
+	cr_assert_eq(c->resolver.max_ttl_s, 0);
+	cr_assert_eq(c->n_warnings, 0);
+	conf_free(c);
+	/* The command line reads durations the same way. */
+	cr_assert_eq(conf_parse_duration_ms("3600", &ms), -EINVAL);
+	cr_assert_eq(conf_parse_duration_ms("0", &ms), 0);
+	cr_assert_eq(ms, 0);
+	cr_assert_eq(conf_parse_duration_ms("2s", &ms), 0);
+	cr_assert_eq(ms, 2000);
+}
+
+Test(spellings, values_are_lower_case_and_the_old_case_warns)
+{
+	static const char text[] = "mode: ENFORCE\n"
+				   "cpu_affinity: Auto\n"
+				   "listeners:\n"
+				   "  - address: 127.0.0.1:8443\n"
+				   "    upstream_port: 443\n"
+				   "    protocol: TLS\n"
+				   "    mode: Audit\n"
+				   "resolver:\n"
+				   "  lookup_family: V4_PREFERRED\n"
+				   "admin:\n"
+				   "  address: OFF\n"
+				   "log:\n"
+				   "  level: INFO\n";
+	static const char *const want[] = {
+		"test.yaml:7: listeners[0].mode: write audit: values are lower case now (\"Audit\")",
+		"test.yaml:6: listeners[0].protocol: write tls: values are lower case now (\"TLS\")",
+		"test.yaml:9: resolver.lookup_family: write v4_preferred: values are lower case now "
+		"(\"V4_PREFERRED\")",
+		"test.yaml:11: admin.address: write off: values are lower case now (\"OFF\")",
+		"test.yaml:2: cpu_affinity: write auto: values are lower case now (\"Auto\")",
+		"test.yaml:1: mode: write enforce: values are lower case now (\"ENFORCE\")",
+		"test.yaml:13: log.level: write info: values are lower case now (\"INFO\")",
+	};
+	struct conf_error err = {0};
+	struct conf *c = load_str(text, &err);
+	unsigned n = 0;
+
+	cr_assert_not_null(c, "%s", err_str(&err));
+	cr_assert_eq(c->mode, CONF_ENFORCE);
+	cr_assert_eq(c->cpu_affinity.mode, CONF_AFFINITY_AUTO);
+	cr_assert_eq(c->listeners[0].protocol, CONF_PROTO_TLS);
+	cr_assert_eq(c->listeners[0].mode, CONF_AUDIT);
+	cr_assert_eq(c->resolver.family, CONF_V4_PREFERRED);
+	cr_assert_null(c->admin_address);
+	cr_assert_eq(c->log_level, CONF_LOG_INFO);
+	/* Each old spelling once, wherever the loader meets it. */
+	for (unsigned i = 0; i < c->n_warnings; i++)
+		if (strstr(warning_str(c, i), "lower case"))
+			n++;
+	cr_assert_eq(n, sizeof(want) / sizeof(want[0]));
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		bool found = false;
+		for (unsigned j = 0; j < c->n_warnings && !found; j++)
+			found = !strcmp(warning_str(c, j), want[i]);
+		cr_expect(found, "no warning %s", want[i]);
+	}
+	/* What convert writes is the new spelling, with nothing to warn about. */
+	char *dump = conf_dump_yaml_str(c, 0);
+	cr_assert_not_null(dump);
+	struct conf *d = load_str(dump, &err);
+	cr_assert_not_null(d, "%s", err_str(&err));
+	cr_assert_eq(d->n_warnings, 0, "%s", d->n_warnings ? warning_str(d, 0) : "");
+	cr_assert(strstr(dump, "lookup_family: v4_preferred"), "%s", dump);
+	conf_free(d);
+	free(dump);
+	conf_free(c);
+
+	/* The new spelling loads without a word. */
+	c = load_str("mode: audit\nresolver: {lookup_family: all}\nlog: {level: debug}\n", &err);
+	cr_assert_not_null(c, "%s", err_str(&err));
+	cr_assert_eq(c->n_warnings, 0);
+	conf_free(c);
+}
+
+Test(spellings, empty_connect_ports_means_none)
+{
+	struct conf_error err = {0};
+	struct conf *c = load_str("listeners:\n"
+				  "  - address: 127.0.0.1:8443\n"
+				  "    connect_ports: []\n"
+				  "  - address: 127.0.0.1:9443\n"
+				  "    connect_ports:\n",
+				  &err);
+
+	cr_assert_not_null(c, "%s", err_str(&err));
+	cr_assert_eq(c->listeners[0].n_connect_ports, 0, "[] is no port");
+	cr_assert_eq(c->listeners[1].n_connect_ports, 1, "no value keeps the default");
+	cr_assert_eq(c->listeners[1].connect_ports[0], 443);
+	char *dump = conf_dump_yaml_str(c, 0);
+	cr_assert_not_null(dump);
+	cr_assert(strstr(dump, "connect_ports: []"), "%s", dump);
+	free(dump);
+	conf_free(c);
+
+	cr_assert_null(load_str("listeners:\n"
+				"  - address: 127.0.0.1:8443\n"
+				"    protocol: connect\n"
+				"    connect_ports: []\n",
+				&err));
+	cr_assert_str_eq(
+		err_str(&err),
+		"test.yaml:4: listeners[0].connect_ports: no port, and protocol is connect: "
+		"nothing could pass (list ports, or use protocol: tls)");
+}
+
+Test(spellings, addresses_are_ip_port_and_the_old_forms_warn)
+{
+	static const char text[] = "listeners:\n"
+				   "  - address: 127.0.0.1\n"
+				   "    port: 8443\n"
+				   "  - address: \"::1\"\n"
+				   "    port: 9443\n"
+				   "  - address: \"[::1]:8443\"\n"
+				   "resolver:\n"
+				   "  forwarders:\n"
+				   "    - 127.0.0.1@5353\n"
+				   "    - 2001:db8::1@53\n"
+				   "    - 10.0.0.1:53\n"
+				   "    - 10.0.0.2\n";
+	static const char *const want[] = {
+		"test.yaml:3: listeners[0].port: write address: 127.0.0.1:8443 and leave port out: an "
+		"address and its port are one value now",
+		"test.yaml:5: listeners[1].port: write address: \"[::1]:9443\" and leave port out: an "
+		"address and its port are one value now",
+		"test.yaml:9: resolver.forwarders[0]: write 127.0.0.1:5353: addresses are IP:port "
+		"everywhere now (\"127.0.0.1@5353\" is the old spelling)",
+		"test.yaml:10: resolver.forwarders[1]: write [2001:db8::1]:53: addresses are IP:port "
+		"everywhere now (\"2001:db8::1@53\" is the old spelling)",
+	};
+	struct conf_error err = {0};
+	struct conf *c = load_str(text, &err);
+
+	cr_assert_not_null(c, "%s", err_str(&err));
+	cr_assert_eq(c->n_warnings, sizeof(want) / sizeof(want[0]));
+	for (unsigned i = 0; i < c->n_warnings; i++)
+		cr_expect_str_eq(warning_str(c, i), want[i]);
+	cr_assert_str_eq(c->listeners[0].address, "127.0.0.1");
+	cr_assert_eq(c->listeners[0].port, 8443);
+	cr_assert_str_eq(c->listeners[2].address, "::1");
+	cr_assert_eq(c->listeners[2].port, 8443);
+	cr_assert_eq(c->listeners[2].sa.ss_family, AF_INET6);
+	cr_assert_eq(sa_port(&c->listeners[2]), 8443);
+	cr_assert_str_eq(c->resolver.forwarders[0], "127.0.0.1@5353");
+	cr_assert_str_eq(c->resolver.forwarders[1], "2001:db8::1@53");
+	cr_assert_str_eq(c->resolver.forwarders[2], "10.0.0.1@53");
+	cr_assert_str_eq(c->resolver.forwarders[3], "10.0.0.2");
+	cr_assert_eq(conf_validate(c, &err), -EINVAL, "no allow entry");
+	cr_assert_str_eq(err.field, "allow");
+
+	/* convert writes the new spellings. */
+	char *dump = conf_dump_yaml_str(c, 0);
+	cr_assert_not_null(dump);
+	cr_assert(strstr(dump, "  - address: \"127.0.0.1:8443\"\n"), "%s", dump);
+	cr_assert(strstr(dump, "  - address: \"[::1]:9443\"\n"), "%s", dump);
+	cr_assert(strstr(dump, "    - \"[2001:db8::1]:53\"\n"), "%s", dump);
+	cr_assert_null(strstr(dump, "@"), "%s", dump);
+	cr_assert_null(strstr(dump, "    port:"), "%s", dump);
+	free(dump);
+	conf_free(c);
+
+	/* Warnings stop at CONF_MAX_WARNINGS; the file still loads. */
+	size_t cap = 16384, o = 0;
+	char *buf = malloc(cap);
+	o += (size_t)snprintf(buf + o, cap - o, "listeners:\n");
+	for (int i = 0; i < CONF_MAX_LISTENERS; i++)
+		o += (size_t)snprintf(buf + o, cap - o,
+				      "  - {address: 127.0.0.1, port: %d, mode: AUDIT}\n",
+				      1000 + i);
+	c = load_str(buf, &err);
+	free(buf);
+	cr_assert_not_null(c, "%s", err_str(&err));
+	cr_assert_eq(c->n_warnings, CONF_MAX_WARNINGS);
+	conf_free(c);
 }

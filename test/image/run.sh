@@ -111,8 +111,7 @@ mkdir -p "$T/etc"
 cat >"$T/etc/snigate.yaml" <<EOF
 threads: 2
 listeners:
-  - address: 127.0.0.1
-    port: $LP
+  - address: 127.0.0.1:$LP
     upstream_port: $UP
 allow:
   - allowed.test
@@ -213,11 +212,10 @@ $B rm "$ctr" >/dev/null 2>&1; ctr=
 if command -v unshare >/dev/null && command -v ip >/dev/null; then
 	cat >"$T/etc/p443.yaml" <<EOF
 listeners:
-  - address: 127.0.0.1
-    port: 443
+  - address: 127.0.0.1:443
 allow: [allowed.test]
 resolver:
-  forwarders: ["127.0.0.1@53"]
+  forwarders: ["127.0.0.1:53"]
 admin:
   address: 127.0.0.1:9901
 EOF

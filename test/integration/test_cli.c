@@ -141,47 +141,50 @@ Test(cli, check_rejects_bad_yaml_with_file_and_line, .timeout = 60)
 	bad_yaml("syntax.yaml",
 		 "allow:\n"
 		 "  - allowed.test\n"
-		 "listeners: [ {address: 127.0.0.1, port: 8443\n",
+		 "listeners: [ {address: 127.0.0.1:8443\n",
 		 3, NULL);
 	/* A host name with a space in it. */
 	bad_yaml("name.yaml",
 		 "listeners:\n"
-		 "  - address: 127.0.0.1\n"
-		 "    port: 8443\n"
+		 "  - address: 127.0.0.1:8443\n"
 		 "allow:\n"
 		 "  - allowed.test\n"
 		 "  - \"bad name.test\"\n",
-		 6, "allow[1]");
+		 5, "allow[1]");
 	bad_yaml("wildcard.yaml",
 		 "listeners:\n"
-		 "  - address: 127.0.0.1\n"
-		 "    port: 8443\n"
+		 "  - address: 127.0.0.1:8443\n"
 		 "allow:\n"
 		 "  - \"*.*.x\"\n",
-		 5, "allow[0]");
+		 4, "allow[0]");
 	bad_yaml("duration.yaml",
 		 "listeners:\n"
-		 "  - address: 127.0.0.1\n"
-		 "    port: 8443\n"
+		 "  - address: 127.0.0.1:8443\n"
 		 "allow: [allowed.test]\n"
 		 "timeouts:\n"
 		 "  connect: 5x\n",
-		 6, "timeouts.connect");
+		 5, "timeouts.connect");
 	/* A typo must not pass silently. */
 	bad_yaml("typo.yaml",
 		 "listeners:\n"
-		 "  - address: 127.0.0.1\n"
-		 "    port: 8443\n"
+		 "  - address: 127.0.0.1:8443\n"
 		 "allow: [allowed.test]\n"
 		 "timeouts:\n"
 		 "  conect: 5s\n",
-		 6, NULL);
+		 5, NULL);
 	bad_yaml("port.yaml",
 		 "listeners:\n"
-		 "  - address: 127.0.0.1\n"
-		 "    port: 70000\n"
+		 "  - address: 127.0.0.1:70000\n"
 		 "allow: [allowed.test]\n",
-		 3, "listeners[0].port");
+		 2, "listeners[0].address");
+	/* A bare number of milliseconds is no duration any more. */
+	bad_yaml("bare.yaml",
+		 "listeners:\n"
+		 "  - address: 127.0.0.1:8443\n"
+		 "allow: [allowed.test]\n"
+		 "timeouts:\n"
+		 "  idle: 3600\n",
+		 5, "timeouts.idle");
 }
 
 Test(cli, check_rejects_a_missing_file, .timeout = 60)

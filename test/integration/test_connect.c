@@ -43,8 +43,7 @@ static struct h_gw start(const char *listener_extra, const char *top_extra)
 	h_path(conf, sizeof(conf), "connect.yaml");
 	snprintf(text, sizeof(text),
 		 "listeners:\n"
-		 "  - address: 127.0.0.1\n"
-		 "    port: %d\n"
+		 "  - address: 127.0.0.1:%d\n"
 		 "    upstream_port: %d\n"
 		 "    connect_ports: [%d, %d, %d]\n"
 		 "%s"
@@ -54,7 +53,7 @@ static struct h_gw start(const char *listener_extra, const char *top_extra)
 		 "  - nx.test\n"
 		 "  - 127.0.0.1\n"
 		 "resolver:\n"
-		 "  forwarders: [\"127.0.0.1@%d\"]\n"
+		 "  forwarders: [\"127.0.0.1:%d\"]\n"
 		 "timeouts:\n"
 		 "  request_head: 1s\n"
 		 "  client_hello: 1s\n"

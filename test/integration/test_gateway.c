@@ -1059,8 +1059,7 @@ Test(gateway, max_connections_resets_the_excess, .timeout = 120)
 
 	/* Only limits matter here: the listener and allowlist are replaced by the flags. */
 	h_write_file(h_path(conf, sizeof(conf), "limits.yaml"), "listeners:\n"
-								"  - address: 127.0.0.1\n"
-								"    port: 8443\n"
+								"  - address: 127.0.0.1:8443\n"
 								"allow:\n"
 								"  - placeholder.test\n"
 								"limits:\n"
@@ -1116,13 +1115,12 @@ Test(gateway, config_file_alone_runs_the_gateway, .timeout = 120)
 	snprintf(text, sizeof(text),
 		 "threads: 2\n"
 		 "listeners:\n"
-		 "  - address: 127.0.0.1\n"
-		 "    port: %d\n"
+		 "  - address: 127.0.0.1:%d\n"
 		 "    upstream_port: %d\n"
 		 "allow:\n"
 		 "  - \"*.wild.test\"\n"
 		 "resolver:\n"
-		 "  forwarders: [\"127.0.0.1@%d\"]\n"
+		 "  forwarders: [\"127.0.0.1:%d\"]\n"
 		 "timeouts:\n"
 		 "  client_hello: 1s\n",
 		 port, h_sink_port(s), H.dns_port);

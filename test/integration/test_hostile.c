@@ -396,7 +396,7 @@ Test(hostile, hosts_entry_of_253_bytes_loads)
 
 	long_name(n253, 253);
 	snprintf(text, sizeof(text),
-		 "listeners: [{address: 127.0.0.1, port: 8443}]\n"
+		 "listeners: [{address: 127.0.0.1:8443}]\n"
 		 "allow: [%s]\n"
 		 "resolver:\n"
 		 "  hosts:\n"
@@ -642,7 +642,7 @@ Test(hostile, allowed_name_resolving_to_a_denied_address_is_upstream_denied)
 	char conf[300], line[2048];
 	/* The harness allows 127.0.0.0/8 upstream (its peers live there); these are not. */
 	const char *text = "resolver:\n"
-			   "  lookup_family: ALL\n"
+			   "  lookup_family: all\n"
 			   "  hosts:\n"
 			   "    meta.test: [169.254.169.254]\n"
 			   "    ten.test: [10.1.2.3]\n"

@@ -320,13 +320,12 @@ static void write_conf(const char *path, int port, int upstream_port, const char
 	snprintf(text, sizeof(text),
 		 "threads: 2\n"
 		 "listeners:\n"
-		 "  - address: 127.0.0.1\n"
-		 "    port: %d\n"
+		 "  - address: 127.0.0.1:%d\n"
 		 "    upstream_port: %d\n"
 		 "allow:\n"
 		 "%s"
 		 "resolver:\n"
-		 "  forwarders: [\"127.0.0.1@%d\"]\n"
+		 "  forwarders: [\"127.0.0.1:%d\"]\n"
 		 "timeouts:\n"
 		 "  client_hello: 2s\n"
 		 "%s",
@@ -609,8 +608,8 @@ Test(ops, control_token_rotates_without_a_restart)
 	h_write_file(h_path(tf, sizeof(tf), "control-token"), "first-token-0123456789\n");
 	int port = h_free_port();
 	snprintf(text, sizeof(text),
-		 "listeners: [{address: 127.0.0.1, port: %d}]\nallow: [allowed.test]\n"
-		 "resolver: {forwarders: [\"127.0.0.1@%d\"]}\n"
+		 "listeners: [{address: 127.0.0.1:%d}]\nallow: [allowed.test]\n"
+		 "resolver: {forwarders: [\"127.0.0.1:%d\"]}\n"
 		 "admin:\n  address: 127.0.0.1:0\n  control:\n    address: 127.0.0.1:0\n"
 		 "    token_file: %s\n",
 		 port, H.dns_port, tf);
@@ -843,7 +842,7 @@ Test(ops, metrics_parse_strictly_and_count_a_known_sequence)
 	body = get_ok(h_control_port(&g), "/config", 200);
 	cr_assert(strstr(body, "\n  - \"allowed.test\"\n"), "/config: %s", body);
 	cr_assert(strstr(body, "\n  - \"*.wild.test\"\n"), "/config: %s", body);
-	snprintf(sel, sizeof(sel), "    port: %d\n", g.port);
+	snprintf(sel, sizeof(sel), "  - address: \"127.0.0.1:%d\"\n", g.port);
 	cr_assert(strstr(body, sel), "/config lacks the listener port: %s", body);
 	free(body);
 
@@ -927,17 +926,15 @@ Test(ops, reload_under_load_keeps_every_transfer_and_switches_the_allowlist, .ti
 	/* Long transfers on one listener, short connections on the other. */
 	static const char fmt[] = "threads: 2\n"
 				  "listeners:\n"
-				  "  - address: 127.0.0.1\n"
-				  "    port: %d\n"
+				  "  - address: 127.0.0.1:%d\n"
 				  "    upstream_port: %d\n"
-				  "  - address: 127.0.0.1\n"
-				  "    port: %d\n"
+				  "  - address: 127.0.0.1:%d\n"
 				  "    upstream_port: %d\n"
 				  "allow:\n"
 				  "  - allowed.test\n"
 				  "%s"
 				  "resolver:\n"
-				  "  forwarders: [\"127.0.0.1@%d\"]\n"
+				  "  forwarders: [\"127.0.0.1:%d\"]\n"
 				  "timeouts:\n"
 				  "  client_hello: 2s\n";
 	h_path(conf, sizeof(conf), "gw.yaml");
@@ -1122,12 +1119,12 @@ Test(ops, bad_reload_keeps_the_running_config)
 	struct h_gw g = h_snigate_args(port, args);
 	int ap = h_admin_port(&g);
 
-	/* A bad value, on line 13, next to a new allowlist entry: nothing of it applies. */
+	/* A bad value, on line 12, next to a new allowlist entry: nothing of it applies. */
 	write_conf(conf, port, h_sink_port(s), "  - allowed.test\n  - \"*.wild.test\"\n",
 		   "  connect: 5x\n");
 	kill(g.p->pid, SIGHUP);
 	expect_metric(ap, "snigate_config_reload_total", "result=\"failure\"", 1);
-	snprintf(needle, sizeof(needle), "%s:13: timeouts.connect: ", conf);
+	snprintf(needle, sizeof(needle), "%s:12: timeouts.connect: ", conf);
 	cr_assert(h_file_wait(g.p->err, needle, 2000), "stderr does not name %s:\n%s", needle,
 		  h_read_file(g.p->err));
 	cr_assert(strstr(h_read_file(g.p->err), "refused, the running configuration stays"));
@@ -1185,8 +1182,8 @@ static void configmap_swap(const char *dir, const char *stamp, const char *text)
 static void configmap_text(char *buf, size_t len, int port, int up, const char *allow)
 {
 	snprintf(buf, len,
-		 "threads: 2\nlisteners:\n  - address: 127.0.0.1\n    port: %d\n"
-		 "    upstream_port: %d\nallow:\n%sresolver:\n  forwarders: [\"127.0.0.1@%d\"]\n",
+		 "threads: 2\nlisteners:\n  - address: 127.0.0.1:%d\n"
+		 "    upstream_port: %d\nallow:\n%sresolver:\n  forwarders: [\"127.0.0.1:%d\"]\n",
 		 port, up, allow, H.dns_port);
 }
 
@@ -1428,11 +1425,11 @@ Test(ops, audit_mode_per_listener)
 
 	snprintf(text, sizeof(text),
 		 "threads: 2\nlisteners:\n"
-		 "  - address: 127.0.0.1\n    port: %d\n    upstream_port: %d\n"
-		 "  - address: 127.0.0.1\n    port: %d\n    upstream_port: %d\n"
+		 "  - address: 127.0.0.1:%d\n    upstream_port: %d\n"
+		 "  - address: 127.0.0.1:%d\n    upstream_port: %d\n"
 		 "    mode: audit\n"
 		 "allow:\n  - allowed.test\n"
-		 "resolver:\n  forwarders: [\"127.0.0.1@%d\"]\n",
+		 "resolver:\n  forwarders: [\"127.0.0.1:%d\"]\n",
 		 p1, h_sink_port(s), p2, h_sink_port(s), H.dns_port);
 	h_write_file(h_path(conf, sizeof(conf), "gw.yaml"), text);
 	const char *args[] = {"-c", conf, NULL};
@@ -1462,7 +1459,7 @@ Test(ops, max_pending_hellos_resets_the_excess)
 
 	/* Only limits matter: the listener and allowlist come from the flags. */
 	h_write_file(h_path(conf, sizeof(conf), "limits.yaml"),
-		     "listeners:\n  - address: 127.0.0.1\n    port: 8443\n"
+		     "listeners:\n  - address: 127.0.0.1:8443\n"
 		     "allow:\n  - placeholder.test\n"
 		     "limits:\n  max_pending_hellos: 4\n");
 	const char *extra[] = {"-c", conf, "--threads", "1", "--client-hello-timeout", "20s", NULL};
@@ -1518,7 +1515,7 @@ Test(ops, max_per_source_ip_resets_the_excess_of_one_address)
 	size_t n = hello_for("allowed.test", hello, sizeof(hello));
 
 	h_write_file(h_path(conf, sizeof(conf), "limits.yaml"),
-		     "listeners:\n  - address: 127.0.0.1\n    port: 8443\n"
+		     "listeners:\n  - address: 127.0.0.1:8443\n"
 		     "allow:\n  - placeholder.test\n"
 		     "limits:\n  max_per_source_ip: 2\n");
 	const char *extra[] = {"-c", conf, "--client-hello-timeout", "20s", NULL};
@@ -1648,7 +1645,7 @@ Test(ops, access_log_deny_rate_and_sampling)
 	char conf[256], sel[200];
 
 	h_write_file(h_path(conf, sizeof(conf), "log.yaml"),
-		     "listeners:\n  - address: 127.0.0.1\n    port: 8443\n"
+		     "listeners:\n  - address: 127.0.0.1:8443\n"
 		     "allow:\n  - placeholder.test\n"
 		     "log:\n  access_sample: 0\n  access_deny_rate: 5\n");
 	const char *extra[] = {"-c", conf, "--threads", "1", NULL};

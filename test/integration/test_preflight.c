@@ -177,7 +177,7 @@ Test(preflight, low_nofile_against_max_connections_is_reported)
 	struct h_proc *p;
 
 	snprintf(text, sizeof(text),
-		 "listeners:\n  - address: 127.0.0.1\n    port: %d\n"
+		 "listeners:\n  - address: 127.0.0.1:%d\n"
 		 "allow:\n  - a.test\nlimits:\n  max_connections: 100000\n",
 		 h_free_port());
 	h_write_file(h_path(conf, sizeof(conf), "big.yaml"), text);
@@ -209,7 +209,7 @@ Test(preflight, low_nofile_against_max_connections_is_reported)
 	char hard[32];
 	snprintf(hard, sizeof(hard), "%llu", (unsigned long long)rl.rlim_max);
 	snprintf(text, sizeof(text),
-		 "listeners:\n  - address: 127.0.0.1\n    port: %d\n"
+		 "listeners:\n  - address: 127.0.0.1:%d\n"
 		 "allow:\n  - a.test\nlimits:\n  max_connections: 1000\n",
 		 h_free_port());
 	h_write_file(conf, text);

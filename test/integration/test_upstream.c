@@ -408,13 +408,12 @@ Test(upstream, static_hosts_bypass_dns)
 
 	snprintf(text, sizeof(text),
 		 "listeners:\n"
-		 "  - address: 127.0.0.1\n"
-		 "    port: %d\n"
+		 "  - address: 127.0.0.1:%d\n"
 		 "    upstream_port: %d\n"
 		 "allow:\n"
 		 "  - pinned.test\n"
 		 "resolver:\n"
-		 "  forwarders: [\"127.0.0.1@%d\"]\n"
+		 "  forwarders: [\"127.0.0.1:%d\"]\n"
 		 "  hosts:\n"
 		 "    pinned.test: [127.0.0.1]\n"
 		 "upstream:\n"

@@ -26,6 +26,8 @@ if (!types) argv.shift();
 const [outdir, ...sets] = argv;
 let passed = 0;
 let failed = 0;
+// A listener's port: the end of "address: IP:port" (the old spelling had a separate port).
+const lport = (l) => Number(l.port ?? String(l.address ?? "").match(/:(\d+)$/)?.[1]);
 const ok = (msg) => { passed++; console.log(`ok   ${msg}`); };
 const bad = (msg) => { failed++; console.log(`FAIL ${msg}`); };
 const check = (cond, msg, why = "") => {
@@ -258,12 +260,12 @@ for (const { name, docs } of docsBySet) {
 			check(c.readinessProbe?.httpGet?.path === "/ready" && c.livenessProbe?.httpGet?.path === "/healthz",
 				`${name}: ${podName(p)}: readiness on /ready, liveness on /healthz`);
 			for (const l of conf.listeners || [])
-				check(containerPorts(p).some((cp) => cp.containerPort === Number(l.port)),
-					`${name}: ${podName(p)}: listener ${l.address}:${l.port} is a container port`);
+				check(containerPorts(p).some((cp) => cp.containerPort === lport(l)),
+					`${name}: ${podName(p)}: listener ${l.address} is a container port`);
 			const unpriv = Number((p.spec.securityContext?.sysctls || []).find((s) => s.name === "net.ipv4.ip_unprivileged_port_start")?.value ?? 1024);
 			for (const l of conf.listeners || [])
-				if (Number(l.port) < 1024)
-					check(Number(l.port) >= unpriv, `${name}: ${podName(p)}: a non-root process may bind ${l.port} (ip_unprivileged_port_start ${unpriv})`);
+				if (lport(l) < 1024)
+					check(lport(l) >= unpriv, `${name}: ${podName(p)}: a non-root process may bind ${lport(l)} (ip_unprivileged_port_start ${unpriv})`);
 			const sleep = c.lifecycle?.preStop?.sleep?.seconds ?? 0;
 			const need = sleep + seconds(conf.drain?.delay) + seconds(conf.drain?.timeout ?? "30s");
 			const grace = p.spec.terminationGracePeriodSeconds ?? 30;
@@ -324,7 +326,7 @@ for (const { name, docs } of docsBySet) {
 		check(isolated(p, "Ingress") && isolated(p, "Egress"),
 			`${id}: NetworkPolicies isolate it both ways (${np.map((x) => x.metadata.name).join(", ") || "none"})`);
 		const adminPort = Number((conf.admin?.address || "").match(/:(\d+)$/)?.[1]);
-		const listenPorts = (conf.listeners || []).map((l) => Number(l.port));
+		const listenPorts = (conf.listeners || []).map(lport);
 		// Ingress: TLS ports from client namespaces only, the admin port from
 		// a namespace selector, nothing else.
 		for (const { np: pol, r } of rulesOf(p, "ingress")) {
@@ -356,7 +358,7 @@ for (const { name, docs } of docsBySet) {
 			...(v4(podCidr) ? [podCidr] : []), ...(v4(svcCidr) ? [svcCidr] : [])];
 		const dial = new Set((conf.listeners || []).flatMap((l) => [
 			Number(l.upstream_port ?? 443),
-			...((l.protocol ?? "auto") !== "tls" ? (l.connect_ports?.length ? l.connect_ports : [443]).map(Number) : []),
+			...((l.protocol ?? "auto") !== "tls" ? (l.connect_ports ?? [443]).map(Number) : []),
 		]));
 		const allowed = new Set();
 		for (const { np: pol, r } of rulesOf(p, "egress")) {

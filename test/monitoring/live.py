@@ -187,12 +187,11 @@ def run(tmp, procs, logs, gw_bin, lg_bin, prom_bin):
     conf = os.path.join(tmp, "snigate.yaml")
     with open(conf, "w") as f:
         f.write(f"""listeners:
-  - address: 127.0.0.1
-    port: {lport}
+  - address: 127.0.0.1:{lport}
     upstream_port: {uport}
 allow: [allowed.test]
 resolver:
-  forwarders: ["127.0.0.1@{dport}"]   # nobody answers: nothing here is resolved
+  forwarders: ["127.0.0.1:{dport}"]   # nobody answers: nothing here is resolved
 admin:
   address: 127.0.0.1:0
   control: {{address: "off"}}   # nothing here needs it; its default port is fixed

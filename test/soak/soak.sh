@@ -86,12 +86,10 @@ PIDS="$PIDS $!"
 conf() { # allowlist extra
 	cat > "$T/gw.yaml.new" <<EOF
 listeners:
-  - address: 127.0.0.1
-    port: $GWP
+  - address: 127.0.0.1:$GWP
     upstream_port: $SINK
     connect_ports: [$SINK]
-  - address: 127.0.0.1
-    port: $GWF
+  - address: 127.0.0.1:$GWF
     upstream_port: $FLAKY
 allow: [allowed.test$1]
 resolver:
@@ -313,7 +311,7 @@ grep -q "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$T/gw.e
 
 # EMFILE phase: a gateway capped at 256 fds is flooded past it, then serves again.
 GWP2=$(fp)
-sed "s/port: $GWP/port: $GWP2/" "$T/gw.yaml" > "$T/gw2.yaml"
+sed "s/127.0.0.1:$GWP\$/127.0.0.1:$GWP2/" "$T/gw.yaml" > "$T/gw2.yaml"
 prlimit --nofile=256:256 "$GW" -c "$T/gw2.yaml" --threads 1 > /dev/null 2> "$T/gw2.err" & G2=$!; PIDS="$PIDS $G2"
 for _ in $(seq 100); do grep -q "snigate: ready" "$T/gw2.err" 2>/dev/null && break; sleep 0.1; done
 grep -q "snigate: ready" "$T/gw2.err" || fail "EMFILE phase: the gateway was never ready"
