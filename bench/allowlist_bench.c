@@ -7,9 +7,10 @@
  *
  * All three answer the same question the same way: lower-case the query
  * once, look for the exact name, then strip one leftmost label at a time and
- * look for the rest among the "*." suffixes. The open-addressing table uses
- * a copy of allowlist.c's hash, so the comparison is between table layouts,
- * not hash functions. Every run checks its answers (all hits found, no miss
+ * look for the rest among the "*." suffixes. All three fold the query with
+ * hostname_fold() and the open-addressing table uses hostname_hash(), the
+ * allowlist's own, so the comparison is between table layouts, not hash
+ * functions or name checks. Every run checks its answers (all hits found, no miss
  * found), so a fast wrong baseline cannot win. Each cell is the best of
  * five runs of at least min_ms_per_cell (default 100) milliseconds.
  */
@@ -21,114 +22,9 @@
 #include <string.h>
 #include <time.h>
 
-#define NAME_MAX_LEN 253
-#define N_QUERIES    (1 << 16) /* distinct queries per kind, cycled through */
+#include "sni/hostname.h"
 
-/* ---- the hash, as in sni/allowlist.c ---- */
-
-static const uint64_t WY_P1 = UINT64_C(0xe7037ed1a0b428db);
-static const uint64_t WY_P2 = UINT64_C(0x8ebc6af09c88c6e3);
-
-static inline uint64_t wy_mum(uint64_t a, uint64_t b)
-{
-	__uint128_t r = (__uint128_t)a * b;
-
-	return (uint64_t)r ^ (uint64_t)(r >> 64);
-}
-
-static inline uint64_t wy_r8(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return v;
-}
-
-static inline uint64_t wy_r4(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return v;
-}
-
-static uint64_t name_hash(const char *s, size_t len, uint64_t seed)
-{
-	const uint8_t *p = (const uint8_t *)s;
-	uint64_t a, b;
-
-	if (len <= 16) {
-		if (len >= 4) {
-			a = wy_r4(p) << 32 | wy_r4(p + ((len >> 3) << 2));
-			b = wy_r4(p + len - 4) << 32 | wy_r4(p + len - 4 - ((len >> 3) << 2));
-		} else if (len > 0) {
-			a = (uint64_t)p[0] << 16 | (uint64_t)p[len >> 1] << 8 | p[len - 1];
-			b = 0;
-		} else {
-			a = b = 0;
-		}
-	} else {
-		size_t i = len;
-
-		while (i > 16) {
-			seed = wy_mum(wy_r8(p) ^ WY_P1, wy_r8(p + 8) ^ seed);
-			p += 16;
-			i -= 16;
-		}
-		a = wy_r8(p + i - 16);
-		b = wy_r8(p + i - 8);
-	}
-	return wy_mum(WY_P1 ^ len, wy_mum(a ^ WY_P1, b ^ seed) ^ WY_P2);
-}
-
-/* The host name table and the lookup fold, as in sni/allowlist.c. */
-static const char host_lower[256] = "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0" /* 0x00 */
-				    "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0" /* 0x10 */
-				    "\0\0\0\0\0\0\0\0\0\0\0\0\0-.\0"   /* 0x20 */
-				    "0123456789\0\0\0\0\0\0"	       /* 0x30 */
-				    "\0abcdefghijklmno"		       /* 0x40 */
-				    "pqrstuvwxyz\0\0\0\0_"	       /* 0x50 */
-				    "\0abcdefghijklmno"		       /* 0x60 */
-				    "pqrstuvwxyz\0\0\0\0\0";	       /* 0x70; 0x80-0xff: 0 */
-
-struct folded {
-	char key[NAME_MAX_LEN];
-	uint8_t dot[NAME_MAX_LEN];
-	size_t len;
-	size_t n_dots;
-};
-
-/* The baselines pay for the same per-byte work as allowlist_match(). */
-static bool fold(const char *name, size_t len, struct folded *f)
-{
-	unsigned bad = 0;
-	size_t i, nd = 0, start = 0;
-
-	if (len && name[len - 1] == '.')
-		len--;
-	if (len == 0 || len > NAME_MAX_LEN)
-		return false;
-	for (i = 0; i < len; i++) {
-		char l = host_lower[(uint8_t)name[i]];
-
-		bad |= l == 0;
-		f->key[i] = l;
-		f->dot[nd] = (uint8_t)i;
-		nd += l == '.';
-	}
-	if (bad)
-		return false;
-	for (i = 0; i < nd; i++) {
-		if (f->dot[i] == start || f->dot[i] - start > 63)
-			return false;
-		start = f->dot[i] + 1;
-	}
-	if (start == len || len - start > 63)
-		return false;
-	f->len = len;
-	f->n_dots = nd;
-	return true;
-}
+#define N_QUERIES (1 << 16) /* distinct queries per kind, cycled through */
 
 /* ---- baseline 1: open addressing, linear probing, load <= 1/2 ---- */
 
@@ -177,7 +73,7 @@ static void oa_build(struct oa *o, const char *const *in, size_t n)
 	o->mask = cap - 1;
 	for (size_t i = 0; i < n; i++) {
 		size_t len = strlen(names[i]);
-		uint64_t h = name_hash(names[i], len, 0);
+		uint64_t h = hostname_hash(names[i], len, 0);
 		size_t j = h & o->mask;
 
 		while (o->t[j].s)
@@ -189,7 +85,7 @@ static void oa_build(struct oa *o, const char *const *in, size_t n)
 
 static bool oa_has(const struct oa *o, const char *s, size_t len)
 {
-	uint64_t h = name_hash(s, len, 0);
+	uint64_t h = hostname_hash(s, len, 0);
 
 	for (size_t j = h & o->mask; o->t[j].s; j = (j + 1) & o->mask)
 		if (o->t[j].h == h && o->t[j].len == len && !memcmp(o->t[j].s, s, len))
@@ -204,14 +100,15 @@ struct oa_list {
 
 static bool oa_match(const struct oa_list *l, const char *name, size_t len)
 {
-	struct folded f;
+	struct hostname h;
 
-	if (!fold(name, len, &f))
+	/* The baselines pay for the same per-byte work as allowlist_match(). */
+	if (hostname_fold(name, len, &h) != HOSTNAME_OK)
 		return false;
-	if (oa_has(&l->exact, f.key, f.len))
+	if (oa_has(&l->exact, h.name, h.len))
 		return true;
-	for (size_t i = 0; i < f.n_dots; i++)
-		if (oa_has(&l->suffix, f.key + f.dot[i] + 1, f.len - f.dot[i] - 1))
+	for (size_t i = 0; i < h.n_dots; i++)
+		if (oa_has(&l->suffix, h.name + h.dot[i] + 1, h.len - h.dot[i] - 1))
 			return true;
 	return false;
 }
@@ -229,12 +126,12 @@ struct scan {
 
 static bool scan_match(const struct scan *l, const char *name, size_t len)
 {
-	struct folded f;
-	const char *key = f.key;
+	struct hostname h;
+	const char *key = h.name;
 
-	if (!fold(name, len, &f))
+	if (hostname_fold(name, len, &h) != HOSTNAME_OK)
 		return false;
-	len = f.len;
+	len = h.len;
 	for (size_t i = 0; i < l->n_exact; i++)
 		if (l->exact_len[i] == len && !memcmp(l->exact[i], key, len))
 			return true;

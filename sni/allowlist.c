@@ -20,9 +20,10 @@
  * times the memory per name (empty slots, a pointer and a hash per slot).
  * bench/ALLOWLIST.md has the numbers.
  *
- * Keys are stored normalised (lower case, no trailing dot) in one string
- * pool; the query is lower-cased once into a stack buffer. After
- * allowlist_build() nothing is written, so readers need no locks.
+ * Keys are stored as hostname_fold() leaves them (lower case, no trailing
+ * dot) in one string pool; the query is folded once into a stack buffer by
+ * the same function, so entries and queries cannot disagree about a name.
+ * After allowlist_build() nothing is written, so readers need no locks.
  */
 #include "sni/allowlist.h"
 
@@ -31,8 +32,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#define NAME_MAX_LEN   253 /* RFC 1035, presentation form without the trailing dot */
-#define LABEL_MAX_LEN  63
+#include "sni/hostname.h"
+
 #define BUCKET_LOAD    4  /* average keys per bucket: bucket array is n/4 pairs */
 #define MAX_D0	       64 /* then give up on this seed */
 #define MAX_SEED_TRIES 32
@@ -67,67 +68,6 @@ struct allowlist {
 	size_t suffix_max;
 };
 
-/*
- * A wyhash-style hash (after Wang Yi's wyhash, which is public domain):
- * 16-byte blocks folded with 128-bit multiplies, so a 30-byte host name
- * costs two multiplies and a few loads, with no per-byte loop. Reads stay
- * inside [s, s + len).
- */
-static const uint64_t WY_P1 = UINT64_C(0xe7037ed1a0b428db);
-static const uint64_t WY_P2 = UINT64_C(0x8ebc6af09c88c6e3);
-
-static inline uint64_t wy_mum(uint64_t a, uint64_t b)
-{
-	__uint128_t r = (__uint128_t)a * b;
-
-	return (uint64_t)r ^ (uint64_t)(r >> 64);
-}
-
-static inline uint64_t wy_r8(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return v;
-}
-
-static inline uint64_t wy_r4(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return v;
-}
-
-static uint64_t name_hash(const char *s, size_t len, uint64_t seed)
-{
-	const uint8_t *p = (const uint8_t *)s;
-	uint64_t a, b;
-
-	if (len <= 16) {
-		if (len >= 4) {
-			a = wy_r4(p) << 32 | wy_r4(p + ((len >> 3) << 2));
-			b = wy_r4(p + len - 4) << 32 | wy_r4(p + len - 4 - ((len >> 3) << 2));
-		} else if (len > 0) {
-			a = (uint64_t)p[0] << 16 | (uint64_t)p[len >> 1] << 8 | p[len - 1];
-			b = 0;
-		} else {
-			a = b = 0;
-		}
-	} else {
-		size_t i = len;
-
-		while (i > 16) {
-			seed = wy_mum(wy_r8(p) ^ WY_P1, wy_r8(p + 8) ^ seed);
-			p += 16;
-			i -= 16;
-		}
-		a = wy_r8(p + i - 16);
-		b = wy_r8(p + i - 8);
-	}
-	return wy_mum(WY_P1 ^ len, wy_mum(a ^ WY_P1, b ^ seed) ^ WY_P2);
-}
-
 struct key_hash {
 	uint64_t h;
 	uint32_t bucket;
@@ -141,7 +81,7 @@ static inline uint32_t reduce(uint32_t x, uint32_t n)
 
 static inline struct key_hash key_hash(const struct mph *t, const char *s, size_t len)
 {
-	uint64_t h = name_hash(s, len, t->seed);
+	uint64_t h = hostname_hash(s, len, t->seed);
 	struct key_hash k = {.h = h, .bucket = reduce((uint32_t)(h >> 32), t->r)};
 
 	return k;
@@ -155,7 +95,8 @@ static inline struct key_hash key_hash(const struct mph *t, const char *s, size_
  */
 static inline uint32_t f_d0(uint64_t h, uint32_t d0, uint32_t m)
 {
-	uint64_t x = wy_mum(h ^ d0 * UINT64_C(0x9e3779b97f4a7c15), WY_P2);
+	uint64_t x =
+		hostname__mum(h ^ d0 * UINT64_C(0x9e3779b97f4a7c15), UINT64_C(0x8ebc6af09c88c6e3));
 
 	return reduce((uint32_t)(x >> 32), m);
 }
@@ -187,89 +128,25 @@ static long mph_find(const struct mph *t, const char *pool, const char *s, size_
 /* ---- names ---- */
 
 /*
- * host_lower[c]: c lower-cased if a host name may contain it (letters,
- * digits, '-', '_', '.'), else 0. One load per byte instead of a chain of
- * range compares; the picohttpparser token_char_map idea.
+ * Why a config entry's host name part fails, in allowlist terms. A '*'
+ * there is reported as a misplaced wildcard, since that is what it is in a
+ * config entry.
  */
-static const char host_lower[256] = "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0" /* 0x00 */
-				    "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0" /* 0x10 */
-				    "\0\0\0\0\0\0\0\0\0\0\0\0\0-.\0"   /* 0x20 */
-				    "0123456789\0\0\0\0\0\0"	       /* 0x30 */
-				    "\0abcdefghijklmno"		       /* 0x40 */
-				    "pqrstuvwxyz\0\0\0\0_"	       /* 0x50 */
-				    "\0abcdefghijklmno"		       /* 0x60 */
-				    "pqrstuvwxyz\0\0\0\0\0";	       /* 0x70; 0x80-0xff: 0 */
-
-/* A host name folded for lookup: lower case, and where its dots are. */
-struct folded {
-	char key[NAME_MAX_LEN];
-	uint8_t dot[NAME_MAX_LEN]; /* positions of the dots in key, in order */
-	size_t len;
-	size_t n_dots;
-};
-
-/*
- * Lower-case name (trailing dot already gone) into f. Returns false when it
- * is not a host name: a byte outside host_lower, an empty label, a label
- * over 63 bytes, or over 253 bytes in all. The byte loop has no branch on
- * the data; the labels are checked afterwards from the recorded dots.
- */
-static bool fold(const char *name, size_t len, struct folded *f)
+static enum allowlist_err name_error(enum hostname_err e, const char *s, const struct hostname *h)
 {
-	unsigned bad = 0;
-	size_t i, nd = 0, start = 0;
-
-	if (len == 0 || len > NAME_MAX_LEN)
-		return false;
-	for (i = 0; i < len; i++) {
-		char l = host_lower[(uint8_t)name[i]];
-
-		bad |= l == 0;
-		f->key[i] = l;
-		f->dot[nd] = (uint8_t)i;
-		nd += l == '.';
-	}
-	if (bad)
-		return false;
-	for (i = 0; i < nd; i++) {
-		if (f->dot[i] == start || f->dot[i] - start > LABEL_MAX_LEN)
-			return false;
-		start = f->dot[i] + 1;
-	}
-	if (start == len || len - start > LABEL_MAX_LEN)
-		return false;
-	f->len = len;
-	f->n_dots = nd;
-	return true;
-}
-
-/*
- * Why a config entry (trailing dot and "*." gone) is not a host name, for
- * the error report; fold() only says whether. '*' is reported as a
- * misplaced wildcard, since that is what it is in a config entry.
- */
-static enum allowlist_err name_error(const char *s, size_t len)
-{
-	size_t label = 0;
-	size_t i;
-
-	if (len > NAME_MAX_LEN)
+	switch (e) {
+	case HOSTNAME_OK:
+		return ALLOWLIST_OK;
+	case HOSTNAME_E_TOO_LONG:
+	case HOSTNAME_E_LABEL_LONG:
 		return ALLOWLIST_E_TOO_LONG;
-	for (i = 0; i < len; i++) {
-		uint8_t c = (uint8_t)s[i];
-
-		if (c == '.') {
-			if (label == 0)
-				return ALLOWLIST_E_EMPTY_NAME; /* ".a", "a..b" */
-			label = 0;
-			continue;
-		}
-		if (!host_lower[c])
-			return c == '*' ? ALLOWLIST_E_BAD_WILDCARD : ALLOWLIST_E_BAD_CHAR;
-		if (++label > LABEL_MAX_LEN)
-			return ALLOWLIST_E_TOO_LONG;
+	case HOSTNAME_E_EMPTY:
+	case HOSTNAME_E_EMPTY_LABEL:
+		return ALLOWLIST_E_EMPTY_NAME;
+	case HOSTNAME_E_BAD_BYTE:
+		break;
 	}
-	return label == 0 ? ALLOWLIST_E_EMPTY_NAME : ALLOWLIST_OK;
+	return s[h->at] == '*' ? ALLOWLIST_E_BAD_WILDCARD : ALLOWLIST_E_BAD_CHAR;
 }
 
 bool allowlist_match(const struct allowlist *al, const char *name, size_t len)
@@ -279,31 +156,28 @@ bool allowlist_match(const struct allowlist *al, const char *name, size_t len)
 
 long allowlist_lookup(const struct allowlist *al, const char *name, size_t len)
 {
-	struct folded f;
+	struct hostname h;
 	size_t i;
 	long at;
 
 	if (!al || !name)
 		return -1;
-	/* Same rule as sni_parse(): one trailing dot names the same host. */
-	if (len && name[len - 1] == '.')
-		len--;
 	/*
 	 * Refusing what is not a host name also keeps ".example.com" from
 	 * reaching "*.example.com" through an empty leftmost label.
 	 */
-	if (!fold(name, len, &f))
+	if (hostname_fold(name, len, &h) != HOSTNAME_OK)
 		return -1;
-	if ((at = mph_find(&al->exact, al->pool, f.key, len)) >= 0)
+	if ((at = mph_find(&al->exact, al->pool, h.name, h.len)) >= 0)
 		return at;
 	/* Strip one label at a time: "*.b.c" matches "a.b.c" and "x.a.b.c", never "b.c". */
-	for (i = 0; i < f.n_dots; i++) {
-		size_t rest = len - f.dot[i] - 1;
+	for (i = 0; i < h.n_dots; i++) {
+		size_t rest = h.len - h.dot[i] - 1;
 
 		if (rest < al->suffix_min)
 			break;
 		if (rest <= al->suffix_max &&
-		    (at = mph_find(&al->suffix, al->pool, f.key + f.dot[i] + 1, rest)) >= 0)
+		    (at = mph_find(&al->suffix, al->pool, h.name + h.dot[i] + 1, rest)) >= 0)
 			return (long)al->exact.m + at;
 	}
 	return -1;
@@ -552,7 +426,7 @@ static uint32_t dedupe(const char *pool, struct build_key *keys, uint32_t n)
 	memset(set, 0xff, cap * sizeof(*set));
 	for (i = 0; i < n; i++) {
 		const char *s = pool + keys[i].off;
-		size_t h = (size_t)name_hash(s, keys[i].len, 0) & mask;
+		size_t h = (size_t)hostname_hash(s, keys[i].len, 0) & mask;
 		bool dup = false;
 
 		for (; set[h] != UINT32_MAX; h = (h + 1) & mask) {
@@ -574,36 +448,36 @@ static uint32_t dedupe(const char *pool, struct build_key *keys, uint32_t n)
 
 /*
  * Check and normalise one config entry into pool + *off. Sets *wild for a
- * "*." entry, whose suffix alone is stored.
+ * "*." entry, whose suffix alone is stored. The trailing dot goes before
+ * the "*." is looked for, so "*." and "*.." are misplaced wildcards, not
+ * empty names, and the 253-byte limit counts the "*.".
  */
 static enum allowlist_err entry_take(const char *e, char *pool, size_t *off, uint32_t *len,
-				     bool *wild, struct folded *f)
+				     bool *wild, struct hostname *h)
 {
 	/* Anything longer than this is too long whatever it holds; no need to strlen it all. */
-	size_t n = e ? strnlen(e, NAME_MAX_LEN + 4) : 0;
-	enum allowlist_err err;
+	size_t n = e ? strnlen(e, HOSTNAME_MAX + 4) : 0;
+	size_t t = hostname_trim(e, n);
+	enum hostname_err err;
 
-	if (n && e[n - 1] == '.')
-		n--;
-	if (n == 0)
+	if (t == 0)
 		return ALLOWLIST_E_EMPTY_NAME;
-	if (n > NAME_MAX_LEN)
+	if (t > HOSTNAME_MAX)
 		return ALLOWLIST_E_TOO_LONG;
 	*wild = e[0] == '*';
 	if (*wild) {
 		/* Only a whole leftmost "*" label; "*." and "*" alone name nothing. */
-		if (n < 3 || e[1] != '.')
+		if (t < 3 || e[1] != '.')
 			return ALLOWLIST_E_BAD_WILDCARD;
 		e += 2;
 		n -= 2;
 	}
-	if (!fold(e, n, f)) {
-		err = name_error(e, n);
-		return err != ALLOWLIST_OK ? err : ALLOWLIST_E_BAD_CHAR;
-	}
-	memcpy(pool + *off, f->key, n);
-	*len = (uint32_t)n;
-	*off += n;
+	err = hostname_fold(e, n, h);
+	if (err != HOSTNAME_OK)
+		return name_error(err, e, h);
+	memcpy(pool + *off, h->name, h->len);
+	*len = h->len;
+	*off += h->len;
 	return ALLOWLIST_OK;
 }
 
@@ -626,16 +500,16 @@ struct allowlist *allowlist_build(const char *const *names, size_t n, enum allow
 	uint32_t n_exact = 0, n_wild = 0, i;
 	size_t off = 0, pool_len = 1;
 	uint64_t rng = UINT64_C(0x5a17e9a7e5eed);
-	struct folded f;
+	struct hostname h;
 
 	/* Offsets and counts are 32-bit; that is 16 million names of the longest kind. */
-	if (n > UINT32_MAX / (NAME_MAX_LEN + 1))
+	if (n > UINT32_MAX / (HOSTNAME_MAX + 1))
 		return fail(NULL, ALLOWLIST_E_NOMEM, n, err, bad_index);
 	al = calloc(1, sizeof(*al));
 	if (!al)
 		return fail(NULL, ALLOWLIST_E_NOMEM, n, err, bad_index);
 	for (i = 0; i < n; i++)
-		pool_len += names[i] ? strnlen(names[i], NAME_MAX_LEN + 4) : 0;
+		pool_len += names[i] ? strnlen(names[i], HOSTNAME_MAX + 4) : 0;
 	al->pool = malloc(pool_len);
 	keys = malloc((n ? n : 1) * sizeof(*keys));
 	if (!al->pool || !keys)
@@ -645,7 +519,7 @@ struct allowlist *allowlist_build(const char *const *names, size_t n, enum allow
 	for (i = 0; i < n; i++) {
 		struct build_key k = {.off = (uint32_t)off};
 		bool wild;
-		enum allowlist_err e = entry_take(names[i], al->pool, &off, &k.len, &wild, &f);
+		enum allowlist_err e = entry_take(names[i], al->pool, &off, &k.len, &wild, &h);
 
 		if (e != ALLOWLIST_OK) {
 			free(keys);

@@ -10,8 +10,9 @@
  *
  * "*.example.com" matches one or more labels in front of example.com
  * ("a.example.com", "a.b.example.com") but not the apex "example.com"; list
- * the apex as well if it is wanted. Matching is case-insensitive; a trailing
- * dot in a config entry is removed.
+ * the apex as well if it is wanted. Entries and looked-up names follow the
+ * host name rule of sni/hostname.h: matching is case-insensitive and one
+ * trailing dot, in an entry or a name, is removed.
  */
 #ifndef SNIGATE_ALLOWLIST_H
 #define SNIGATE_ALLOWLIST_H

@@ -4,10 +4,10 @@
  * responses, and Basic proxy authentication.
  *
  * The head parser is one loop over the bytes with one state enum and one
- * switch (STYLE 3.6, nginx's sw_* parsers): each byte is looked at once and
- * only after the bytes before it, so the first problem found is the answer
- * and a prefix of the input can never get a different one. Checks that need
- * a whole piece (the method token, the authority, the version, a header
+ * switch, as nginx's sw_* parsers are: each byte is looked at once and only
+ * after the bytes before it, so the first problem found is the answer and a
+ * prefix of the input can never get a different one. Checks that need a
+ * whole piece (the method token, the authority, the version, a header
  * field) run at the byte that ends that piece. picohttpparser's approach of
  * finding the line end first and then checking the line was rejected: it
  * would let a slow client hold a 405 or 400 until its line is complete.
@@ -23,9 +23,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sni/hostname.h"
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-#define DNS_LABEL_MAX 63
 #define PORT_DIGITS   5
 #define VERSION_LEN   8	 /* "HTTP/1.1" */
 #define IPV6_TEXT_MAX 45 /* INET6_ADDRSTRLEN - 1 */
@@ -155,40 +156,20 @@ static enum connect_status take_ipv6(const uint8_t *p, size_t n, struct connect_
 }
 
 /*
- * A DNS name or a dotted quad, validated and lower-cased into out->host. The
- * byte rule is the ClientHello parser's (sni.c take_name), on purpose.
+ * A DNS name or a dotted quad, into out->host. Names follow the host name
+ * rule of sni/hostname.h, the one the ClientHello parser uses, so a name
+ * valid on one path is valid on the other.
  */
 static enum connect_status take_host(const uint8_t *p, size_t n, struct connect_req *out)
 {
-	size_t label = 0, i;
-	bool label_numeric = true, all_numeric = true;
+	struct hostname h;
+	size_t last;
 
-	if (n && p[n - 1] == '.')
-		n--; /* "example.com." is "example.com", as on the TLS path */
-	if (n == 0 || n > CONNECT_HOST_MAX)
+	if (hostname_fold((const char *)p, n, &h) != HOSTNAME_OK)
 		return bad(out, CONNECT_R_HOST);
-	for (i = 0; i < n; i++) {
-		uint8_t c = lower(p[i]);
-
-		if (c == '.') {
-			if (label == 0)
-				return bad(out, CONNECT_R_HOST); /* "a..b", ".a" */
-			label = 0;
-			label_numeric = true;
-			out->host[i] = '.';
-			continue;
-		}
-		if (!((c >= 'a' && c <= 'z') || is_digit(c) || c == '-' || c == '_'))
-			return bad(out, CONNECT_R_HOST);
-		if (++label > DNS_LABEL_MAX)
-			return bad(out, CONNECT_R_HOST); /* RFC 1035 2.3.4 */
-		if (!is_digit(c))
-			label_numeric = all_numeric = false;
-		out->host[i] = (char)c;
-	}
-	out->host[n] = '\0';
-	out->host_len = (uint8_t)n;
-	if (all_numeric) {
+	memcpy(out->host, h.name, (size_t)h.len + 1);
+	out->host_len = h.len;
+	if (strspn(h.name, "0123456789.") == h.len) {
 		/* glibc's inet_pton takes exactly four decimal parts, no leading zeros. */
 		if (inet_pton(AF_INET, out->host, out->addr) != 1)
 			return bad(out, CONNECT_R_HOST);
@@ -197,7 +178,8 @@ static enum connect_status take_host(const uint8_t *p, size_t n, struct connect_
 		return CONNECT_OK;
 	}
 	/* RFC 3696 2: a top-level label is never all digits; "a.123" is not a name. */
-	if (label_numeric)
+	last = h.n_dots ? (size_t)h.dot[h.n_dots - 1] + 1 : 0;
+	if (strspn(h.name + last, "0123456789") == h.len - last)
 		return bad(out, CONNECT_R_HOST);
 	out->host_kind = CONNECT_HOST_NAME;
 	return CONNECT_OK;

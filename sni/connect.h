@@ -32,10 +32,11 @@
  *  - Authority (RFC 9110 9.3.6 authority-form): host ":" port, port digits
  *    only, 1..65535, at most 5 digits. The host is a DNS name, an IPv4
  *    dotted quad or a bracketed IPv6 address (no zone, no IPvFuture); no
- *    userinfo. Names follow the ClientHello parser's rule ([a-z0-9-_] labels
- *    of at most 63 bytes, 253 in all, one trailing dot removed, upper case
- *    folded), so a name valid on one path is valid on the other and
- *    require_sni_match compares like with like. A name made only of digits
+ *    userinfo. Names follow the host name rule of sni/hostname.h, the
+ *    ClientHello parser's too ([A-Za-z0-9-_] labels of at most 63 bytes,
+ *    253 in all, one trailing dot removed, upper case folded), so a name
+ *    valid on one path is valid on the other and require_sni_match compares
+ *    like with like. A name made only of digits
  *    and dots that is not a dotted quad ("127.1"), or whose last label is
  *    all digits, is refused: resolvers differ on whether such text is an
  *    address, and the gate must know which it is.
@@ -59,7 +60,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CONNECT_HOST_MAX 253 /* a DNS name; IPv6 text (45) and IPv4 (15) fit too */
+#include "sni/hostname.h"
+
+#define CONNECT_HOST_MAX HOSTNAME_MAX /* a DNS name; IPv6 text (45) and IPv4 (15) fit too */
 
 /* Defaults for struct connect_limits. */
 #define CONNECT_MAX_LINE_DEFAULT    8192

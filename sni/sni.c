@@ -2,13 +2,15 @@
 /*
  * sni: the record layer and the ClientHello parse, both re-run from byte 0.
  *
- * Two layers, kept apart (STYLE 3.5). The record walk checks each TLS record
- * header as soon as its bytes are there, so plain HTTP or a bogus length is
- * refused on the first peek, and gathers the handshake message that may be
- * spread over several records. The ClientHello parse then runs on one
- * contiguous body through a bounds-checked cursor in which every nested
- * vector must close exactly where its length said (picotls-style, but with
- * inline functions instead of goto-carrying macros).
+ * Two layers, kept apart so that record framing, which may split the
+ * handshake anywhere, never reaches the message parse. The record walk
+ * checks each TLS record header as soon as its bytes are there, so plain
+ * HTTP or a bogus length is refused on the first peek, and gathers the
+ * handshake message that may be spread over several records. The
+ * ClientHello parse then runs on one contiguous body through a
+ * bounds-checked cursor in which every nested vector must close exactly
+ * where its length said (picotls-style, but with inline functions instead
+ * of goto-carrying macros).
  *
  * Common case first: a hello that sits whole in the first record is parsed
  * in place; only a fragmented one is copied into the caller's scratch. Both
@@ -23,6 +25,8 @@
 
 #include <string.h>
 
+#include "sni/hostname.h"
+
 #define TLS_RECORD_HDR	    5
 #define TLS_RECORD_MAX	    (16384 + 2048) /* RFC 8446 5.1 plus the RFC 5246 6.2.3 expansion */
 #define TLS_CT_HANDSHAKE    22
@@ -31,7 +35,6 @@
 #define TLS_EXT_SERVER_NAME 0x0000
 #define TLS_EXT_ECH	    0xfe0d
 #define SNI_HOST_NAME	    0
-#define DNS_LABEL_MAX	    63
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -173,62 +176,29 @@ static enum sni_status need_more(struct sni_hello *out, size_t want)
 }
 
 /*
- * host_lower[c]: c lower-cased if a host name may contain it (letters,
- * digits, '-', '_', '.'), else 0. One load per byte instead of a chain of
- * range compares; the picohttpparser token_char_map idea.
+ * Check the HostName against the host name rule and store it, folded, in
+ * out->name. The rule (sni/hostname.h) drops one trailing dot: RFC 6066 3
+ * forbids it, but refusing what some clients send would buy nothing.
  */
-static const char host_lower[256] = "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0" /* 0x00 */
-				    "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0" /* 0x10 */
-				    "\0\0\0\0\0\0\0\0\0\0\0\0\0-.\0"   /* 0x20 */
-				    "0123456789\0\0\0\0\0\0"	       /* 0x30 */
-				    "\0abcdefghijklmno"		       /* 0x40 */
-				    "pqrstuvwxyz\0\0\0\0_"	       /* 0x50 */
-				    "\0abcdefghijklmno"		       /* 0x60 */
-				    "pqrstuvwxyz\0\0\0\0\0";	       /* 0x70; 0x80-0xff: 0 */
-
-/* Validate the HostName bytes and store them, lower-cased, in out->name. */
 static enum sni_status take_name(struct rd name, struct sni_hello *out)
 {
-	size_t n = rd_left(&name);
-	size_t label = 0;
-	size_t i;
+	struct hostname h;
 
-	if (n == 0)
+	switch (hostname_fold((const char *)name.p, rd_left(&name), &h)) {
+	case HOSTNAME_OK:
+		break;
+	case HOSTNAME_E_EMPTY:
 		return reject(out, SNI_R_NAME_EMPTY); /* RFC 6066 3: HostName<1..2^16-1> */
-	/*
-	 * RFC 6066 3 says the name has no trailing dot; some clients send one
-	 * anyway. Dropping it makes "example.com." the same name as
-	 * "example.com" for the allowlist instead of an unmatched near-twin.
-	 */
-	if (name.p[n - 1] == '.')
-		n--;
-	if (n == 0)
-		return reject(out, SNI_R_NAME_EMPTY);
-	if (n > SNI_NAME_MAX)
+	case HOSTNAME_E_TOO_LONG:
+	case HOSTNAME_E_LABEL_LONG:
 		return reject(out, SNI_R_NAME_TOO_LONG);
-	for (i = 0; i < n; i++) {
-		uint8_t c = name.p[i];
-		char lc;
-
-		if (c == '.') {
-			if (label == 0)
-				return reject(out, SNI_R_NAME_INVALID); /* "a..b", ".a" */
-			label = 0;
-			out->name[i] = '.';
-			continue;
-		}
-		/* NUL, space, '*', '/', ':', non-ASCII, ... */
-		lc = host_lower[c];
-		if (!lc)
-			return reject(out, SNI_R_NAME_INVALID);
-		if (++label > DNS_LABEL_MAX)
-			return reject(out, SNI_R_NAME_TOO_LONG); /* RFC 1035 2.3.4 */
-		out->name[i] = lc;
+	case HOSTNAME_E_EMPTY_LABEL:
+	case HOSTNAME_E_BAD_BYTE:
+	default:
+		return reject(out, SNI_R_NAME_INVALID);
 	}
-	if (label == 0)
-		return reject(out, SNI_R_NAME_INVALID); /* "a.." */
-	out->name[n] = '\0';
-	out->name_len = (uint8_t)n;
+	memcpy(out->name, h.name, (size_t)h.len + 1);
+	out->name_len = h.len;
 	return SNI_OK;
 }
 

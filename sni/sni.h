@@ -18,7 +18,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SNI_NAME_MAX 253 /* RFC 1035 presentation form, without trailing dot */
+#include "sni/hostname.h"
+
+#define SNI_NAME_MAX HOSTNAME_MAX /* RFC 1035 presentation form, without trailing dot */
 
 enum sni_status {
 	SNI_OK = 0,    /* a complete ClientHello with a valid host_name */
@@ -37,7 +39,7 @@ enum sni_reason {
 	SNI_R_DUP_EXTENSION,	/* an extension type appears twice (RFC 8446 4.2) */
 	SNI_R_NO_SNI,		/* no server_name extension at all */
 	SNI_R_SNI_MALFORMED,	/* server_name list empty, bad lengths, or name type != host_name */
-	SNI_R_NAME_EMPTY,	/* a zero-length host_name */
+	SNI_R_NAME_EMPTY,	/* a zero-length host_name, or just "." */
 	SNI_R_NAME_TOO_LONG,	/* host_name over 253 bytes, or a label over 63 */
 	SNI_R_NAME_INVALID,	/* a byte or label shape not allowed in a DNS host name */
 	SNI_R__COUNT
@@ -68,11 +70,12 @@ struct sni_hello {
  * at; a record that carries bytes beyond the end of the hello is
  * SNI_R_MALFORMED, as nothing may follow it before the server answers.
  *
- * A host_name ending in a single dot ("example.com.") is not RFC 6066
- * compliant; it is accepted with the dot removed, so it matches the same
- * allowlist entry as "example.com". Upper case is folded to lower case.
- * Bytes outside [a-z0-9-_.] are SNI_R_NAME_INVALID; internationalised names
- * travel as A-labels ("xn--..."), which pass this test as they are.
+ * The host_name must pass the host name rule of sni/hostname.h, which
+ * every other path shares: one trailing dot ("example.com.", not RFC 6066
+ * compliant) is dropped, so it matches the same allowlist entry as
+ * "example.com"; upper case is folded; internationalised names pass as
+ * A-labels ("xn--..."). A name that fails is SNI_R_NAME_EMPTY,
+ * SNI_R_NAME_TOO_LONG or SNI_R_NAME_INVALID, after the first problem in it.
  */
 enum sni_status sni_parse(const uint8_t *buf, size_t len, uint8_t *scratch, size_t scratch_len,
 			  struct sni_hello *out);

@@ -9,9 +9,9 @@
  * its "*." and in upper case, so the fuzzer need not guess the names that
  * sit on a rule's edge.
  *
- * The reference (sni/allowlist.h, README "Behaviour worth knowing"): a host
- * name is 1..253 bytes of [A-Za-z0-9-_] labels of 1..63 bytes joined by
- * single dots; one trailing dot is dropped first, from an entry and from a
+ * The reference (sni/hostname.h and sni/allowlist.h): a host name is
+ * 1..253 bytes of [A-Za-z0-9-_] labels of 1..63 bytes joined by single
+ * dots; one trailing dot is dropped first, from an entry and from a
  * looked-up name alike. An entry is a host name or "*." and a host name,
  * 253 bytes at most counting the "*.". "*.x" matches one or more labels in
  * front of x, never x itself; matching ignores case; a name that is not a
