@@ -35,12 +35,12 @@
 #include <yaml.h>
 
 #include "conf/conf.h"
+#include "conf/conf_error.h"
 #include "sni/allowlist.h"
 #include "sni/connect.h"
 
-#define PATH_LEN       320 /* as conf_error.field: "resolver.hosts.<253 bytes>[i]" fits */
-#define MAX_DEPTH      32  /* the schema is 3 deep; more is a mistake, not a config */
-#define MAX_FILE_BYTES (64u << 20)
+#define PATH_LEN  320 /* as conf_error.field: "resolver.hosts.<253 bytes>[i]" fits */
+#define MAX_DEPTH 32  /* the schema is 3 deep; more is a mistake, not a config */
 
 #define KIB 1024ULL
 #define MIB (1024ULL * KIB)
@@ -88,30 +88,14 @@ struct ectx {
 	struct conf *warn_to; /* loading: where warnings go; NULL drops them */
 };
 
-static void set_file(struct conf_error *err, const char *file)
-{
-	size_t n = file ? strlen(file) : 0;
-
-	if (n < sizeof(err->file))
-		memcpy(err->file, file ? file : "", n + 1);
-	else /* the end of a long path is the part that tells files apart */
-		snprintf(err->file, sizeof(err->file), "...%s", file + n - (sizeof(err->file) - 4));
-}
-
 static int __attribute__((format(printf, 5, 6)))
 fail_rc(struct ectx *x, int rc, unsigned line, const char *field, const char *fmt, ...)
 {
-	struct conf_error *err = x->err;
 	va_list ap;
 
-	memset(err, 0, sizeof(*err));
-	/* Outside a load a line-less error came from the command line, not the file. */
-	if (x->in_file || line)
-		set_file(err, x->file);
-	err->line = line;
-	snprintf(err->field, sizeof(err->field), "%s", field ? field : "");
 	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	/* Outside a load a line-less error came from the command line, not the file. */
+	conf_error_vset(x->err, rc, x->in_file || line ? x->file : NULL, line, field, fmt, ap);
 	va_end(ap);
 	return rc;
 }
@@ -140,35 +124,14 @@ warn(struct ectx *x, unsigned line, const char *field, const char *fmt, ...)
 	if (!(w = realloc(c->warnings, (c->n_warnings + 1) * sizeof(*w))))
 		return oom(x);
 	c->warnings = w;
-	w += c->n_warnings++;
-	memset(w, 0, sizeof(*w));
-	set_file(w, x->file);
-	w->line = line;
-	snprintf(w->field, sizeof(w->field), "%s", field);
 	va_start(ap, fmt);
-	vsnprintf(w->msg, sizeof(w->msg), fmt, ap);
+	conf_error_vset(&w[c->n_warnings++], 0, x->file, line, field, fmt, ap);
 	va_end(ap);
 	return 0;
 }
 
 /* User text quoted for a message: bounded, and no control bytes reach a terminal. */
-static const char *quote(const char *s, char *buf, size_t len)
-{
-	size_t o = 0, max = len - 6; /* room for both quotes, "...", NUL */
-
-	buf[o++] = '"';
-	for (; *s && o < max; s++)
-		buf[o++] = (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s;
-	if (*s) {
-		memcpy(buf + o, "...", 3);
-		o += 3;
-	}
-	buf[o++] = '"';
-	buf[o] = '\0';
-	return buf;
-}
-
-#define Q(s) quote((s), (char[72]){0}, 72)
+#define Q(s) conf_quote((s), (char[72]){0}, 72)
 
 /* ------------------------------------------------------------------------ */
 /* Pass 1: the line map                                                     */
@@ -2403,55 +2366,15 @@ out:
 int conf_load_file(const char *path, struct conf **out, struct conf_error *err)
 {
 	struct conf_error dummy;
-	struct ectx x = {.file = path, .in_file = true, .err = err ? err : &dummy};
-	size_t len = 0, cap = 0;
 	char *buf = NULL;
-	struct stat st;
-	int fd, rc;
+	size_t len = 0;
+	int rc;
 
 	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		int e = errno;
-		return fail_rc(&x, -e, 0, "", "cannot open: %s", strerror(e));
-	}
-	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-		close(fd);
-		return fail_rc(&x, -EISDIR, 0, "", "is a directory, not a config file");
-	}
-	for (;;) {
-		if (len == cap) {
-			/* Not st_size alone: a pipe or /proc file reports 0. */
-			size_t ncap = cap ? cap * 2 : 64 * 1024;
-			char *nbuf;
-			if (cap >= MAX_FILE_BYTES) {
-				rc = fail_rc(&x, -EFBIG, 0, "", "larger than %u MiB",
-					     MAX_FILE_BYTES >> 20);
-				goto out;
-			}
-			if (!(nbuf = realloc(buf, ncap))) {
-				rc = oom(&x);
-				goto out;
-			}
-			buf = nbuf;
-			cap = ncap;
-		}
-		ssize_t n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int e = errno;
-			rc = fail_rc(&x, -e, 0, "", "cannot read: %s", strerror(e));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
+	if ((rc = conf_read_file(path, &buf, &len, err ? err : &dummy)))
+		return rc;
 	rc = conf_load_buf(buf, len, path, out, err);
-out:
 	free(buf);
-	close(fd);
 	return rc;
 }
 

@@ -30,11 +30,11 @@
 #include <yaml.h>
 
 #include "conf/envoy.h"
+#include "conf/conf_error.h"
 
-#define EPATH	       256	   /* longest YAML path built; conf_error.field is shorter */
-#define MAX_FILE_BYTES (64u << 20) /* as the native loader */
-#define MAX_VISITS     200000	   /* mapping entries walked; aliases can multiply a tree */
-#define MAX_NAMES      100000	   /* server_names of one listener */
+#define EPATH	   256	  /* longest YAML path built; conf_error.field is shorter */
+#define MAX_VISITS 200000 /* mapping entries walked; aliases can multiply a tree */
+#define MAX_NAMES  100000 /* server_names of one listener */
 
 #define TYPE_PREFIX   "type.googleapis.com/"
 #define T_TLS_INSPECT TYPE_PREFIX "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"
@@ -61,40 +61,6 @@ struct ex {
 	unsigned long visits;
 };
 
-static void set_file(struct conf_error *err, const char *file)
-{
-	size_t n = file ? strlen(file) : 0;
-
-	if (n < sizeof(err->file))
-		memcpy(err->file, file ? file : "", n + 1);
-	else /* the end of a long path is the part that tells files apart */
-		snprintf(err->file, sizeof(err->file), "...%s", file + n - (sizeof(err->file) - 4));
-}
-
-/*
- * conf_error.field is shorter than the deepest Envoy paths. The head says
- * which listener or cluster, the tail which field; the line number covers
- * what is cut from the middle.
- */
-static void set_field(struct conf_error *err, const char *path)
-{
-	size_t n = strlen(path), max = sizeof(err->field) - 1;
-
-	if (n <= max) {
-		memcpy(err->field, path, n + 1);
-		return;
-	}
-	size_t head = 0;
-	for (size_t i = 0; i < 48 && path[i]; i++)
-		if (path[i] == '.')
-			head = i;
-	const char *tail = path + n - (max - head - 3);
-	const char *dot = strchr(tail, '.');
-	if (dot)
-		tail = dot;
-	snprintf(err->field, sizeof(err->field), "%.*s...%s", (int)head, path, tail);
-}
-
 static unsigned line_of(const yaml_node_t *n)
 {
 	return n ? (unsigned)n->start_mark.line + 1 : 0;
@@ -103,15 +69,10 @@ static unsigned line_of(const yaml_node_t *n)
 static int __attribute__((format(printf, 5, 6)))
 fail_rc(struct ex *x, int rc, const yaml_node_t *n, const char *path, const char *fmt, ...)
 {
-	struct conf_error *err = x->err;
 	va_list ap;
 
-	memset(err, 0, sizeof(*err));
-	set_file(err, x->file);
-	err->line = line_of(n);
-	set_field(err, path ? path : "");
 	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	conf_error_vset(x->err, rc, x->file, line_of(n), path, fmt, ap);
 	va_end(ap);
 	return rc;
 }
@@ -124,23 +85,7 @@ static int oom(struct ex *x)
 }
 
 /* User text quoted for a message: bounded, and no control bytes reach a terminal. */
-static const char *quote(const char *s, char *buf, size_t len)
-{
-	size_t o = 0, max = len - 6;
-
-	buf[o++] = '"';
-	for (; *s && o < max; s++)
-		buf[o++] = (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s;
-	if (*s) {
-		memcpy(buf + o, "...", 3);
-		o += 3;
-	}
-	buf[o++] = '"';
-	buf[o] = '\0';
-	return buf;
-}
-
-#define Q(s) quote((s), (char[100]){0}, 100)
+#define Q(s) conf_quote((s), (char[100]){0}, 100)
 
 /*
  * path + "." + key, or path + "[i]", cut at EPATH - 1 bytes; the walk never
@@ -1453,12 +1398,9 @@ static int syntax_error(struct ex *x, const yaml_parser_t *p)
 {
 	if (p->error == YAML_MEMORY_ERROR)
 		return oom(x);
-	memset(x->err, 0, sizeof(*x->err));
-	set_file(x->err, x->file);
-	x->err->line = (unsigned)p->problem_mark.line + 1;
-	snprintf(x->err->msg, sizeof(x->err->msg), "YAML syntax error: %s%s%s",
-		 p->problem ? p->problem : "not valid YAML", p->context ? " " : "",
-		 p->context ? p->context : "");
+	conf_error_set(x->err, -EINVAL, x->file, (unsigned)p->problem_mark.line + 1, "",
+		       "YAML syntax error: %s%s%s", p->problem ? p->problem : "not valid YAML",
+		       p->context ? " " : "", p->context ? p->context : "");
 	return -EINVAL;
 }
 
@@ -1497,12 +1439,9 @@ int conf_load_envoy_buf(const char *buf, size_t len, const char *name, struct co
 	unsigned second_line = line_of(second);
 	yaml_document_delete(&extra);
 	if (second) {
-		memset(x.err, 0, sizeof(*x.err));
-		set_file(x.err, name);
-		x.err->line = second_line;
-		snprintf(x.err->msg, sizeof(x.err->msg),
-			 "a second YAML document starts here; put the whole bootstrap in one");
-		rc = -EINVAL;
+		rc = conf_error_set(
+			x.err, -EINVAL, name, second_line, "",
+			"a second YAML document starts here; put the whole bootstrap in one");
 		goto out;
 	}
 	if ((rc = bootstrap(&x, &s, root)))
@@ -1531,61 +1470,6 @@ out:
 /* ------------------------------------------------------------------------ */
 /* Files and formats                                                        */
 
-static int read_all(const char *path, char **out, size_t *olen, struct conf_error *err)
-{
-	struct ex x = {.file = path, .err = err};
-	size_t len = 0, cap = 0;
-	char *buf = NULL;
-	struct stat st;
-	int fd, rc = 0;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		int e = errno;
-		return fail_rc(&x, -e, NULL, "", "cannot open: %s", strerror(e));
-	}
-	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-		close(fd);
-		return fail_rc(&x, -EISDIR, NULL, "", "is a directory, not a config file");
-	}
-	for (;;) {
-		if (len == cap) {
-			size_t ncap = cap ? cap * 2 : 64 * 1024;
-			char *nbuf;
-			if (cap >= MAX_FILE_BYTES) {
-				rc = fail_rc(&x, -EFBIG, NULL, "", "larger than %u MiB",
-					     MAX_FILE_BYTES >> 20);
-				break;
-			}
-			if (!(nbuf = realloc(buf, ncap))) {
-				rc = oom(&x);
-				break;
-			}
-			buf = nbuf;
-			cap = ncap;
-		}
-		ssize_t n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int e = errno;
-			rc = fail_rc(&x, -e, NULL, "", "cannot read: %s", strerror(e));
-			break;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	if (rc) {
-		free(buf);
-		return rc;
-	}
-	*out = buf;
-	*olen = len;
-	return 0;
-}
-
 int conf_load_envoy_file(const char *path, struct conf **out, struct conf_error *err)
 {
 	struct conf_error dummy;
@@ -1596,7 +1480,7 @@ int conf_load_envoy_file(const char *path, struct conf **out, struct conf_error 
 	*out = NULL;
 	if (!err)
 		err = &dummy;
-	if ((rc = read_all(path, &buf, &len, err)))
+	if ((rc = conf_read_file(path, &buf, &len, err)))
 		return rc;
 	rc = conf_load_envoy_buf(buf, len, path, out, err);
 	free(buf);
@@ -1656,7 +1540,7 @@ int conf_load_file_as(const char *path, enum conf_format fmt, struct conf **out,
 	*out = NULL;
 	if (!err)
 		err = &dummy;
-	if ((rc = read_all(path, &buf, &len, err)))
+	if ((rc = conf_read_file(path, &buf, &len, err)))
 		return rc;
 	if (fmt == CONF_FORMAT_AUTO)
 		fmt = conf_envoy_detect(buf, len) ? CONF_FORMAT_ENVOY : CONF_FORMAT_NATIVE;
