@@ -40,7 +40,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -94,8 +93,9 @@ struct hs {
 	struct resolver_answer ans;
 	unsigned addr_idx;
 	uint64_t connect_start_us;
-	struct hs *next; /* on the worker's free list */
 };
+
+_Static_assert(sizeof(struct hs) <= SLAB_MAX_OBJ, "handshake objects fit the slabs");
 
 struct conn {
 	struct list tl; /* in one deadline queue of the worker, or detached */
@@ -164,123 +164,32 @@ static void set_state(struct conn *c, enum conn_state s)
 	c->state = s;
 }
 
-/*
- * Handshake objects come from per-thread slabs mapped straight from the
- * kernel, and a slab that empties (beyond one kept spare) is unmapped: after
- * a burst of handshakes, the memory goes back to the system instead of
- * staying in malloc's free lists under every idle relayed connection.
- */
-#define SLAB_BYTES (64u << 10)
-
-struct slab {
-	struct slab *next, *prev; /* in the worker's list of slabs with free objects */
-	struct hs *free;
-	unsigned used;
-	bool listed;
-};
-
-#define SLAB_OBJS ((SLAB_BYTES - sizeof(struct slab)) / sizeof(struct hs))
-
-static struct slab *slab_of(struct hs *h)
-{
-	return (struct slab *)((uintptr_t)h & ~(uintptr_t)(SLAB_BYTES - 1));
-}
-
-static void slab_list(struct worker *w, struct slab *sl)
-{
-	sl->prev = NULL;
-	sl->next = w->hs_free;
-	if (sl->next)
-		sl->next->prev = sl;
-	w->hs_free = sl;
-	sl->listed = true;
-}
-
-static void slab_unlist(struct worker *w, struct slab *sl)
-{
-	if (sl->prev)
-		sl->prev->next = sl->next;
-	else
-		w->hs_free = sl->next;
-	if (sl->next)
-		sl->next->prev = sl->prev;
-	sl->listed = false;
-}
-
-static struct slab *slab_new(struct worker *w)
-{
-	/* Twice the size, to cut an aligned slab out of it: slab_of() masks addresses. */
-	uint8_t *m = mmap(NULL, 2 * SLAB_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-			  -1, 0);
-	if (m == MAP_FAILED)
-		return NULL;
-	uint8_t *a = (uint8_t *)(((uintptr_t)m + SLAB_BYTES - 1) & ~(uintptr_t)(SLAB_BYTES - 1));
-	if (a > m)
-		munmap(m, (size_t)(a - m));
-	if (a + SLAB_BYTES < m + 2 * SLAB_BYTES)
-		munmap(a + SLAB_BYTES, (size_t)(m + 2 * SLAB_BYTES - (a + SLAB_BYTES)));
-	struct slab *sl = (struct slab *)a;
-	struct hs *objs = (struct hs *)(sl + 1);
-	sl->free = NULL;
-	for (size_t i = SLAB_OBJS; i-- > 0;) {
-		objs[i].next = sl->free;
-		sl->free = &objs[i];
-	}
-	sl->used = 0;
-	slab_list(w, sl);
-	w->hs_n++;
-	return sl;
-}
-
 static struct hs *hs_get(struct conn *c)
 {
-	struct worker *w = c->w;
-	struct slab *sl = w->hs_free;
-
-	if (c->hs)
-		return c->hs;
-	if (!sl && !(sl = slab_new(w)))
-		return NULL;
-	struct hs *h = sl->free;
-	sl->free = h->next;
-	if (++sl->used == SLAB_OBJS)
-		slab_unlist(w, sl);
-	memset(h, 0, sizeof(*h));
-	c->hs = h;
-	return h;
+	if (!c->hs)
+		c->hs = slab_alloc(&c->w->hs_cache);
+	return c->hs;
 }
 
 static void hs_put(struct conn *c)
 {
-	struct worker *w = c->w;
-	struct hs *h = c->hs;
-
-	if (!h)
-		return;
+	slab_free(&c->w->hs_cache, c->hs);
 	c->hs = NULL;
-	struct slab *sl = slab_of(h);
-	h->next = sl->free;
-	sl->free = h;
-	sl->used--;
-	if (!sl->listed)
-		slab_list(w, sl);
-	/* An empty slab goes back to the kernel, unless it is the last one. */
-	if (sl->used == 0 && w->hs_n > 1) {
-		slab_unlist(w, sl);
-		munmap(sl, SLAB_BYTES);
-		w->hs_n--;
-	}
+}
+
+/*
+ * Handshake objects come from per-thread slabs (core/slab.h), so that after
+ * a burst of handshakes the memory goes back to the system instead of
+ * staying in malloc's free lists under every idle relayed connection.
+ */
+void conn_cache_init(struct worker *w)
+{
+	slab_cache_init(&w->hs_cache, sizeof(struct hs));
 }
 
 void conn_cache_free(struct worker *w)
 {
-	/* Called once every connection is gone: every slab is empty and listed. */
-	while (w->hs_free) {
-		struct slab *sl = w->hs_free;
-		slab_unlist(w, sl);
-		munmap(sl, SLAB_BYTES);
-	}
-	w->hs_n = 0;
+	slab_cache_release(&w->hs_cache);
 }
 
 /* A copy of name[0..len) with a NUL, or NULL when out of memory. */

@@ -18,6 +18,7 @@
 #include "resolver/resolver.h"
 #include "resolver/policy.h"
 #include "core/pipepool.h"
+#include "core/slab.h"
 #include "core/stats.h"
 #include "core/topk.h"
 #include "core/worker.h"
@@ -145,16 +146,15 @@ struct worker {
 	bool dirty; /* something happened since the last copy */
 	struct topk *denied;
 
-	void *hs_free;	      /* conn.c's slabs of handshake objects with room */
-	unsigned hs_n;	      /* slabs mapped */
-	uint64_t *keys;	      /* live counters behind pub_keys */
-	uint64_t *names;      /* allowed connections per allowlist entry of al */
-	unsigned n_hello;     /* connections waiting for their ClientHello */
-	unsigned max_hellos;  /* 0 = no limit */
-	double log_tokens;    /* denial access lines that may still be written this second */
-	uint64_t log_at;      /* when log_tokens was last refilled */
-	uint64_t rng;	      /* access log sampling */
-	unsigned accept_errs; /* accept failures since the last warning */
+	struct slab_cache hs_cache; /* conn.c's handshake objects */
+	uint64_t *keys;		    /* live counters behind pub_keys */
+	uint64_t *names;	    /* allowed connections per allowlist entry of al */
+	unsigned n_hello;	    /* connections waiting for their ClientHello */
+	unsigned max_hellos;	    /* 0 = no limit */
+	double log_tokens;	    /* denial access lines that may still be written this second */
+	uint64_t log_at;	    /* when log_tokens was last refilled */
+	uint64_t rng;		    /* access log sampling */
+	unsigned accept_errs;	    /* accept failures since the last warning */
 	uint64_t accept_warned;
 	unsigned policy_quiet;	/* refused-address warnings held back this second */
 	uint64_t policy_warned; /* when the last one was written */
@@ -205,7 +205,8 @@ void conn_expire(struct worker *w, struct list *q);
 uint64_t conn_first_deadline(const struct list *q); /* UINT64_MAX when q is empty */
 void conn_run_ready(struct worker *w);
 void conn_shutdown_all(struct worker *w);
-/* Free what conn.c keeps for reuse; worker_destroy() calls it. */
+/* Set up, and free, what conn.c keeps for reuse: worker_create() and worker_destroy() call them. */
+void conn_cache_init(struct worker *w);
 void conn_cache_free(struct worker *w);
 
 #endif

@@ -559,6 +559,7 @@ struct worker *worker_create(unsigned id, int cpu, const struct worker_config *w
 	w->max_live = max_live;
 	w->max_hellos = max_hellos;
 	w->ready_fd = ready_fd;
+	conn_cache_init(w);
 	list_init(&w->q_hello);
 	list_init(&w->q_head);
 	list_init(&w->q_linger);

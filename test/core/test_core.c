@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Unit tests for the parts of core/ that stand alone: the pipe pool and its
- * process-wide budget, the user_data packing of ring requests, the reason
- * names and the counters' JSON.
+ * process-wide budget, the slab cache, the user_data packing of ring
+ * requests, the reason names and the counters' JSON.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 
 #include "core/core.h"
 #include "core/pipepool.h"
+#include "core/slab.h"
 #include "core/stats.h"
 
 static int open_fds(void)
@@ -91,6 +93,36 @@ Test(pipepool, pool_keeps_a_bounded_number)
 	cr_assert_null(pipe_get_large(pp), "no large class when both sizes are equal");
 	pipepool_free(pp);
 	cr_assert_eq(open_fds(), base);
+}
+
+Test(slab, objects_are_aligned_zeroed_and_returned)
+{
+	enum { N = 300 };
+	static uint8_t *o[N];
+	struct slab_cache sc;
+
+	slab_cache_init(&sc, 1000);
+	for (int i = 0; i < N; i++) {
+		o[i] = slab_alloc(&sc);
+		cr_assert_not_null(o[i]);
+		cr_assert_eq((uintptr_t)o[i] % _Alignof(max_align_t), 0);
+		for (int k = 0; k < 1000; k++)
+			cr_assert_eq(o[i][k], 0, "object %d byte %d", i, k);
+		memset(o[i], 0xa5, 1000);
+	}
+	cr_assert_gt(sc.n, 1, "%d objects of 1000 bytes need more than one slab", N);
+	for (int i = 1; i < N; i++)
+		cr_assert(o[i] != o[i - 1]);
+	for (int i = 0; i < N; i++)
+		slab_free(&sc, o[i]);
+	cr_assert_eq(sc.n, 1, "empty slabs are unmapped but for one");
+	uint8_t *again = slab_alloc(&sc);
+	cr_assert_eq(again[0], 0, "a reused object is zeroed");
+	slab_free(&sc, again);
+	slab_free(&sc, NULL);
+	slab_cache_release(&sc);
+	cr_assert_eq(sc.n, 0);
+	cr_assert_null(sc.avail);
 }
 
 Test(ring, user_data_round_trips)
