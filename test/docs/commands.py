@@ -8,7 +8,8 @@
 
 Shell commands are taken from fenced ```sh blocks. A block right after the line
 `<!-- docs-test: run -->` is run, offline, with bash -e in SRC_ROOT and `snigate`
-(or ./build/core/snigate) meaning SNIGATE; it must exit 0 within 60 s. Mark
+(or ./build/core/snigate) meaning SNIGATE; it must exit 0 within 60 s, and
+snigate must not warn about an old spelling in a file it reads. Mark
 only blocks that are safe: read-only, no network, nothing left running.
 
 Every block, run or not, and every inline `snigate ...` or `make ...` span in
@@ -261,6 +262,9 @@ class Checker:
             if r.returncode != 0:
                 tail = (r.stderr or r.stdout).strip().split("\n")[-3:]
                 self.bad(where, f"exit {r.returncode}: " + " | ".join(tail))
+            # an older spelling that still loads: the docs (and the files they run) use the new one
+            for w in re.findall(r"snigate: warning: \S+: \S+: write .*", r.stderr):
+                self.bad(where, f"an old spelling: {w}")
 
     # ---- links
     @staticmethod
@@ -373,13 +377,18 @@ def self_test(src, build, snigate):
         ("a missing build output", "```sh\n./build/core/snigat --help\n```\n", "snigat"),
         ("an unknown program", "```sh\nsnigat --help\n```\n", "snigat"),
         ("a run block that fails", "<!-- docs-test: run -->\n```sh\nsnigate --check -c conf/CONFIG.md\n```\n", "exit 2"),
+        ("a config in an old spelling", "<!-- docs-test: run -->\n```sh\n"
+         "snigate --check -c TMP/old.yaml --listen 127.0.0.1:1\n```\n", "old spelling"),
         ("a broken link", "See [the guide](docs/nothere.md).\n", "no such file"),
         ("a broken anchor", "See [reload](conf/CONFIG.md#no-such-heading).\n", "no heading"),
         ("a path outside the repository", "See ../shared/reference/x.md.\n", "outside"),
     ]
     failed = 0
     tmp = tempfile.mkdtemp(prefix="snigate-docs-selftest-")
+    with open(os.path.join(tmp, "old.yaml"), "w") as f:
+        f.write("allow: [a.test]\nresolver:\n  lookup_family: V4_ONLY\n")
     for name, page, expect in cases:
+        page = page.replace("TMP/", tmp + "/")
         c = Checker(src, build, snigate)
         with tempfile.NamedTemporaryFile("w", suffix=".md", dir=tmp, delete=False) as f:
             f.write(page)
@@ -402,6 +411,7 @@ def self_test(src, build, snigate):
         os.unlink(f.name)
     print(f"{'ok  ' if not c.problems else 'FAIL'} a correct page passes: {c.problems or 'no problem'}")
     failed += bool(c.problems)
+    os.unlink(os.path.join(tmp, "old.yaml"))
     os.rmdir(tmp)
     return failed
 
