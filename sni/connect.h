@@ -61,6 +61,11 @@
 #include <stdint.h>
 
 #include "sni/hostname.h"
+/*
+ * connect_req.auth is checked with proxy_auth_check(); that header comes
+ * along so that a caller of the parser has the whole CONNECT contract.
+ */
+#include "sni/proxyauth.h"
 
 #define CONNECT_HOST_MAX HOSTNAME_MAX /* a DNS name; IPv6 text (45) and IPv4 (15) fit too */
 
@@ -185,74 +190,15 @@ size_t connect_response(int status, const char *body, char *out, size_t cap);
 /* ---- proxy authentication ---- */
 
 /*
- * Credentials file: one "user:{SHA256}hex" per line, where hex is the 64
- * lower- or upper-case hex digits of SHA-256 over the bytes "user:password"
- * (the exact string a client base64-encodes for Basic auth), e.g.
- *     printf '%s' 'alice:s3cret' | sha256sum
- * Blank lines and lines starting with '#' are ignored; a line may end in
- * CRLF. Users are unique and non-empty, without ':' or control bytes.
- *
- * Why a hash and not the password: the file then holds nothing a reader can
- * replay, and checking needs only the SHA-256 in this file, not OpenSSL.
- * The hash is unsalted and fast, so it protects random tokens well and
- * guessable passwords poorly: use generated credentials. A check hashes the
- * presented "user:password" once and compares it against every entry in
- * constant time, so the time taken says nothing about which entry, user or
- * byte matched.
+ * Loading a credentials file moved to conf/credentials.h. These two names
+ * stay for the callers that still use them and go once none does; they are
+ * defined in conf/credentials.c, so only code that links conf can call them.
  */
-#define PROXY_AUTH_MAX_USERS	 4096
-#define PROXY_AUTH_MAX_LINE	 512 /* bytes per line of the file */
-#define PROXY_AUTH_MAX_USER_PASS 512 /* decoded "user:password" bytes accepted */
-
-struct proxy_auth_entry {
-	char *user;	  /* owned; for the operator and the duplicate check */
-	uint8_t hash[32]; /* SHA-256 of "user:password" */
-};
-
-struct proxy_auth {
-	struct proxy_auth_entry *v; /* owned */
-	size_t n;		    /* 1..PROXY_AUTH_MAX_USERS */
-};
-
 struct proxy_auth_error {
 	char file[256]; /* the path given */
 	unsigned line;	/* 1-based; 0 when not tied to a line (open, read, empty file) */
 	char msg[160];
 };
-
-/*
- * Load a credentials file. Returns 0 and *out (free with proxy_auth_free()),
- * or -EINVAL (content), -ENOMEM, -errno (I/O) with *err filled: the message
- * never quotes a hash or a password, only the line number. A file with no
- * entry is -EINVAL: it would refuse every client.
- */
 int proxy_auth_load(const char *path, struct proxy_auth **out, struct proxy_auth_error *err);
-
-/* Frees everything; NULL is fine. */
-void proxy_auth_free(struct proxy_auth *a);
-
-enum proxy_auth_result {
-	PROXY_AUTH_OK = 0,
-	PROXY_AUTH_MISSING,   /* no Proxy-Authorization header (value NULL) */
-	PROXY_AUTH_SCHEME,    /* a scheme other than Basic */
-	PROXY_AUTH_MALFORMED, /* not base64, too long, or no ':' in the decoded text */
-	PROXY_AUTH_WRONG,     /* well-formed, no entry matches */
-};
-
-/*
- * Check a Proxy-Authorization value (connect_req.auth/auth_len; NULL for
- * absent): "Basic" (any case), one or more spaces, then padded base64 of
- * "user:password". Every result but PROXY_AUTH_OK is answered 407. Nothing
- * of the value is kept or copied out; the decoded text lives on the stack
- * and is wiped before returning.
- */
-enum proxy_auth_result proxy_auth_check(const struct proxy_auth *a, const uint8_t *value,
-					size_t len);
-
-/* "ok", "missing", "scheme", "malformed", "wrong": for logs and counters. */
-const char *proxy_auth_result_str(enum proxy_auth_result r);
-
-/* SHA-256 (FIPS 180-4) of p[0..n), for the credentials file and its tests. */
-void proxy_auth_sha256(const void *p, size_t n, uint8_t out[32]);
 
 #endif

@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sni/proxyauth.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void check(bool ok)
@@ -62,16 +64,18 @@ static void check_ok(const uint8_t *data, const struct connect_req *r)
 /* A two-user credentials set without a file: "u:p" and "alice:s3cret". */
 static struct proxy_auth *auth_set(void)
 {
-	static struct proxy_auth_entry v[2];
-	static struct proxy_auth a = {v, 2};
+	static struct proxy_auth *a;
+	uint8_t h[SHA256_LEN];
 
-	if (!v[0].user) {
-		v[0].user = (char *)"u";
-		proxy_auth_sha256("u:p", 3, v[0].hash);
-		v[1].user = (char *)"alice";
-		proxy_auth_sha256("alice:s3cret", 12, v[1].hash);
+	if (!a) {
+		a = proxy_auth_new();
+		check(a != NULL);
+		sha256("u:p", 3, h);
+		check(proxy_auth_add(a, "u", 1, h) == 0);
+		sha256("alice:s3cret", 12, h);
+		check(proxy_auth_add(a, "alice", 5, h) == 0);
 	}
-	return &a;
+	return a;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_connect: the CONNECT head parser, first-byte classifier, responses
- * and Basic proxy authentication (sni/connect.h).
+ * test_connect: the CONNECT head parser, first-byte classifier and
+ * responses (sni/connect.h). The Basic check is test_proxyauth.c's.
  *
  * Every parser input is copied so that its last byte sits right before a
  * PROT_NONE page, as in test_sni.c: a read past len is a SIGSEGV even in
@@ -12,9 +12,7 @@
 #include "sni/connect.h"
 
 #include <criterion/criterion.h>
-#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -48,7 +46,6 @@ static void teardown(void)
 TestSuite(classify, .init = setup, .fini = teardown);
 TestSuite(connect, .init = setup, .fini = teardown);
 TestSuite(response);
-TestSuite(proxy_auth, .init = setup, .fini = teardown);
 
 /* src[0..len) flush against the guard page. */
 static const uint8_t *flush(const void *src, size_t len)
@@ -576,250 +573,4 @@ Test(response, refuses_unknown_status_and_small_buffers)
 	cr_assert_gt(n, 0);
 	cr_assert_eq(connect_response(502, NULL, out, n), 0); /* no silent truncation */
 	cr_assert_eq(connect_response(502, NULL, out, n + 1), n);
-}
-
-/* ---- SHA-256 ---- */
-
-static void hex(const uint8_t *h, char *out)
-{
-	for (int i = 0; i < 32; i++)
-		sprintf(out + 2 * i, "%02x", h[i]);
-}
-
-Test(proxy_auth, sha256_vectors)
-{
-	/* FIPS 180-4 examples (NIST CSRC), plus lengths around the padding edges. */
-	static const struct {
-		const char *in;
-		const char *want;
-	} v[] = {
-		{"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
-		{"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
-		{"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
-		 "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
-		{"abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu",
-		 "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1"},
-	};
-	uint8_t h[32];
-	char got[65];
-
-	for (size_t i = 0; i < ARRAY_SIZE(v); i++) {
-		proxy_auth_sha256(v[i].in, strlen(v[i].in), h);
-		hex(h, got);
-		cr_assert_str_eq(got, v[i].want, "vector %zu", i);
-	}
-
-	/* One million 'a' (FIPS 180-4 example). */
-	char *m = malloc(1000000);
-	cr_assert_not_null(m);
-	memset(m, 'a', 1000000);
-	proxy_auth_sha256(m, 1000000, h);
-	free(m);
-	hex(h, got);
-	cr_assert_str_eq(got, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
-}
-
-/* ---- credentials file ---- */
-
-static char *write_file(const char *text)
-{
-	static char path[64];
-	int fd;
-
-	snprintf(path, sizeof(path), "/tmp/test_connect_auth.XXXXXX");
-	fd = mkstemp(path);
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-	close(fd);
-	return path;
-}
-
-/* sha256("u:p") and sha256("alice:s3cret"), as `printf '%s' ... | sha256sum` prints them. */
-static char HASH_UP[65], HASH_ALICE[65];
-
-static void hashes(void)
-{
-	uint8_t h[32];
-
-	proxy_auth_sha256("u:p", 3, h);
-	hex(h, HASH_UP);
-	proxy_auth_sha256("alice:s3cret", 12, h);
-	hex(h, HASH_ALICE);
-}
-
-static struct proxy_auth *load_text(const char *text, int want_rc, unsigned want_line)
-{
-	struct proxy_auth *a = (struct proxy_auth *)1;
-	struct proxy_auth_error err;
-	char *path = write_file(text);
-	int rc = proxy_auth_load(path, &a, &err);
-
-	unlink(path);
-	cr_assert_eq(rc, want_rc, "rc %d (%s:%u: %s)", rc, err.file, err.line, err.msg);
-	if (rc) {
-		cr_assert_null(a);
-		cr_assert_eq(err.line, want_line, "line %u: %s", err.line, err.msg);
-		cr_assert_str_eq(err.file, path);
-		cr_assert_neq(err.msg[0], '\0');
-	}
-	return a;
-}
-
-static struct proxy_auth *two_users(void)
-{
-	char text[512];
-
-	hashes();
-	snprintf(text, sizeof(text), "# proxy users\n\nu:{SHA256}%s\r\nalice:{SHA256}%s", HASH_UP,
-		 HASH_ALICE);
-	return load_text(text, 0, 0);
-}
-
-Test(proxy_auth, load_good)
-{
-	struct proxy_auth *a = two_users();
-
-	cr_assert_eq(a->n, 2);
-	cr_assert_str_eq(a->v[0].user, "u");
-	cr_assert_str_eq(a->v[1].user, "alice");
-	proxy_auth_free(a);
-	proxy_auth_free(NULL);
-}
-
-Test(proxy_auth, load_errors_name_the_line)
-{
-	char text[512];
-	struct proxy_auth_error err;
-	struct proxy_auth *a;
-
-	hashes();
-	load_text("# nothing\n\n", -EINVAL, 0);
-	load_text("", -EINVAL, 0);
-	load_text("# c\nalice:s3cret\n", -EINVAL, 2); /* plain password */
-	load_text("alice\n", -EINVAL, 1);
-	load_text(":{SHA256}00\n", -EINVAL, 1);
-	snprintf(text, sizeof(text), "u:{SHA256}%.63s\n", HASH_UP);
-	load_text(text, -EINVAL, 1); /* 63 digits */
-	snprintf(text, sizeof(text), "u:{SHA256}%.63sg\n", HASH_UP);
-	load_text(text, -EINVAL, 1);
-	snprintf(text, sizeof(text), "u:{SHA256}%s\n#\nu:{SHA256}%s\n", HASH_UP, HASH_ALICE);
-	load_text(text, -EINVAL, 3); /* user twice */
-	char *longline = malloc(2000);
-	memset(longline, 'x', 1999);
-	longline[1999] = '\0';
-	load_text(longline, -EINVAL, 1);
-	free(longline);
-
-	cr_assert_eq(proxy_auth_load("/nonexistent/auth", &a, &err), -ENOENT);
-	cr_assert_eq(err.line, 0);
-	cr_assert_null(a);
-}
-
-Test(proxy_auth, load_limits)
-{
-	size_t cap = (PROXY_AUTH_MAX_USERS + 1) * 96, o = 0;
-	char *text = malloc(cap);
-	struct proxy_auth *a;
-
-	hashes();
-	cr_assert_not_null(text);
-	/* A last line of PROXY_AUTH_MAX_LINE + 1 bytes without a newline. */
-	memset(text, 'x', PROXY_AUTH_MAX_LINE + 1);
-	text[PROXY_AUTH_MAX_LINE + 1] = '\0';
-	load_text(text, -EINVAL, 1);
-	/* PROXY_AUTH_MAX_USERS users load; one more is refused on its line. */
-	for (unsigned i = 0; i < PROXY_AUTH_MAX_USERS; i++)
-		o += (size_t)snprintf(text + o, cap - o, "user%u:{SHA256}%s\n", i, HASH_UP);
-	a = load_text(text, 0, 0);
-	cr_assert_eq(a->n, PROXY_AUTH_MAX_USERS);
-	proxy_auth_free(a);
-	snprintf(text + o, cap - o, "one-more:{SHA256}%s\n", HASH_UP);
-	load_text(text, -EINVAL, PROXY_AUTH_MAX_USERS + 1);
-	free(text);
-}
-
-Test(proxy_auth, load_accepts_upper_case_hex)
-{
-	char text[256];
-	struct proxy_auth *a;
-
-	hashes();
-	for (char *p = HASH_UP; *p; p++)
-		if (*p >= 'a' && *p <= 'f')
-			*p = (char)(*p - 32);
-	snprintf(text, sizeof(text), "u:{SHA256}%s\n", HASH_UP);
-	a = load_text(text, 0, 0);
-	cr_assert_eq(proxy_auth_check(a, flush("Basic dTpw", 10), 10), PROXY_AUTH_OK);
-	proxy_auth_free(a);
-}
-
-static enum proxy_auth_result check_str(const struct proxy_auth *a, const char *v)
-{
-	return proxy_auth_check(a, flush(v, strlen(v)), strlen(v));
-}
-
-Test(proxy_auth, check)
-{
-	struct proxy_auth *a = two_users();
-
-	/* right: "u:p" = dTpw, "alice:s3cret" = YWxpY2U6czNjcmV0 */
-	cr_assert_eq(check_str(a, "Basic dTpw"), PROXY_AUTH_OK);
-	cr_assert_eq(check_str(a, "Basic YWxpY2U6czNjcmV0"), PROXY_AUTH_OK);
-	cr_assert_eq(check_str(a, "basic YWxpY2U6czNjcmV0"), PROXY_AUTH_OK);
-	cr_assert_eq(check_str(a, "BASIC    dTpw"), PROXY_AUTH_OK);
-	/* wrong: "u:q", "alice:s3cre", "alice:s3cret " */
-	cr_assert_eq(check_str(a, "Basic dTpx"), PROXY_AUTH_WRONG);
-	cr_assert_eq(check_str(a, "Basic YWxpY2U6czNjcmU="), PROXY_AUTH_WRONG);
-	cr_assert_eq(check_str(a, "Basic YWxpY2U6czNjcmV0IA=="), PROXY_AUTH_WRONG);
-	/* another user's password */
-	cr_assert_eq(check_str(a, "Basic dTpzM2NyZXQ="), PROXY_AUTH_WRONG);
-	/* missing */
-	cr_assert_eq(proxy_auth_check(a, NULL, 0), PROXY_AUTH_MISSING);
-	/* scheme */
-	cr_assert_eq(check_str(a, "Bearer dTpw"), PROXY_AUTH_SCHEME);
-	cr_assert_eq(check_str(a, "Basic"), PROXY_AUTH_SCHEME);
-	cr_assert_eq(check_str(a, "Basicx dTpw"), PROXY_AUTH_SCHEME);
-	cr_assert_eq(check_str(a, ""), PROXY_AUTH_SCHEME);
-	cr_assert_eq(check_str(a, "Basic\tdTpw"), PROXY_AUTH_SCHEME);
-	/* malformed base64 */
-	cr_assert_eq(check_str(a, "Basic "), PROXY_AUTH_MALFORMED);
-	cr_assert_eq(check_str(a, "Basic dTp"), PROXY_AUTH_MALFORMED);
-	cr_assert_eq(check_str(a, "Basic dT=w"), PROXY_AUTH_MALFORMED);
-	cr_assert_eq(check_str(a, "Basic dTpw===="), PROXY_AUTH_MALFORMED);
-	cr_assert_eq(check_str(a, "Basic d!pw"), PROXY_AUTH_MALFORMED);
-	cr_assert_eq(check_str(a, "Basic dTpw dTpw"), PROXY_AUTH_MALFORMED);
-	cr_assert_eq(check_str(a, "Basic dXNlcg=="), PROXY_AUTH_MALFORMED); /* "user", no ':' */
-	/* longer than PROXY_AUTH_MAX_USER_PASS decoded */
-	char big[1200] = "Basic ";
-	memset(big + 6, 'Q', 1000);
-	big[1006] = '\0';
-	cr_assert_eq(check_str(a, big), PROXY_AUTH_MALFORMED);
-	/* no credentials loaded: nothing matches */
-	cr_assert_eq(check_str(NULL, "Basic dTpw"), PROXY_AUTH_WRONG);
-
-	cr_assert_str_eq(proxy_auth_result_str(PROXY_AUTH_OK), "ok");
-	cr_assert_str_eq(proxy_auth_result_str(PROXY_AUTH_MISSING), "missing");
-	cr_assert_str_eq(proxy_auth_result_str(PROXY_AUTH_SCHEME), "scheme");
-	cr_assert_str_eq(proxy_auth_result_str(PROXY_AUTH_MALFORMED), "malformed");
-	cr_assert_str_eq(proxy_auth_result_str(PROXY_AUTH_WRONG), "wrong");
-	cr_assert_str_eq(proxy_auth_result_str((enum proxy_auth_result)99), "unknown");
-	proxy_auth_free(a);
-}
-
-/* The parser's view goes straight into the check, as core/conn.c will do it. */
-Test(proxy_auth, from_parsed_head)
-{
-	struct proxy_auth *a = two_users();
-	static const char in[] =
-		"CONNECT h:443 HTTP/1.1\r\nProxy-Authorization: Basic dTpw\r\n\r\n";
-	const uint8_t *p = flush(in, sizeof(in) - 1);
-	struct connect_req r;
-
-	cr_assert_eq(connect_parse(p, sizeof(in) - 1, NULL, &r), CONNECT_OK);
-	cr_assert_eq(proxy_auth_check(a, r.auth, r.auth_len), PROXY_AUTH_OK);
-	cr_assert_eq(connect_parse(flush(REQ("h:443"), strlen(REQ("h:443"))), strlen(REQ("h:443")),
-				   NULL, &r),
-		     CONNECT_OK);
-	cr_assert_eq(proxy_auth_check(a, r.auth, r.auth_len), PROXY_AUTH_MISSING);
-	proxy_auth_free(a);
 }
