@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "conf/credentials.h"
 #include "conf/dump.h"
 #include "core/admin.h"
 #include "core/cpu.h"
@@ -251,10 +252,10 @@ static struct gen *gen_build(struct conf *c, unsigned id, char *why, size_t len)
 		return NULL;
 	}
 	for (unsigned i = 0; i < c->n_listeners; i++) {
-		struct proxy_auth_error ae = {0};
+		struct credentials_error ae = {0};
 		const char *f = c->listeners[i].proxy_auth_file;
 		/* Read again at every load: a reload is how credentials change. */
-		if (f && proxy_auth_load(f, &g->auth[i], &ae) < 0) {
+		if (f && credentials_load(f, &g->auth[i], &ae) < 0) {
 			snprintf(why, len, "listeners[%u].proxy_auth_file: %s:%u: %s", i, ae.file,
 				 ae.line, ae.msg);
 			gen_free(g);
