@@ -30,7 +30,6 @@
  * poll instead, which posts once per wakeup of the socket; completions that
  * carry nothing the poll was for (RDHUP alone) are dropped.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -44,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/accesslog.h"
 #include "core/core.h"
 #include "core/log.h"
 #include "sni/connect.h"
@@ -250,103 +250,42 @@ static void set_linger0(int fd)
 
 /* ---- access log ---- */
 
-static size_t fmt_addr(const union addr *ss, char *buf, size_t len)
-{
-	char ip[INET6_ADDRSTRLEN];
-	if (ss->sa.sa_family == AF_INET) {
-		const struct sockaddr_in *s = &ss->in;
-		inet_ntop(AF_INET, &s->sin_addr, ip, sizeof(ip));
-		return (size_t)snprintf(buf, len, "%s:%u", ip, ntohs(s->sin_port));
-	}
-	if (ss->sa.sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s = &ss->in6;
-		inet_ntop(AF_INET6, &s->sin6_addr, ip, sizeof(ip));
-		return (size_t)snprintf(buf, len, "[%s]:%u", ip, ntohs(s->sin6_port));
-	}
-	return (size_t)snprintf(buf, len, "?");
-}
-
-static uint64_t xorshift(uint64_t *x)
-{
-	*x ^= *x << 13;
-	*x ^= *x >> 7;
-	*x ^= *x << 17;
-	return *x;
-}
-
-/*
- * Denials are logged at most log.access_deny_rate per second and thread, so a
- * scan cannot turn the log into the bottleneck; the rest are counted.
- * Allowed connections are sampled at log.access_sample.
- */
-static bool access_wanted(struct conn *c)
-{
-	struct worker *w = c->w;
-	const struct conf *cf = w->conf;
-
-	if (!cf->access_log || !log_enabled(CONF_LOG_INFO))
-		return false;
-	if (c->allowed || c->would_deny) {
-		if (cf->access_log_sample >= 1)
-			return true;
-		return (double)(xorshift(&w->rng) >> 11) * 0x1p-53 < cf->access_log_sample;
-	}
-	if (!cf->access_log_deny_rate)
-		return true;
-	if (w->now > w->log_at) {
-		w->log_tokens += (double)(w->now - w->log_at) * cf->access_log_deny_rate / 1000.0;
-		if (w->log_tokens > cf->access_log_deny_rate)
-			w->log_tokens = cf->access_log_deny_rate;
-		w->log_at = w->now;
-	}
-	if (w->log_tokens >= 1) {
-		w->log_tokens -= 1;
-		return true;
-	}
-	w->st.log_dropped++;
-	return false;
-}
-
 static enum decision decision_of(const struct conn *c)
 {
 	return c->would_deny ? DEC_WOULD_DENY : c->allowed ? DEC_ALLOW : DEC_DENY;
 }
 
-static void access_line(struct conn *c)
+/* Whether c's access line is written: sampling and the denial rate (core/accesslog.h). */
+static bool access_wanted(struct conn *c)
 {
-	char line[1280], client[64] = "?", up[64] = "", ts[40], auth[300] = "null";
-	struct timespec rt;
-	struct tm tm;
+	struct worker *w = c->w;
 
-	fmt_addr(&c->peer, client, sizeof(client));
-	if (c->up_len)
-		fmt_addr(&c->up, up, sizeof(up));
-	clock_gettime(CLOCK_REALTIME, &rt);
-	gmtime_r(&rt.tv_sec, &tm);
-	size_t tl = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(ts + tl, sizeof(ts) - tl, ".%03ldZ", rt.tv_nsec / 1000000);
-	if (c->host_len)
-		snprintf(auth, sizeof(auth), strchr(c->host, ':') ? "\"[%s]:%u\"" : "\"%s:%u\"",
-			 c->host, c->connect_port);
-	long long hello_ms = c->t_hello ? (long long)(c->t_hello - c->t0) : -1;
-	long long dns_ms = c->t_dns && c->t_hello ? (long long)(c->t_dns - c->t_hello) : -1;
-	long long conn_ms = c->t_connect && c->t_dns ? (long long)(c->t_connect - c->t_dns) : -1;
+	return accesslog_wanted(&w->alog, w->conf, c->allowed || c->would_deny, w->now,
+				&w->st.log_dropped);
+}
 
-	/* The name passed the parser's [a-z0-9._-] check, so it needs no escaping. */
-	int n = snprintf(
-		line, sizeof(line),
-		"{\"ts\":\"%s\",\"client\":\"%s\",\"listener\":\"%s\",\"path\":\"%s\","
-		"\"authority\":%s,\"sni\":%s%s%s,\"decision\":\"%s\",\"reason\":\"%s\",\"upstream\":%s%s%s,"
-		"\"bytes_up\":%llu,\"bytes_down\":%llu,\"hello_ms\":%lld,\"dns_ms\":%lld,"
-		"\"connect_ms\":%lld,\"duration_ms\":%llu,\"ech\":%s}",
-		ts, client, c->l->name, path_str(c->path), auth, c->sni_len ? "\"" : "",
-		c->sni_len ? c->sni : "null", c->sni_len ? "\"" : "", decision_str(decision_of(c)),
-		reason_str(c->reason), up[0] ? "\"" : "", up[0] ? up : "null", up[0] ? "\"" : "",
-		(unsigned long long)c->d[0].bytes, (unsigned long long)c->d[1].bytes, hello_ms,
-		dns_ms, conn_ms, (unsigned long long)(c->w->now - c->t0),
-		c->ech ? "true" : "false");
-	if (n > 0)
-		log_access(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+static void access_line(const struct conn *c)
+{
+	struct access_entry e = {
+		.client = &c->peer.sa,
+		.upstream = c->up_len ? &c->up.sa : NULL,
+		.listener = c->l->name,
+		.path = c->path,
+		.host = c->host_len ? c->host : NULL,
+		.port = c->connect_port,
+		.sni = c->sni_len ? c->sni : NULL,
+		.decision = decision_of(c),
+		.reason = c->reason,
+		.bytes_up = c->d[0].bytes,
+		.bytes_down = c->d[1].bytes,
+		.t0 = c->t0,
+		.t_hello = c->t_hello,
+		.t_dns = c->t_dns,
+		.t_connect = c->t_connect,
+		.now = c->w->now,
+		.ech = c->ech,
+	};
+	accesslog_write(&e);
 }
 
 /* ---- end of life ---- */
@@ -641,7 +580,7 @@ static void upstream_refused(struct conn *c, enum policy_verdict v)
 		w->policy_quiet++;
 		return;
 	}
-	fmt_addr(&c->up, up, sizeof(up));
+	accesslog_addr(&c->up.sa, up, sizeof(up));
 	log_msg(CONF_LOG_WARN, "upstream denied: %s resolved to %s (%s; %u more held back)",
 		c->path == PATH_CONNECT ? c->host : c->sni, up,
 		v == POLICY_SELF ? "this gateway's own listener: a loop" : "upstream policy",

@@ -17,6 +17,7 @@
 #include "sni/sni.h"
 #include "resolver/resolver.h"
 #include "resolver/policy.h"
+#include "core/accesslog.h"
 #include "core/pipepool.h"
 #include "core/slab.h"
 #include "core/stats.h"
@@ -151,9 +152,7 @@ struct worker {
 	uint64_t *names;	    /* allowed connections per allowlist entry of al */
 	unsigned n_hello;	    /* connections waiting for their ClientHello */
 	unsigned max_hellos;	    /* 0 = no limit */
-	double log_tokens;	    /* denial access lines that may still be written this second */
-	uint64_t log_at;	    /* when log_tokens was last refilled */
-	uint64_t rng;		    /* access log sampling */
+	struct accesslog alog;	    /* which access lines this thread writes */
 	unsigned accept_errs;	    /* accept failures since the last warning */
 	uint64_t accept_warned;
 	unsigned policy_quiet;	/* refused-address warnings held back this second */

@@ -487,8 +487,7 @@ static int setup(struct worker *w)
 	w->names = calloc(nn ? nn : 1, sizeof(*w->names));
 	w->pub_names = calloc(nn ? nn : 1, sizeof(*w->pub_names));
 	w->denied = topk_new(DENIED_TOPK);
-	w->rng = 0x9e3779b97f4a7c15ULL * (w->id + 1);
-	w->log_tokens = c->access_log_deny_rate;
+	accesslog_init(&w->alog, c, w->id);
 	w->scratch_len = c->limits.max_client_hello;
 	/* Room for the records around the message, fragmented into small records. */
 	w->peek_len = w->scratch_len * 2 + 1024;
