@@ -35,6 +35,7 @@
 #include <yaml.h>
 
 #include "conf/conf.h"
+#include "conf/credentials.h"
 #include "conf/conf_error.h"
 #include "sni/allowlist.h"
 #include "sni/connect.h"
@@ -1402,7 +1403,7 @@ static int listener_line(struct ectx *x, const struct conf_listener *l, const ch
 static int check_listener_connect(struct ectx *x, const struct conf_listener *l, unsigned i)
 {
 	char path[PATH_LEN];
-	struct proxy_auth_error aerr;
+	struct credentials_error aerr;
 	struct proxy_auth *auth;
 	int rc;
 
@@ -1430,7 +1431,7 @@ static int check_listener_connect(struct ectx *x, const struct conf_listener *l,
 	snprintf(path, sizeof(path), "listeners[%u].proxy_auth_file", i);
 	if (!*l->proxy_auth_file)
 		return fail(x, listener_line(x, l, path), path, "empty path");
-	rc = proxy_auth_load(l->proxy_auth_file, &auth, &aerr);
+	rc = credentials_load(l->proxy_auth_file, &auth, &aerr);
 	if (rc == -ENOMEM)
 		return oom(x);
 	if (rc && aerr.line)

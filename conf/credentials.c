@@ -159,15 +159,3 @@ out_close:
 	fclose(f);
 	return rc;
 }
-
-/* The loader's older name, declared in sni/connect.h for callers not yet moved here. */
-int proxy_auth_load(const char *path, struct proxy_auth **out, struct proxy_auth_error *err)
-{
-	struct credentials_error e;
-	int rc = credentials_load(path, out, &e);
-
-	memcpy(err->file, e.file, sizeof(err->file));
-	err->line = e.line;
-	memcpy(err->msg, e.msg, sizeof(err->msg));
-	return rc;
-}

@@ -187,18 +187,4 @@ const char *connect_reason_str(enum connect_reason r);
  */
 size_t connect_response(int status, const char *body, char *out, size_t cap);
 
-/* ---- proxy authentication ---- */
-
-/*
- * Loading a credentials file moved to conf/credentials.h. These two names
- * stay for the callers that still use them and go once none does; they are
- * defined in conf/credentials.c, so only code that links conf can call them.
- */
-struct proxy_auth_error {
-	char file[256]; /* the path given */
-	unsigned line;	/* 1-based; 0 when not tied to a line (open, read, empty file) */
-	char msg[160];
-};
-int proxy_auth_load(const char *path, struct proxy_auth **out, struct proxy_auth_error *err);
-
 #endif

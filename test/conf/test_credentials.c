@@ -197,18 +197,3 @@ Test(credentials, accepts_upper_case_hex)
 	cr_assert_eq(proxy_auth_check(a, (const uint8_t *)"Basic dTpw", 10), PROXY_AUTH_OK);
 	proxy_auth_free(a);
 }
-
-/* The older entry point gives the same answer and the same error. */
-Test(credentials, old_name_still_loads)
-{
-	struct proxy_auth_error err;
-	struct proxy_auth *a;
-	char *path = write_file("alice\n");
-
-	cr_assert_eq(proxy_auth_load(path, &a, &err), -EINVAL);
-	cr_assert_eq(err.line, 1);
-	cr_assert_str_eq(err.file, path);
-	cr_assert_str_eq(err.msg, "expected user:{SHA256}hex");
-	cr_assert_null(a);
-	unlink(path);
-}
