@@ -471,7 +471,7 @@ for (const { name, docs } of docsBySet) {
 		const dns = of("Service").find((s) => s.spec.clusterIP === ns0[0]);
 		check(ns0.length === 1 && !!dns && dns.spec.ports.some((x) => x.port === 53),
 			`${name}: ${podName(p)}: its only nameserver ${ns0[0]} is ${dns ? "Service/" + dns.metadata.name : "no Service of this set"} on port 53`,
-			ns0.length > 1 ? `also ${ns0.slice(1)}: a second nameserver lets real addresses win (README)` : "");
+			ns0.length > 1 ? `also ${ns0.slice(1)}: a second nameserver lets real addresses win (docs/kubernetes.md)` : "");
 		const nsObj = of("Namespace").find((x) => x.metadata.name === p.ns);
 		const labels = { ...(nsObj?.metadata?.labels || {}), "kubernetes.io/metadata.name": p.ns };
 		check(!!nsObj && sel(CLIENT_NS, labels), `${name}: ${podName(p)}: namespace ${p.ns} carries snigate.io/egress-client=true, so the gateway and egress-dns admit it`);
