@@ -1,11 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * conn: the life of one client connection, as one state machine.
+ * conn: the life of one client connection, as one state machine. Every
+ * state change goes through set_state(), checked against this table:
  *
- *   accept ─► HELLO ──(whole ClientHello, name allowed)──► RESOLVE ─► CONNECT ─► RELAY
- *               │  └─(no/invalid SNI, not allowed, timeout, EOF)─► reset      │       │
- *               │                     RESOLVE/CONNECT failure ─► reset ◄──────┘       │
- *               └──────────────────────────► CLOSING ◄────────── end of relay ◄───────┘
+ *   NEW      -> HELLO     accepted
+ *   HELLO    -> RESOLVE   whole ClientHello, name allowed (or audit mode)
+ *            -> HEAD      the first bytes are an HTTP request line
+ *            -> RELAY     CONNECT tunnel: its ClientHello names the host asked for
+ *   HEAD     -> RESOLVE   CONNECT request allowed (an address literal skips the resolver)
+ *            -> LINGER    an HTTP error went out (400, 403, 405, 407, 431, 505)
+ *   RESOLVE  -> CONNECT   an address of the answer that the upstream policy allows
+ *            -> LINGER    CONNECT: no answer, or none allowed; 502 or 403 went out
+ *   CONNECT  -> CONNECT   that address failed: the next one
+ *            -> RELAY     connected (TLS, or CONNECT without require_sni_match)
+ *            -> HELLO     connected, CONNECT with require_sni_match
+ *            -> LINGER    CONNECT: no address left; 502, 504 or 403 went out
+ *   all but NEW and CLOSING -> CLOSING   the end: done, refused, timed out, failed
  *
  * CLOSING waits for every request still in the ring to complete (a pending
  * poll keeps a socket alive after close(), so an RST would not go out), then
@@ -30,6 +40,9 @@
  * poll instead, which posts once per wakeup of the socket; completions that
  * carry nothing the poll was for (RDHUP alone) are dropped.
  */
+#include "core/conn.h"
+
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -44,7 +57,6 @@
 #include <unistd.h>
 
 #include "core/accesslog.h"
-#include "core/core.h"
 #include "core/log.h"
 #include "sni/connect.h"
 
@@ -54,16 +66,6 @@
 #define LINGER_MS 2000
 /* Consecutive pipe-filling reads after which a flow gets a large pipe. */
 #define PROMOTE_AFTER 3
-
-enum conn_state {
-	CS_HELLO,   /* waiting for a whole ClientHello; in flight: OP_CIN */
-	CS_HEAD,    /* HTTP CONNECT: waiting for the whole request head; in flight: OP_CIN */
-	CS_LINGER,  /* an HTTP error was sent: reading what the client still sends, to EOF */
-	CS_RESOLVE, /* allowed, waiting for the resolver; nothing in the ring */
-	CS_CONNECT, /* connecting ufd to ans.a[addr_idx]; in flight: OP_CONNECT */
-	CS_RELAY,   /* splicing both ways; in flight: up to the four polls */
-	CS_CLOSING, /* ended; waiting for cancelled requests before conn_finish() */
-};
 
 struct dir {
 	struct pipe *pipe; /* from the worker's pool, held only while bytes sit in it */
@@ -152,11 +154,49 @@ static bool busy(const struct conn *c, enum op op)
 /* Waiting for the client's first message: what limits.max_pending_hellos bounds. */
 static bool pending(enum conn_state s)
 {
-	return s == CS_HELLO || s == CS_HEAD;
+	return s == CONN_ST_HELLO || s == CONN_ST_HEAD;
 }
 
+/* Which states may follow each one: the table at the top of this file, as data. */
+static const uint16_t next_ok[CONN_ST__COUNT] = {
+	[CONN_ST_NEW] = CONN_SB(CONN_ST_HELLO),
+	[CONN_ST_HELLO] = CONN_SB(CONN_ST_HEAD) | CONN_SB(CONN_ST_RESOLVE) |
+			  CONN_SB(CONN_ST_RELAY) | CONN_SB(CONN_ST_CLOSING),
+	[CONN_ST_HEAD] =
+		CONN_SB(CONN_ST_LINGER) | CONN_SB(CONN_ST_RESOLVE) | CONN_SB(CONN_ST_CLOSING),
+	[CONN_ST_LINGER] = CONN_SB(CONN_ST_CLOSING),
+	[CONN_ST_RESOLVE] =
+		CONN_SB(CONN_ST_CONNECT) | CONN_SB(CONN_ST_LINGER) | CONN_SB(CONN_ST_CLOSING),
+	[CONN_ST_CONNECT] = CONN_SB(CONN_ST_CONNECT) | CONN_SB(CONN_ST_HELLO) |
+			    CONN_SB(CONN_ST_RELAY) | CONN_SB(CONN_ST_LINGER) |
+			    CONN_SB(CONN_ST_CLOSING),
+	[CONN_ST_RELAY] = CONN_SB(CONN_ST_CLOSING),
+	[CONN_ST_CLOSING] = 0,
+};
+
+static const char *const state_names[CONN_ST__COUNT] = {
+	[CONN_ST_NEW] = "NEW",	     [CONN_ST_HELLO] = "HELLO",	    [CONN_ST_HEAD] = "HEAD",
+	[CONN_ST_LINGER] = "LINGER", [CONN_ST_RESOLVE] = "RESOLVE", [CONN_ST_CONNECT] = "CONNECT",
+	[CONN_ST_RELAY] = "RELAY",   [CONN_ST_CLOSING] = "CLOSING",
+};
+
+bool conn_transition_ok(enum conn_state from, enum conn_state to)
+{
+	return from < CONN_ST__COUNT && to < CONN_ST__COUNT && (next_ok[from] & CONN_SB(to));
+}
+
+const char *conn_state_name(enum conn_state s)
+{
+	return s < CONN_ST__COUNT && state_names[s] ? state_names[s] : "?";
+}
+
+/* The only writer of c->state. */
 static void set_state(struct conn *c, enum conn_state s)
 {
+	/* A transition outside the table is our bug, whatever the peer sent. */
+	assert(conn_transition_ok(c->state, s));
+	log_msg(CONF_LOG_DEBUG, "conn %d: %s -> %s", c->cfd, conn_state_name(c->state),
+		conn_state_name(s));
 	if (pending(c->state) && !pending(s))
 		c->w->n_hello--;
 	else if (!pending(c->state) && pending(s))
@@ -359,13 +399,13 @@ static void cancel_fd(struct worker *w, int fd)
  */
 static void conn_end(struct conn *c, enum reason why, bool rst)
 {
-	if (c->state == CS_CLOSING)
+	if (c->state == CONN_ST_CLOSING)
 		return;
 	if (pending(c->state) && !c->allowed && !c->would_deny)
 		c->w->st.denied++;
-	if (c->state == CS_RESOLVE && c->hs)
+	if (c->state == CONN_ST_RESOLVE && c->hs)
 		resolver_cancel(&c->hs->rw);
-	set_state(c, CS_CLOSING);
+	set_state(c, CONN_ST_CLOSING);
 	c->reason = why;
 	c->rst = rst;
 	list_del(&c->tl);
@@ -546,7 +586,7 @@ static void relay_start(struct conn *c)
 	/* The hello is whole; from now on any byte must wake us. */
 	if (c->lowat)
 		setsockopt(c->cfd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
-	set_state(c, CS_RELAY);
+	set_state(c, CONN_ST_RELAY);
 	c->unread = false; /* splice will read it */
 	w->st.relayed++;
 	touch(c);
@@ -630,7 +670,7 @@ static void connect_next(struct conn *c)
 		}
 		int one = 1;
 		setsockopt(c->ufd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		set_state(c, CS_CONNECT);
+		set_state(c, CONN_ST_CONNECT);
 		c->timed_out = false;
 		hs->connect_start_us = now_us();
 		struct io_uring_sqe *sqe = worker_sqe(w);
@@ -705,7 +745,7 @@ static void resolve(struct conn *c)
 	struct resolver_answer ans;
 	uint64_t before = resolver_queries(w->res);
 
-	set_state(c, CS_RESOLVE);
+	set_state(c, CONN_ST_RESOLVE);
 	queue_deadline(c, &w->q_dns, w->conf->timeouts.dns_ms);
 	const char *name = c->path == PATH_CONNECT ? c->host : c->sni;
 	size_t len = c->path == PATH_CONNECT ? c->host_len : c->sni_len;
@@ -744,7 +784,7 @@ static void http_reply(struct conn *c, int status, const char *body, enum reason
 	c->replied = true;
 	if (pending(c->state) && !c->allowed && !c->would_deny)
 		w->st.denied++;
-	if (c->state == CS_RESOLVE && c->hs)
+	if (c->state == CONN_ST_RESOLVE && c->hs)
 		resolver_cancel(&c->hs->rw);
 	hs_put(c);
 	if (c->lowat) {
@@ -761,12 +801,12 @@ static void http_reply(struct conn *c, int status, const char *body, enum reason
 		close(c->ufd);
 		c->ufd = -1;
 	}
-	set_state(c, CS_LINGER);
+	set_state(c, CONN_ST_LINGER);
 	queue_deadline(c, &w->q_linger, LINGER_MS);
 	arm_poll(c, OP_CIN, c->cfd, POLLIN | POLLRDHUP);
 }
 
-/* CS_LINGER: drop what arrives until EOF. */
+/* CONN_ST_LINGER: drop what arrives until EOF. */
 static void linger_read(struct conn *c)
 {
 	struct worker *w = c->w;
@@ -832,7 +872,7 @@ static void connect_established(struct conn *c)
 		relay_start(c);
 		return;
 	}
-	set_state(c, CS_HELLO);
+	set_state(c, CONN_ST_HELLO);
 	queue_deadline(c, &c->w->q_hello, c->w->conf->timeouts.client_hello_ms);
 	hello_try(c);
 }
@@ -845,7 +885,7 @@ static bool port_allowed(const struct conf_listener *cl, uint16_t port)
 	return false;
 }
 
-/* CS_HEAD: n bytes of the request head are in w->peek. */
+/* CONN_ST_HEAD: n bytes of the request head are in w->peek. */
 static void head_try(struct conn *c, size_t n)
 {
 	struct worker *w = c->w;
@@ -951,7 +991,7 @@ static void head_try(struct conn *c, size_t n)
 		memcpy(hs->ans.a[0].addr, rq.addr, sizeof(rq.addr));
 		hs->addr_idx = 0;
 		c->t_dns = w->now;
-		set_state(c, CS_RESOLVE);
+		set_state(c, CONN_ST_RESOLVE);
 		connect_next(c);
 		return;
 	}
@@ -966,7 +1006,7 @@ static void hello_try(struct conn *c)
 	struct sni_hello h;
 	ssize_t n;
 
-	enum reason eof = c->state == CS_HEAD ? RS_HEAD_EOF : RS_HELLO_EOF;
+	enum reason eof = c->state == CONN_ST_HEAD ? RS_HEAD_EOF : RS_HELLO_EOF;
 	n = recv(c->cfd, w->peek, w->peek_len, MSG_PEEK | MSG_DONTWAIT);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR) {
@@ -981,10 +1021,10 @@ static void hello_try(struct conn *c)
 		return;
 	}
 	if (n == 0) {
-		conn_end(c, c->state == CS_HEAD ? RS_HEAD_EOF : RS_HELLO_EOF, true);
+		conn_end(c, c->state == CONN_ST_HEAD ? RS_HEAD_EOF : RS_HELLO_EOF, true);
 		return;
 	}
-	if (c->state == CS_HEAD) {
+	if (c->state == CONN_ST_HEAD) {
 		head_try(c, (size_t)n);
 		return;
 	}
@@ -1002,7 +1042,7 @@ static void hello_try(struct conn *c)
 		case CONNECT_FIRST_HTTP:
 			c->sorted = true;
 			c->path = PATH_CONNECT;
-			set_state(c, CS_HEAD);
+			set_state(c, CONN_ST_HEAD);
 			queue_deadline(c, &w->q_head, w->conf->timeouts.request_head_ms);
 			head_try(c, (size_t)n);
 			return;
@@ -1149,8 +1189,7 @@ void conn_accept(struct worker *w, struct listener *l, int fd)
 	c->l = l;
 	c->cfd = fd;
 	c->ufd = -1;
-	c->state = CS_RESOLVE; /* not pending yet: set_state() counts the move */
-	set_state(c, CS_HELLO);
+	set_state(c, CONN_ST_HELLO); /* from NEW, which calloc() left: counted as pending */
 	c->t0 = w->now;
 	c->sorted = c->l->cl->protocol == CONF_PROTO_TLS;
 	c->src_held = src;
@@ -1175,7 +1214,7 @@ static bool poll_useful(const struct conn *c, enum op op, int res)
 		return res & (POLLOUT | POLLERR | POLLHUP);
 	case OP_CIN:
 	case OP_UIN:
-		if (c->state != CS_RELAY)
+		if (c->state != CONN_ST_RELAY)
 			return true;
 		if (c->d[op == OP_CIN ? 0 : 1].eof)
 			return res & (POLLERR | POLLHUP);
@@ -1192,7 +1231,7 @@ void conn_complete(struct worker *w, void *obj, enum op op, int res, unsigned fl
 
 	if (!(flags & IORING_CQE_F_MORE))
 		c->ops &= (uint16_t) ~(1u << op);
-	if (c->state == CS_CLOSING) {
+	if (c->state == CONN_ST_CLOSING) {
 		if (c->ops == 0)
 			conn_finish(c);
 		return;
@@ -1208,11 +1247,11 @@ void conn_complete(struct worker *w, void *obj, enum op op, int res, unsigned fl
 		return;
 	switch (op) {
 	case OP_CIN:
-		if (c->state == CS_LINGER) {
+		if (c->state == CONN_ST_LINGER) {
 			linger_read(c);
 			return;
 		}
-		if (c->state == CS_HELLO || c->state == CS_HEAD) {
+		if (c->state == CONN_ST_HELLO || c->state == CONN_ST_HEAD) {
 			if (res > 0 && (res & (POLLRDHUP | POLLHUP | POLLERR)))
 				c->rdhup = true;
 			hello_try(c);
@@ -1246,27 +1285,28 @@ void conn_expire(struct worker *w, struct list *q)
 			return;
 		list_del(&c->tl);
 		switch (c->state) {
-		case CS_HELLO:
+		case CONN_ST_HELLO:
 			conn_end(c, RS_HELLO_TIMEOUT, true);
 			break;
-		case CS_HEAD:
+		case CONN_ST_HEAD:
 			conn_end(c, RS_HEAD_TIMEOUT, true);
 			break;
-		case CS_LINGER:
+		case CONN_ST_LINGER:
 			conn_end(c, c->reason, false);
 			break;
-		case CS_RESOLVE:
+		case CONN_ST_RESOLVE:
 			up_fail(c, RS_DNS_TIMEOUT);
 			break;
-		case CS_CONNECT:
+		case CONN_ST_CONNECT:
 			/* The connect's completion (-ECANCELED) moves on to the next address. */
 			c->timed_out = true;
 			cancel_fd(w, c->ufd);
 			break;
-		case CS_RELAY:
+		case CONN_ST_RELAY:
 			conn_end(c, RS_IDLE_TIMEOUT, false);
 			break;
-		case CS_CLOSING:
+		case CONN_ST_NEW:
+		case CONN_ST_CLOSING:
 			break;
 		}
 	}

@@ -169,12 +169,12 @@ struct worker {
 	 * Deadline queues. Every connection in one queue has the same timeout,
 	 * so appending keeps each queue sorted and only heads are checked.
 	 */
-	struct list q_hello;   /* CS_HELLO, client_hello timeout */
-	struct list q_head;    /* CS_HEAD, request_head timeout */
-	struct list q_linger;  /* CS_LINGER, LINGER_MS */
-	struct list q_dns;     /* CS_RESOLVE, dns timeout */
-	struct list q_connect; /* CS_CONNECT, connect timeout */
-	struct list q_relay;   /* CS_RELAY, idle timeout, least recently active first */
+	struct list q_hello;   /* CONN_ST_HELLO, client_hello timeout */
+	struct list q_head;    /* CONN_ST_HEAD, request_head timeout */
+	struct list q_linger;  /* CONN_ST_LINGER, LINGER_MS */
+	struct list q_dns;     /* CONN_ST_RESOLVE, dns timeout */
+	struct list q_connect; /* CONN_ST_CONNECT, connect timeout */
+	struct list q_relay;   /* CONN_ST_RELAY, idle timeout, least recently active first */
 	struct list q_ready;   /* relay directions that stopped at their byte budget */
 	unsigned live;	       /* connections allocated */
 	unsigned max_live;     /* 0 = no limit */
@@ -195,17 +195,5 @@ uint64_t now_ms(void);
 /* Per-source-IP connection counts shared by all workers (limits.max_per_source_ip). */
 bool srclimit_take(const struct sockaddr *sa, unsigned limit);
 void srclimit_put(const struct sockaddr *sa);
-
-/* conn.c */
-void conn_accept(struct worker *w, struct listener *l, int fd);
-/* flags: the CQE's; IORING_CQE_F_MORE says a multishot request is still armed. */
-void conn_complete(struct worker *w, void *obj, enum op op, int res, unsigned flags);
-void conn_expire(struct worker *w, struct list *q);
-uint64_t conn_first_deadline(const struct list *q); /* UINT64_MAX when q is empty */
-void conn_run_ready(struct worker *w);
-void conn_shutdown_all(struct worker *w);
-/* Set up, and free, what conn.c keeps for reuse: worker_create() and worker_destroy() call them. */
-void conn_cache_init(struct worker *w);
-void conn_cache_free(struct worker *w);
 
 #endif

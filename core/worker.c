@@ -26,9 +26,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/conn.h"
 #include "core/core.h"
-#include "sni/connect.h"
 #include "core/log.h"
+#include "sni/connect.h"
 
 #define RING_ENTRIES 4096
 #define CQ_ENTRIES   (RING_ENTRIES * 4)

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Unit tests for the parts of core/ that stand alone: the pipe pool and its
- * process-wide budget, the slab cache, the user_data packing of ring
- * requests, the reason names and the counters' JSON.
+ * process-wide budget, the slab cache, the connection's transition table,
+ * the user_data packing of ring requests, the reason names and the
+ * counters' JSON.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/conn.h"
 #include "core/core.h"
 #include "core/pipepool.h"
 #include "core/slab.h"
@@ -123,6 +125,63 @@ Test(slab, objects_are_aligned_zeroed_and_returned)
 	slab_cache_release(&sc);
 	cr_assert_eq(sc.n, 0);
 	cr_assert_null(sc.avail);
+}
+
+/* The transitions conn.c makes, written out again: a change to either must be deliberate. */
+static const struct {
+	enum conn_state from, to;
+} legal[] = {
+	{CONN_ST_NEW, CONN_ST_HELLO},	    {CONN_ST_HELLO, CONN_ST_RESOLVE},
+	{CONN_ST_HELLO, CONN_ST_HEAD},	    {CONN_ST_HELLO, CONN_ST_RELAY},
+	{CONN_ST_HELLO, CONN_ST_CLOSING},   {CONN_ST_HEAD, CONN_ST_RESOLVE},
+	{CONN_ST_HEAD, CONN_ST_LINGER},	    {CONN_ST_HEAD, CONN_ST_CLOSING},
+	{CONN_ST_LINGER, CONN_ST_CLOSING},  {CONN_ST_RESOLVE, CONN_ST_CONNECT},
+	{CONN_ST_RESOLVE, CONN_ST_LINGER},  {CONN_ST_RESOLVE, CONN_ST_CLOSING},
+	{CONN_ST_CONNECT, CONN_ST_CONNECT}, {CONN_ST_CONNECT, CONN_ST_RELAY},
+	{CONN_ST_CONNECT, CONN_ST_HELLO},   {CONN_ST_CONNECT, CONN_ST_LINGER},
+	{CONN_ST_CONNECT, CONN_ST_CLOSING}, {CONN_ST_RELAY, CONN_ST_CLOSING},
+};
+
+Test(conn, transition_table_is_exactly_the_legal_pairs)
+{
+	for (int from = 0; from < CONN_ST__COUNT; from++) {
+		for (int to = 0; to < CONN_ST__COUNT; to++) {
+			bool want = false;
+			for (size_t i = 0; i < sizeof(legal) / sizeof(legal[0]); i++)
+				want |= legal[i].from == (enum conn_state)from &&
+					legal[i].to == (enum conn_state)to;
+			cr_assert_eq(conn_transition_ok((enum conn_state)from, (enum conn_state)to),
+				     want, "%s -> %s", conn_state_name((enum conn_state)from),
+				     conn_state_name((enum conn_state)to));
+		}
+	}
+}
+
+Test(conn, illegal_transitions_are_refused)
+{
+	/* A sample that would each be a real bug: going back, skipping the gate, reviving. */
+	cr_assert_not(conn_transition_ok(CONN_ST_RELAY, CONN_ST_HELLO));
+	cr_assert_not(conn_transition_ok(CONN_ST_HELLO, CONN_ST_CONNECT));
+	cr_assert_not(conn_transition_ok(CONN_ST_NEW, CONN_ST_RELAY));
+	cr_assert_not(conn_transition_ok(CONN_ST_NEW, CONN_ST_CLOSING));
+	cr_assert_not(conn_transition_ok(CONN_ST_LINGER, CONN_ST_RELAY));
+	cr_assert_not(conn_transition_ok(CONN_ST_RESOLVE, CONN_ST_RESOLVE));
+	for (int to = 0; to < CONN_ST__COUNT; to++)
+		cr_assert_not(conn_transition_ok(CONN_ST_CLOSING, (enum conn_state)to),
+			      "CLOSING is final");
+	cr_assert_not(conn_transition_ok(CONN_ST__COUNT, CONN_ST_CLOSING));
+	cr_assert_not(conn_transition_ok(CONN_ST_HELLO, CONN_ST__COUNT));
+}
+
+Test(conn, every_state_has_a_distinct_name)
+{
+	for (int i = 0; i < CONN_ST__COUNT; i++) {
+		const char *a = conn_state_name((enum conn_state)i);
+		cr_assert(strcmp(a, "?"), "state %d has no name", i);
+		for (int j = 0; j < i; j++)
+			cr_assert(strcmp(a, conn_state_name((enum conn_state)j)));
+	}
+	cr_assert_str_eq(conn_state_name(CONN_ST__COUNT), "?");
 }
 
 Test(ring, user_data_round_trips)
