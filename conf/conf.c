@@ -9,7 +9,7 @@
  *     records the line of every key and value by its field path
  *     ("listeners[0].port"), because libcyaml 1.3.1 only puts positions in
  *     its error backtrace and none in the data it returns.
- *  2. libcyaml maps the document onto struct raw, where every leaf is still
+ *  2. libcyaml maps the document onto struct raw_sec, where every leaf is still
  *     text. Its log output is captured and turned into one error: the message
  *     names the kind of mistake, the backtrace names the field path.
  *  3. Each leaf is parsed and range checked here, so a message can quote the
@@ -80,13 +80,15 @@
 /* Errors                                                                   */
 
 struct linemap;
+struct schema;
 
 struct ectx {
 	const char *file;
 	bool in_file;		  /* loading: every error belongs to the file */
 	const struct linemap *lm; /* NULL outside a load */
 	struct conf_error *err;
-	struct conf *warn_to; /* loading: where warnings go; NULL drops them */
+	struct conf *warn_to;	 /* loading: where warnings go; NULL drops them */
+	const struct schema *sc; /* loading: libcyaml's schema, for "known here" */
 };
 
 static int __attribute__((format(printf, 5, 6)))
@@ -478,68 +480,167 @@ struct raw_listener {
 	unsigned n_connect_ports;
 };
 
-struct raw_resolver {
-	char **forwarders;
-	unsigned n_forwarders;
-	char *resolv_conf, *lookup_family, *cache_size, *max_ttl, *negative_ttl;
-	char *min_ttl, *error_ttl, *stale_ttl, *prefetch, *tcp;
-	/* hosts: a mapping with free-form keys, which libcyaml cannot map; see parse_hosts() */
+static const char *const mode_names[] = {
+	[CONF_MODE_DEFAULT] = "default",
+	[CONF_ENFORCE] = "enforce",
+	[CONF_AUDIT] = "audit",
 };
 
-struct raw_upstream {
-	char **deny;
-	unsigned n_deny;
-	char **allow;
-	unsigned n_allow;
+static const char *const family_names[] = {
+	[CONF_V4_ONLY] = "v4_only",
+	[CONF_V6_ONLY] = "v6_only",
+	[CONF_V4_PREFERRED] = "v4_preferred",
+	[CONF_AUTO] = "auto",
+	[CONF_ALL] = "all",
 };
 
-struct raw_timeouts {
-	char *client_hello, *connect, *dns, *idle, *request_head;
+static const char *const protocol_names[] = {
+	[CONF_PROTO_AUTO] = "auto",
+	[CONF_PROTO_TLS] = "tls",
+	[CONF_PROTO_CONNECT] = "connect",
 };
 
-struct raw_limits {
-	char *max_client_hello, *max_connections;
-	char *max_connections_per_thread, *max_pending_hellos, *max_per_source_ip;
+static const char *const level_names[] = {
+	[CONF_LOG_ERROR] = "error",
+	[CONF_LOG_WARN] = "warn",
+	[CONF_LOG_INFO] = "info",
+	[CONF_LOG_DEBUG] = "debug",
 };
 
-struct raw_relay {
-	char *pipe_size, *pipe_max_size, *pipe_memory_max;
+#define FIELD(m) offsetof(struct conf, m), sizeof(((struct conf *)NULL)->m)
+#define NUM(path, kind, m, min, max, def)                             \
+	{                                                             \
+		path, kind, FIELD(m), min, max, def, NULL, 0, 0, NULL \
+	}
+#define ENUM(path, m, names, first, def, what)                        \
+	{                                                             \
+		path, CONF_K_ENUM, FIELD(m), 0, 0, def, names, first, \
+			sizeof(names) / sizeof(names[0]), what        \
+	}
+#define OTHER(path, kind, m, def)                                 \
+	{                                                         \
+		path, kind, FIELD(m), 0, 0, def, NULL, 0, 0, NULL \
+	}
+
+/*
+ * Every single-valued setting, once, in the order the dump writes them; a
+ * section's keys are listed in this order in "unknown key" messages too.
+ * conf/CONFIG.md's reference table must agree (test/conf/test_conf.c checks).
+ */
+const struct conf_setting conf_settings[] = {
+	NUM("threads", CONF_K_COUNT, threads, 0, THREADS_MAX, "0"),
+	OTHER("cpu_affinity", CONF_K_AFFINITY, cpu_affinity, "none"),
+	ENUM("mode", mode, mode_names, CONF_ENFORCE, "enforce", "mode"),
+	OTHER("resolver.resolv_conf", CONF_K_STRING, resolver.resolv_conf, DEFAULT_RESOLV_CONF),
+	ENUM("resolver.lookup_family", resolver.family, family_names, 0, "v4_only",
+	     "lookup family"),
+	NUM("resolver.cache_size", CONF_K_COUNT, resolver.cache_size, CACHE_SIZE_MIN,
+	    CACHE_SIZE_MAX, "4096"),
+	NUM("resolver.max_ttl", CONF_K_SEC, resolver.max_ttl_s, 0, MAX_TTL_MAX_S, "5m"),
+	NUM("resolver.negative_ttl", CONF_K_SEC, resolver.negative_ttl_s, 0, NEG_TTL_MAX_S, "5s"),
+	NUM("resolver.min_ttl", CONF_K_SEC, resolver.min_ttl_s, 0, MAX_TTL_MAX_S, "5s"),
+	NUM("resolver.error_ttl", CONF_K_SEC, resolver.error_ttl_s, 1, ERR_TTL_MAX_S, "2s"),
+	NUM("resolver.stale_ttl", CONF_K_SEC, resolver.stale_ttl_s, 0, STALE_MAX_S, "5m"),
+	OTHER("resolver.prefetch", CONF_K_BOOL, resolver.prefetch, "true"),
+	OTHER("resolver.tcp", CONF_K_BOOL, resolver.tcp, "false"),
+	NUM("timeouts.client_hello", CONF_K_MS, timeouts.client_hello_ms, 1, TIMEOUT_MAX_MS, "10s"),
+	NUM("timeouts.connect", CONF_K_MS, timeouts.connect_ms, 1, TIMEOUT_MAX_MS, "5s"),
+	NUM("timeouts.dns", CONF_K_MS, timeouts.dns_ms, 1, TIMEOUT_MAX_MS, "5s"),
+	NUM("timeouts.idle", CONF_K_MS, timeouts.idle_ms, 1, IDLE_MAX_MS, "1h"),
+	NUM("timeouts.request_head", CONF_K_MS, timeouts.request_head_ms, 1, TIMEOUT_MAX_MS, "10s"),
+	NUM("limits.max_client_hello", CONF_K_COUNT, limits.max_client_hello, HELLO_MIN, HELLO_MAX,
+	    "16384"),
+	NUM("limits.max_connections", CONF_K_COUNT, limits.max_connections, 0, MAX_CONNS_MAX, "0"),
+	NUM("limits.max_connections_per_thread", CONF_K_COUNT, limits.max_connections_per_thread, 0,
+	    MAX_CONNS_MAX, "0"),
+	NUM("limits.max_pending_hellos", CONF_K_COUNT, limits.max_pending_hellos, 0, MAX_CONNS_MAX,
+	    "0"),
+	NUM("limits.max_per_source_ip", CONF_K_COUNT, limits.max_per_source_ip, 0, MAX_CONNS_MAX,
+	    "0"),
+	/* Ranges that depend on the other relay fields come in check_scalars(). */
+	NUM("relay.pipe_size", CONF_K_SIZE, relay.pipe_size, PIPE_MIN, PIPE_MAX, "64KiB"),
+	NUM("relay.pipe_max_size", CONF_K_SIZE, relay.pipe_max_size, PIPE_MIN, PIPE_MAX, "1MiB"),
+	NUM("relay.pipe_memory_max", CONF_K_SIZE, relay.pipe_memory_max, 0, PIPE_MEMORY_MAX,
+	    "256MiB"),
+	OTHER("admin.address", CONF_K_ADDRESS, admin_address, DEFAULT_ADMIN),
+	OTHER("admin.control.address", CONF_K_ADDRESS, control.address, DEFAULT_CONTROL),
+	OTHER("admin.control.token_file", CONF_K_STRING, control.token_file, NULL),
+	NUM("drain.delay", CONF_K_MS, drain.delay_ms, 0, TIMEOUT_MAX_MS, "0s"),
+	NUM("drain.timeout", CONF_K_MS, drain.timeout_ms, 0, TIMEOUT_MAX_MS, "30s"),
+	ENUM("log.level", log_level, level_names, 0, "info", "log level"),
+	OTHER("log.access", CONF_K_BOOL, access_log, "true"),
+	OTHER("log.access_file", CONF_K_STRING, access_log_file, NULL),
+	OTHER("log.access_sample", CONF_K_FRACTION, access_log_sample, "1"),
+	NUM("log.access_deny_rate", CONF_K_COUNT, access_log_deny_rate, 0, MAX_CONNS_MAX, "1000"),
 };
 
-struct raw_control {
-	char *address, *token_file;
+#define N_SETTINGS (sizeof(conf_settings) / sizeof(conf_settings[0]))
+const unsigned conf_n_settings = N_SETTINGS;
+
+/* The mappings of the file; the settings say which one holds them. */
+enum section {
+	SEC_TOP,
+	SEC_RESOLVER,
+	SEC_UPSTREAM,
+	SEC_TIMEOUTS,
+	SEC_LIMITS,
+	SEC_RELAY,
+	SEC_ADMIN,
+	SEC_CONTROL,
+	SEC_DRAIN,
+	SEC_LOG,
+	N_SECTIONS,
 };
 
-struct raw_admin {
-	char *address;
-	struct raw_control *control;
+static const char *const section_paths[N_SECTIONS] = {
+	[SEC_TOP] = "",
+	[SEC_RESOLVER] = "resolver",
+	[SEC_UPSTREAM] = "upstream",
+	[SEC_TIMEOUTS] = "timeouts",
+	[SEC_LIMITS] = "limits",
+	[SEC_RELAY] = "relay",
+	[SEC_ADMIN] = "admin",
+	[SEC_CONTROL] = "admin.control",
+	[SEC_DRAIN] = "drain",
+	[SEC_LOG] = "log",
 };
 
-struct raw_drain {
-	char *delay, *timeout;
-};
+/* The section a setting's path names; N_SECTIONS for none (a bug the tests catch). */
+static unsigned section_of(const char *path)
+{
+	const char *dot = strrchr(path, '.');
+	size_t n = dot ? (size_t)(dot - path) : 0;
 
-struct raw_log {
-	char *level, *access;
-	char *access_file, *access_sample, *access_deny_rate;
-};
+	for (unsigned k = 0; k < N_SECTIONS; k++)
+		if (strlen(section_paths[k]) == n && !strncmp(section_paths[k], path, n))
+			return k;
+	return N_SECTIONS;
+}
 
-struct raw {
-	char *threads;
-	char *cpu_affinity;
-	char *mode;
-	struct raw_drain *drain;
+static const char *last_key(const char *path)
+{
+	const char *dot = strrchr(path, '.');
+
+	return dot ? dot + 1 : path;
+}
+
+/*
+ * Every mapping but a listener is one of these: v[i] holds the text of
+ * conf_settings[i] where that setting is in this mapping, and the lists and
+ * child mappings that the section has are filled.
+ */
+struct raw_sec {
+	char *v[N_SETTINGS];
 	struct raw_listener *listeners;
 	unsigned n_listeners;
-	char **allow;
+	char **allow; /* the allowlist at the top, upstream.allow in upstream */
 	unsigned n_allow;
-	struct raw_resolver *resolver;
-	struct raw_upstream *upstream;
-	struct raw_timeouts *timeouts;
-	struct raw_limits *limits;
-	struct raw_relay *relay;
-	struct raw_admin *admin;
-	struct raw_log *log;
+	char **deny;
+	unsigned n_deny;
+	char **forwarders;
+	unsigned n_forwarders;
+	/* hosts: a mapping with free-form keys, which libcyaml cannot map; see parse_hosts() */
+	struct raw_sec *sub[N_SECTIONS]; /* child mappings, by section */
 };
 
 /*
@@ -571,123 +672,67 @@ static const cyaml_schema_value_t listener_entry = {
 	CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_listener, listener_fields),
 };
 
-static const cyaml_schema_field_t resolver_fields[] = {
-	CYAML_FIELD_SEQUENCE_COUNT("forwarders", OPT, struct raw_resolver, forwarders, n_forwarders,
-				   &string_entry, 0, CYAML_UNLIMITED),
-	LEAF("resolv_conf", struct raw_resolver, resolv_conf),
-	LEAF("lookup_family", struct raw_resolver, lookup_family),
-	LEAF("cache_size", struct raw_resolver, cache_size),
-	LEAF("max_ttl", struct raw_resolver, max_ttl),
-	LEAF("negative_ttl", struct raw_resolver, negative_ttl),
-	LEAF("min_ttl", struct raw_resolver, min_ttl),
-	LEAF("error_ttl", struct raw_resolver, error_ttl),
-	LEAF("stale_ttl", struct raw_resolver, stale_ttl),
-	LEAF("prefetch", struct raw_resolver, prefetch),
-	LEAF("tcp", struct raw_resolver, tcp),
-	CYAML_FIELD_IGNORE("hosts", CYAML_FLAG_OPTIONAL),
-	CYAML_FIELD_END,
+#define MAX_FIELDS (N_SETTINGS + 16) /* a section's settings, lists and children, and the end */
+
+/* libcyaml's schema, built from conf_settings[] for each load. */
+struct schema {
+	cyaml_schema_field_t f[N_SECTIONS][MAX_FIELDS];
+	cyaml_schema_value_t top;
 };
 
-static const cyaml_schema_field_t upstream_fields[] = {
-	CYAML_FIELD_SEQUENCE_COUNT("deny", OPT, struct raw_upstream, deny, n_deny, &string_entry, 0,
-				   CYAML_UNLIMITED),
-	CYAML_FIELD_SEQUENCE_COUNT("allow", OPT, struct raw_upstream, allow, n_allow, &string_entry,
-				   0, CYAML_UNLIMITED),
-	CYAML_FIELD_END,
-};
+static void add_child(struct schema *sc, cyaml_schema_field_t *f, unsigned k)
+{
+	*f = (cyaml_schema_field_t)CYAML_FIELD_MAPPING_PTR(last_key(section_paths[k]), OPT,
+							   struct raw_sec, sub[0], sc->f[k]);
+	f->data_offset += k * sizeof(struct raw_sec *);
+}
 
-static const cyaml_schema_field_t timeouts_fields[] = {
-	LEAF("client_hello", struct raw_timeouts, client_hello),
-	LEAF("connect", struct raw_timeouts, connect),
-	LEAF("dns", struct raw_timeouts, dns),
-	LEAF("idle", struct raw_timeouts, idle),
-	LEAF("request_head", struct raw_timeouts, request_head),
-	CYAML_FIELD_END,
-};
+#define SEQ(key, member)                                   \
+	(cyaml_schema_field_t) CYAML_FIELD_SEQUENCE_COUNT( \
+		key, OPT, struct raw_sec, member, n_##member, &string_entry, 0, CYAML_UNLIMITED)
 
-static const cyaml_schema_field_t limits_fields[] = {
-	LEAF("max_client_hello", struct raw_limits, max_client_hello),
-	LEAF("max_connections", struct raw_limits, max_connections),
-	LEAF("max_connections_per_thread", struct raw_limits, max_connections_per_thread),
-	LEAF("max_pending_hellos", struct raw_limits, max_pending_hellos),
-	LEAF("max_per_source_ip", struct raw_limits, max_per_source_ip),
-	CYAML_FIELD_END,
-};
+static void build_schema(struct schema *sc)
+{
+	static const unsigned top_children[] = {SEC_RESOLVER, SEC_UPSTREAM, SEC_TIMEOUTS,
+						SEC_LIMITS,   SEC_RELAY,    SEC_ADMIN};
 
-static const cyaml_schema_field_t relay_fields[] = {
-	LEAF("pipe_size", struct raw_relay, pipe_size),
-	LEAF("pipe_max_size", struct raw_relay, pipe_max_size),
-	LEAF("pipe_memory_max", struct raw_relay, pipe_memory_max),
-	CYAML_FIELD_END,
-};
+	for (unsigned k = 0; k < N_SECTIONS; k++) {
+		cyaml_schema_field_t *f = sc->f[k];
+		unsigned n = 0;
 
-static const cyaml_schema_field_t control_fields[] = {
-	LEAF("address", struct raw_control, address),
-	LEAF("token_file", struct raw_control, token_file),
-	CYAML_FIELD_END,
-};
-
-static const cyaml_schema_field_t admin_fields[] = {
-	LEAF("address", struct raw_admin, address),
-	CYAML_FIELD_MAPPING_PTR("control", OPT, struct raw_admin, control, control_fields),
-	CYAML_FIELD_END,
-};
-
-static const cyaml_schema_field_t log_fields[] = {
-	LEAF("level", struct raw_log, level),
-	LEAF("access", struct raw_log, access),
-	LEAF("access_file", struct raw_log, access_file),
-	LEAF("access_sample", struct raw_log, access_sample),
-	LEAF("access_deny_rate", struct raw_log, access_deny_rate),
-	CYAML_FIELD_END,
-};
-
-static const cyaml_schema_field_t drain_fields[] = {
-	LEAF("delay", struct raw_drain, delay),
-	LEAF("timeout", struct raw_drain, timeout),
-	CYAML_FIELD_END,
-};
-
-static const cyaml_schema_field_t top_fields[] = {
-	LEAF("threads", struct raw, threads),
-	LEAF("cpu_affinity", struct raw, cpu_affinity),
-	LEAF("mode", struct raw, mode),
-	CYAML_FIELD_MAPPING_PTR("drain", OPT, struct raw, drain, drain_fields),
-	CYAML_FIELD_SEQUENCE_COUNT("listeners", OPT, struct raw, listeners, n_listeners,
-				   &listener_entry, 0, CYAML_UNLIMITED),
-	CYAML_FIELD_SEQUENCE_COUNT("allow", OPT, struct raw, allow, n_allow, &string_entry, 0,
-				   CYAML_UNLIMITED),
-	CYAML_FIELD_MAPPING_PTR("resolver", OPT, struct raw, resolver, resolver_fields),
-	CYAML_FIELD_MAPPING_PTR("upstream", OPT, struct raw, upstream, upstream_fields),
-	CYAML_FIELD_MAPPING_PTR("timeouts", OPT, struct raw, timeouts, timeouts_fields),
-	CYAML_FIELD_MAPPING_PTR("limits", OPT, struct raw, limits, limits_fields),
-	CYAML_FIELD_MAPPING_PTR("relay", OPT, struct raw, relay, relay_fields),
-	CYAML_FIELD_MAPPING_PTR("admin", OPT, struct raw, admin, admin_fields),
-	CYAML_FIELD_MAPPING_PTR("log", OPT, struct raw, log, log_fields),
-	CYAML_FIELD_END,
-};
-
-static const cyaml_schema_value_t top_schema = {
-	CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, struct raw, top_fields),
-};
-
-/* For "unknown key" messages: the keys a mapping at a path may hold. */
-static const struct {
-	const char *path; /* with sequence indices removed */
-	const cyaml_schema_field_t *fields;
-} sections[] = {
-	{"", top_fields},
-	{"listeners", listener_fields},
-	{"resolver", resolver_fields},
-	{"upstream", upstream_fields},
-	{"timeouts", timeouts_fields},
-	{"limits", limits_fields},
-	{"relay", relay_fields},
-	{"admin", admin_fields},
-	{"admin.control", control_fields},
-	{"log", log_fields},
-	{"drain", drain_fields},
-};
+		if (k == SEC_RESOLVER)
+			f[n++] = SEQ("forwarders", forwarders);
+		for (unsigned i = 0; i < N_SETTINGS; i++) {
+			if (section_of(conf_settings[i].path) != k)
+				continue;
+			f[n] = (cyaml_schema_field_t)LEAF(last_key(conf_settings[i].path),
+							  struct raw_sec, v[0]);
+			f[n++].data_offset += i * sizeof(char *);
+		}
+		if (k == SEC_TOP) {
+			add_child(sc, &f[n++], SEC_DRAIN);
+			f[n++] = (cyaml_schema_field_t)CYAML_FIELD_SEQUENCE_COUNT(
+				"listeners", OPT, struct raw_sec, listeners, n_listeners,
+				&listener_entry, 0, CYAML_UNLIMITED);
+			f[n++] = SEQ("allow", allow);
+			for (size_t j = 0; j < sizeof(top_children) / sizeof(top_children[0]); j++)
+				add_child(sc, &f[n++], top_children[j]);
+			add_child(sc, &f[n++], SEC_LOG);
+		} else if (k == SEC_RESOLVER) {
+			f[n++] = (cyaml_schema_field_t)CYAML_FIELD_IGNORE("hosts",
+									  CYAML_FLAG_OPTIONAL);
+		} else if (k == SEC_UPSTREAM) {
+			f[n++] = SEQ("deny", deny);
+			f[n++] = SEQ("allow", allow);
+		} else if (k == SEC_ADMIN) {
+			add_child(sc, &f[n++], SEC_CONTROL);
+		}
+		f[n] = (cyaml_schema_field_t)CYAML_FIELD_END;
+	}
+	sc->top = (cyaml_schema_value_t){
+		CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, struct raw_sec, sc->f[SEC_TOP]),
+	};
+}
 
 /*
  * What libcyaml logged at error level: the first message, then the backtrace
@@ -776,7 +821,7 @@ static const char *yaml_kind(const char *s)
 	return s;
 }
 
-static void known_keys(const char *parent, char *buf, size_t len)
+static void known_keys(const struct schema *sc, const char *parent, char *buf, size_t len)
 {
 	char norm[PATH_LEN];
 	size_t o = 0;
@@ -792,11 +837,14 @@ static void known_keys(const char *parent, char *buf, size_t len)
 	}
 	norm[o] = '\0';
 	buf[0] = '\0';
-	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
-		if (strcmp(norm, sections[i].path))
+	for (size_t i = 0; i <= N_SECTIONS; i++) {
+		const cyaml_schema_field_t *fields = i == N_SECTIONS ? listener_fields
+						     : sc	     ? sc->f[i]
+								     : NULL;
+		if (!fields || strcmp(norm, i == N_SECTIONS ? "listeners" : section_paths[i]))
 			continue;
 		o = 0;
-		for (const cyaml_schema_field_t *f = sections[i].fields; f->key && o < len; f++)
+		for (const cyaml_schema_field_t *f = fields; f->key && o < len; f++)
 			o += (size_t)snprintf(buf + o, len - o, "%s%s", o ? ", " : "", f->key);
 	}
 }
@@ -814,7 +862,7 @@ static int cyaml_failure(struct ectx *x, cyaml_err_t e, const struct cylog *l)
 
 	if (sscanf(l->msg, "Unexpected key: %63[^\n]", key) == 1) {
 		size_t n = strlen(path);
-		known_keys(path, keys, sizeof(keys));
+		known_keys(x->sc, path, keys, sizeof(keys));
 		snprintf(path + n, sizeof(path) - n, "%s%s", n ? "." : "", key);
 		/* libcyaml's line is the enclosing mapping's; the line map has the key's. */
 		unsigned kl = line_of(x, path);
@@ -845,6 +893,41 @@ enum unit {
 	U_SEC,	/* a duration in whole seconds, kept in seconds */
 	U_SIZE, /* bytes */
 };
+
+static enum unit unit_of(enum conf_kind k)
+{
+	return k == CONF_K_MS ? U_MS : k == CONF_K_SEC ? U_SEC : k == CONF_K_SIZE ? U_SIZE : U_NUM;
+}
+
+static bool is_number(enum conf_kind k)
+{
+	return k == CONF_K_COUNT || k == CONF_K_MS || k == CONF_K_SEC || k == CONF_K_SIZE;
+}
+
+static unsigned long long get_num(const struct conf_setting *s, const struct conf *c)
+{
+	const char *p = (const char *)c + s->offset;
+	unsigned long long v;
+	unsigned u;
+
+	if (s->size == sizeof(v)) {
+		memcpy(&v, p, sizeof(v));
+		return v;
+	}
+	memcpy(&u, p, sizeof(u));
+	return u;
+}
+
+static void set_num(const struct conf_setting *s, struct conf *c, unsigned long long v)
+{
+	char *p = (char *)c + s->offset;
+	unsigned u = (unsigned)v;
+
+	if (s->size == sizeof(v))
+		memcpy(p, &v, sizeof(v));
+	else
+		memcpy(p, &u, sizeof(u));
+}
 
 static void fmt_value(enum unit u, unsigned long long v, char *buf, size_t len)
 {
@@ -997,17 +1080,6 @@ static int get_value(struct ectx *x, const char *path, const char *s, enum unit 
 	return check_range(x, line, path, u, *v, min, max);
 }
 
-static int get_uint(struct ectx *x, const char *path, const char *s, enum unit u,
-		    unsigned long long min, unsigned long long max, unsigned *out)
-{
-	unsigned long long v = *out;
-	int rc = get_value(x, path, s, u, min, max, &v);
-
-	if (!rc)
-		*out = (unsigned)v;
-	return rc;
-}
-
 static int get_port(struct ectx *x, const char *path, const char *s, uint16_t *out)
 {
 	unsigned long long v = *out;
@@ -1033,12 +1105,6 @@ static int get_bool(struct ectx *x, const char *path, const char *s, bool *out)
 	}
 	return fail(x, line_of(x, path), path, "%s is not true or false", Q(s));
 }
-
-static const char *const mode_names[] = {
-	[CONF_MODE_DEFAULT] = "default",
-	[CONF_ENFORCE] = "enforce",
-	[CONF_AUDIT] = "audit",
-};
 
 const char *conf_mode_str(enum conf_mode m)
 {
@@ -1140,27 +1206,6 @@ static int get_string(struct ectx *x, const char *path, const char *s, char **ou
 	*out = d;
 	return 0;
 }
-
-static const char *const family_names[] = {
-	[CONF_V4_ONLY] = "v4_only",
-	[CONF_V6_ONLY] = "v6_only",
-	[CONF_V4_PREFERRED] = "v4_preferred",
-	[CONF_AUTO] = "auto",
-	[CONF_ALL] = "all",
-};
-
-static const char *const protocol_names[] = {
-	[CONF_PROTO_AUTO] = "auto",
-	[CONF_PROTO_TLS] = "tls",
-	[CONF_PROTO_CONNECT] = "connect",
-};
-
-static const char *const level_names[] = {
-	[CONF_LOG_ERROR] = "error",
-	[CONF_LOG_WARN] = "warn",
-	[CONF_LOG_INFO] = "info",
-	[CONF_LOG_DEBUG] = "debug",
-};
 
 /* ------------------------------------------------------------------------ */
 /* Addresses                                                                */
@@ -1528,9 +1573,6 @@ static int check_resolver(struct ectx *x, const struct conf *c)
 	if (!c->resolver.resolv_conf || !*c->resolver.resolv_conf)
 		return fail(x, line_of(x, "resolver.resolv_conf"), "resolver.resolv_conf",
 			    "empty path");
-	if ((unsigned)c->resolver.family > CONF_ALL)
-		return fail(x, line_of(x, "resolver.lookup_family"), "resolver.lookup_family",
-			    "unknown family %u", (unsigned)c->resolver.family);
 	/* max_ttl 0s means "do not cache", which no floor can contradict. */
 	if (c->resolver.max_ttl_s && c->resolver.min_ttl_s > c->resolver.max_ttl_s) {
 		char a[32], b[32];
@@ -1584,22 +1626,21 @@ static int check_upstream(struct ectx *x, const struct conf *c)
 
 static int check_scalars(struct ectx *x, const struct conf *c)
 {
-	RANGE("threads", U_NUM, c->threads, 0, THREADS_MAX);
-	RANGE("resolver.cache_size", U_NUM, c->resolver.cache_size, CACHE_SIZE_MIN, CACHE_SIZE_MAX);
-	RANGE("resolver.max_ttl", U_SEC, c->resolver.max_ttl_s, 0, MAX_TTL_MAX_S);
-	RANGE("resolver.negative_ttl", U_SEC, c->resolver.negative_ttl_s, 0, NEG_TTL_MAX_S);
-	RANGE("resolver.min_ttl", U_SEC, c->resolver.min_ttl_s, 0, MAX_TTL_MAX_S);
-	RANGE("resolver.error_ttl", U_SEC, c->resolver.error_ttl_s, 1, ERR_TTL_MAX_S);
-	RANGE("resolver.stale_ttl", U_SEC, c->resolver.stale_ttl_s, 0, STALE_MAX_S);
-	RANGE("timeouts.client_hello", U_MS, c->timeouts.client_hello_ms, 1, TIMEOUT_MAX_MS);
-	RANGE("timeouts.connect", U_MS, c->timeouts.connect_ms, 1, TIMEOUT_MAX_MS);
-	RANGE("timeouts.dns", U_MS, c->timeouts.dns_ms, 1, TIMEOUT_MAX_MS);
-	RANGE("timeouts.idle", U_MS, c->timeouts.idle_ms, 1, IDLE_MAX_MS);
-	RANGE("timeouts.request_head", U_MS, c->timeouts.request_head_ms, 1, TIMEOUT_MAX_MS);
-	RANGE("limits.max_client_hello", U_NUM, c->limits.max_client_hello, HELLO_MIN, HELLO_MAX);
-	RANGE("limits.max_connections", U_NUM, c->limits.max_connections, 0, MAX_CONNS_MAX);
-	RANGE("relay.pipe_max_size", U_SIZE, c->relay.pipe_max_size, PIPE_MIN, PIPE_MAX);
-	RANGE("relay.pipe_size", U_SIZE, c->relay.pipe_size, PIPE_MIN, PIPE_MAX);
+	for (unsigned i = 0; i < N_SETTINGS; i++) {
+		const struct conf_setting *s = &conf_settings[i];
+		unsigned v;
+
+		if (is_number(s->kind))
+			RANGE(s->path, unit_of(s->kind), get_num(s, c), s->min, s->max);
+		if (s->kind != CONF_K_ENUM)
+			continue;
+		memcpy(&v, (const char *)c + s->offset, sizeof(v));
+		/* "lookup family": "unknown family 9" */
+		const char *word = strrchr(s->what, ' ');
+		if (v < s->first || v >= s->n_names)
+			return fail(x, line_of(x, s->path), s->path, "unknown %s %u",
+				    word ? word + 1 : s->what, v);
+	}
 	if (c->relay.pipe_size > c->relay.pipe_max_size) {
 		char a[32], b[32];
 		fmt_value(U_SIZE, c->relay.pipe_size, a, sizeof(a));
@@ -1610,9 +1651,6 @@ static int check_scalars(struct ectx *x, const struct conf *c)
 	/* Below two pipes not even one connection could relay. */
 	RANGE("relay.pipe_memory_max", U_SIZE, c->relay.pipe_memory_max, 2ULL * c->relay.pipe_size,
 	      PIPE_MEMORY_MAX);
-	if ((unsigned)c->log_level > CONF_LOG_DEBUG)
-		return fail(x, line_of(x, "log.level"), "log.level", "unknown level %u",
-			    (unsigned)c->log_level);
 	return 0;
 }
 
@@ -1869,7 +1907,7 @@ static int convert_listen_address(struct ectx *x, const struct raw_listener *rl,
 		    l->address, l->port);
 }
 
-static int convert_listeners(struct ectx *x, const struct raw *r, struct conf *c)
+static int convert_listeners(struct ectx *x, const struct raw_sec *r, struct conf *c)
 {
 	char path[PATH_LEN];
 
@@ -1912,7 +1950,7 @@ static int convert_strings(struct ectx *x, char *const *src, unsigned n, char **
 	return 0;
 }
 
-static int convert_allow(struct ectx *x, const struct raw *r, struct conf *c)
+static int convert_allow(struct ectx *x, const struct raw_sec *r, struct conf *c)
 {
 	char path[PATH_LEN];
 
@@ -1928,7 +1966,7 @@ static int convert_allow(struct ectx *x, const struct raw *r, struct conf *c)
 	return convert_strings(x, r->allow, r->n_allow, &c->allow, &c->n_allow);
 }
 
-static int convert_forwarders(struct ectx *x, const struct raw_resolver *r, struct conf *c)
+static int convert_forwarders(struct ectx *x, const struct raw_sec *r, struct conf *c)
 {
 	char path[PATH_LEN], ub[INET6_ADDRSTRLEN + 8], now[INET6_ADDRSTRLEN + 8];
 	const char *why;
@@ -1961,32 +1999,6 @@ static int convert_forwarders(struct ectx *x, const struct raw_resolver *r, stru
 	return 0;
 }
 
-static int convert_resolver(struct ectx *x, const struct raw_resolver *r, struct conf *c)
-{
-	if (!r)
-		return 0;
-	TRY(convert_forwarders(x, r, c));
-	TRY(get_string(x, "resolver.resolv_conf", r->resolv_conf, &c->resolver.resolv_conf));
-	GET_ENUM(x, "resolver.lookup_family", r->lookup_family, family_names, 0,
-		 &c->resolver.family,
-		 "%s is not a lookup family (use v4_only, v6_only, v4_preferred, auto or all)",
-		 Q(r->lookup_family));
-	TRY(get_uint(x, "resolver.cache_size", r->cache_size, U_NUM, CACHE_SIZE_MIN, CACHE_SIZE_MAX,
-		     &c->resolver.cache_size));
-	TRY(get_uint(x, "resolver.max_ttl", r->max_ttl, U_SEC, 0, MAX_TTL_MAX_S,
-		     &c->resolver.max_ttl_s));
-	TRY(get_uint(x, "resolver.min_ttl", r->min_ttl, U_SEC, 0, MAX_TTL_MAX_S,
-		     &c->resolver.min_ttl_s));
-	TRY(get_uint(x, "resolver.error_ttl", r->error_ttl, U_SEC, 1, ERR_TTL_MAX_S,
-		     &c->resolver.error_ttl_s));
-	TRY(get_uint(x, "resolver.stale_ttl", r->stale_ttl, U_SEC, 0, STALE_MAX_S,
-		     &c->resolver.stale_ttl_s));
-	TRY(get_bool(x, "resolver.prefetch", r->prefetch, &c->resolver.prefetch));
-	TRY(get_bool(x, "resolver.tcp", r->tcp, &c->resolver.tcp));
-	return get_uint(x, "resolver.negative_ttl", r->negative_ttl, U_SEC, 0, NEG_TTL_MAX_S,
-			&c->resolver.negative_ttl_s);
-}
-
 static int convert_cidrs(struct ectx *x, const char *list, char *const *src, unsigned n,
 			 char ***dst, unsigned **lines, unsigned *n_dst)
 {
@@ -2003,7 +2015,7 @@ static int convert_cidrs(struct ectx *x, const char *list, char *const *src, uns
 	return convert_strings(x, src, n, dst, n_dst);
 }
 
-static int convert_upstream(struct ectx *x, const struct raw_upstream *u, struct conf *c)
+static int convert_upstream(struct ectx *x, const struct raw_sec *u, struct conf *c)
 {
 	if (!u)
 		return 0;
@@ -2159,106 +2171,146 @@ static int parse_hosts(struct ectx *x, const char *buf, size_t len, struct conf 
 	return rc;
 }
 
-static int convert_timeouts(struct ectx *x, const struct raw_timeouts *t, struct conf *c)
+/* The text of setting i in the file, or NULL when not written. */
+static const char *raw_text(const struct raw_sec *r, unsigned i)
 {
-	if (!t)
-		return 0;
-	TRY(get_uint(x, "timeouts.client_hello", t->client_hello, U_MS, 1, TIMEOUT_MAX_MS,
-		     &c->timeouts.client_hello_ms));
-	TRY(get_uint(x, "timeouts.connect", t->connect, U_MS, 1, TIMEOUT_MAX_MS,
-		     &c->timeouts.connect_ms));
-	TRY(get_uint(x, "timeouts.dns", t->dns, U_MS, 1, TIMEOUT_MAX_MS, &c->timeouts.dns_ms));
-	TRY(get_uint(x, "timeouts.request_head", t->request_head, U_MS, 1, TIMEOUT_MAX_MS,
-		     &c->timeouts.request_head_ms));
-	return get_uint(x, "timeouts.idle", t->idle, U_MS, 1, IDLE_MAX_MS, &c->timeouts.idle_ms);
+	unsigned k = section_of(conf_settings[i].path);
+
+	if (k == SEC_CONTROL)
+		r = r->sub[SEC_ADMIN];
+	if (r && k != SEC_TOP)
+		r = r->sub[k];
+	return r ? r->v[i] : NULL;
 }
 
-static int convert_sections(struct ectx *x, const struct raw *r, struct conf *c)
+/* "a, b or c" of an enum setting's names. */
+static const char *name_list(const struct conf_setting *s, char *buf, size_t len)
 {
-	if (r->limits) {
-		TRY(get_uint(x, "limits.max_client_hello", r->limits->max_client_hello, U_NUM,
-			     HELLO_MIN, HELLO_MAX, &c->limits.max_client_hello));
-		TRY(get_uint(x, "limits.max_connections", r->limits->max_connections, U_NUM, 0,
-			     MAX_CONNS_MAX, &c->limits.max_connections));
-		TRY(get_uint(x, "limits.max_connections_per_thread",
-			     r->limits->max_connections_per_thread, U_NUM, 0, MAX_CONNS_MAX,
-			     &c->limits.max_connections_per_thread));
-		TRY(get_uint(x, "limits.max_pending_hellos", r->limits->max_pending_hellos, U_NUM,
-			     0, MAX_CONNS_MAX, &c->limits.max_pending_hellos));
-		TRY(get_uint(x, "limits.max_per_source_ip", r->limits->max_per_source_ip, U_NUM, 0,
-			     MAX_CONNS_MAX, &c->limits.max_per_source_ip));
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (unsigned i = s->first; i < s->n_names && o < len; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%s%s",
+				      i == s->first	    ? ""
+				      : i + 1 == s->n_names ? " or "
+							    : ", ",
+				      s->names[i]);
+	return buf;
+}
+
+/* The text of one setting, from the file or its default, into c; NULL: not written. */
+static int set_setting(struct ectx *x, const struct conf_setting *s, const char *t, struct conf *c)
+{
+	void *p = (char *)c + s->offset;
+	const char *path = s->path;
+
+	if (!t)
+		return 0;
+	switch (s->kind) {
+	case CONF_K_COUNT:
+	case CONF_K_MS:
+	case CONF_K_SEC:
+	case CONF_K_SIZE: {
+		unsigned long long v = get_num(s, c);
+		TRY(get_value(x, path, t, unit_of(s->kind), s->min, s->max, &v));
+		set_num(s, c, v);
+		return 0;
 	}
-	if (r->relay) {
-		/* Ranges that depend on the other relay fields come in check_scalars(). */
-		TRY(get_uint(x, "relay.pipe_size", r->relay->pipe_size, U_SIZE, PIPE_MIN, PIPE_MAX,
-			     &c->relay.pipe_size));
-		TRY(get_uint(x, "relay.pipe_max_size", r->relay->pipe_max_size, U_SIZE, PIPE_MIN,
-			     PIPE_MAX, &c->relay.pipe_max_size));
-		TRY(get_value(x, "relay.pipe_memory_max", r->relay->pipe_memory_max, U_SIZE, 0,
-			      PIPE_MEMORY_MAX, &c->relay.pipe_memory_max));
+	case CONF_K_BOOL:
+		return get_bool(x, path, t, p);
+	case CONF_K_ENUM: {
+		unsigned v;
+		int rc = get_word(x, path, t, s->names, s->first, s->n_names, &v);
+		if (rc == 1)
+			return fail(x, line_of(x, path), path, "%s is not a %s (use %s)", Q(t),
+				    s->what, name_list(s, (char[96]){0}, 96));
+		if (!rc)
+			memcpy(p, &v, sizeof(v));
+		return rc;
 	}
-	if (r->admin && r->admin->address && !strcasecmp(r->admin->address, "off")) {
-		free(c->admin_address);
-		c->admin_address = NULL;
-		TRY(old_case(x, "admin.address", r->admin->address, "off"));
-	} else if (r->admin) {
-		TRY(get_string(x, "admin.address", r->admin->address, &c->admin_address));
-	}
-	if (r->admin && r->admin->control) {
-		const struct raw_control *rc = r->admin->control;
-		if (rc->address && !strcasecmp(rc->address, "off")) {
-			free(c->control.address);
-			c->control.address = NULL;
-			TRY(old_case(x, "admin.control.address", rc->address, "off"));
-		} else {
-			TRY(get_string(x, "admin.control.address", rc->address,
-				       &c->control.address));
+	case CONF_K_ADDRESS:
+		if (!strcasecmp(t, "off")) {
+			free(*(char **)p);
+			*(char **)p = NULL;
+			return old_case(x, path, t, "off");
 		}
-		TRY(get_string(x, "admin.control.token_file", rc->token_file,
-			       &c->control.token_file));
-		/* The token is checked in conf_validate(), where no line map is left. */
-		c->control.address_line = line_of(x, "admin.control.address");
-		c->control.token_file_line = line_of(x, "admin.control.token_file");
-	}
-	if (r->cpu_affinity) {
+		return get_string(x, path, t, p);
+	case CONF_K_STRING:
+		return get_string(x, path, t, p);
+	case CONF_K_FRACTION:
+		return get_ratio(x, path, t, p);
+	case CONF_K_AFFINITY: {
 		const char *why;
-		if (conf_affinity_parse(r->cpu_affinity, c, &why))
-			return fail(x, line_of(x, "cpu_affinity"), "cpu_affinity", "%s %s",
-				    Q(r->cpu_affinity), why);
+		if (conf_affinity_parse(t, c, &why))
+			return fail(x, line_of(x, path), path, "%s %s", Q(t), why);
 		if (c->cpu_affinity.mode != CONF_AFFINITY_LIST)
-			TRY(old_case(x, "cpu_affinity", r->cpu_affinity,
-				     conf_affinity_str(c, (char[8]){0}, 8)));
+			return old_case(x, path, t, conf_affinity_str(c, (char[8]){0}, 8));
+		return 0;
 	}
-	TRY(get_mode(x, "mode", r->mode, &c->mode));
-	if (r->drain) {
-		TRY(get_uint(x, "drain.delay", r->drain->delay, U_MS, 0, TIMEOUT_MAX_MS,
-			     &c->drain.delay_ms));
-		TRY(get_uint(x, "drain.timeout", r->drain->timeout, U_MS, 0, TIMEOUT_MAX_MS,
-			     &c->drain.timeout_ms));
-	}
-	if (r->log) {
-		GET_ENUM(x, "log.level", r->log->level, level_names, 0, &c->log_level,
-			 "%s is not a log level (use error, warn, info or debug)",
-			 Q(r->log->level));
-		TRY(get_bool(x, "log.access", r->log->access, &c->access_log));
-		TRY(get_string(x, "log.access_file", r->log->access_file, &c->access_log_file));
-		TRY(get_ratio(x, "log.access_sample", r->log->access_sample,
-			      &c->access_log_sample));
-		TRY(get_uint(x, "log.access_deny_rate", r->log->access_deny_rate, U_NUM, 0,
-			     MAX_CONNS_MAX, &c->access_log_deny_rate));
 	}
 	return 0;
 }
 
-static int convert(struct ectx *x, const struct raw *r, struct conf *c)
+const char *conf_setting_str(const struct conf_setting *s, const struct conf *c, char *buf,
+			     size_t len)
 {
-	TRY(get_uint(x, "threads", r->threads, U_NUM, 0, THREADS_MAX, &c->threads));
+	const char *p = (const char *)c + s->offset;
+	unsigned v;
+
+	switch (s->kind) {
+	case CONF_K_COUNT:
+	case CONF_K_MS:
+	case CONF_K_SEC:
+	case CONF_K_SIZE:
+		fmt_value(unit_of(s->kind), get_num(s, c), buf, len);
+		return buf;
+	case CONF_K_BOOL:
+		return *(const bool *)p ? "true" : "false";
+	case CONF_K_ENUM:
+		memcpy(&v, p, sizeof(v));
+		return v < s->n_names ? s->names[v] : "?";
+	case CONF_K_ADDRESS:
+	case CONF_K_STRING:
+		return *(char *const *)p;
+	case CONF_K_FRACTION:
+		/* %.17g: the double strtod() reads back is the same one. */
+		snprintf(buf, len, "%.17g", *(const double *)p);
+		return buf;
+	case CONF_K_AFFINITY:
+		return conf_affinity_str(c, buf, len);
+	}
+	return "?";
+}
+
+const char *conf_setting_range(const struct conf_setting *s, char *buf, size_t len)
+{
+	char a[32], b[32];
+
+	if (!is_number(s->kind)) {
+		snprintf(buf, len, "%s", "");
+		return buf;
+	}
+	fmt_value(unit_of(s->kind), s->min, a, sizeof(a));
+	fmt_value(unit_of(s->kind), s->max, b, sizeof(b));
+	snprintf(buf, len, "%s..%s", a, b);
+	return buf;
+}
+
+static int convert(struct ectx *x, const struct raw_sec *r, struct conf *c)
+{
 	TRY(convert_listeners(x, r, c));
 	TRY(convert_allow(x, r, c));
-	TRY(convert_resolver(x, r->resolver, c));
-	TRY(convert_upstream(x, r->upstream, c));
-	TRY(convert_timeouts(x, r->timeouts, c));
-	return convert_sections(x, r, c);
+	if (r->sub[SEC_RESOLVER])
+		TRY(convert_forwarders(x, r->sub[SEC_RESOLVER], c));
+	TRY(convert_upstream(x, r->sub[SEC_UPSTREAM], c));
+	for (unsigned i = 0; i < N_SETTINGS; i++)
+		TRY(set_setting(x, &conf_settings[i], raw_text(r, i), c));
+	/* The token is checked in conf_validate(), where no line map is left. */
+	if (r->sub[SEC_ADMIN] && r->sub[SEC_ADMIN]->sub[SEC_CONTROL]) {
+		c->control.address_line = line_of(x, "admin.control.address");
+		c->control.token_file_line = line_of(x, "admin.control.token_file");
+	}
+	return 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -2266,43 +2318,17 @@ static int convert(struct ectx *x, const struct raw *r, struct conf *c)
 
 struct conf *conf_new_default(void)
 {
+	struct conf_error e;
+	struct ectx x = {.err = &e};
 	struct conf *c = calloc(1, sizeof(*c));
 
 	if (!c)
 		return NULL;
-	c->resolver.resolv_conf = strdup(DEFAULT_RESOLV_CONF);
-	if (!c->resolver.resolv_conf) {
-		free(c);
-		return NULL;
-	}
-	c->resolver.family = CONF_V4_ONLY;
-	c->resolver.cache_size = 4096;
-	c->resolver.min_ttl_s = 5;
-	c->resolver.max_ttl_s = 300;
-	c->resolver.negative_ttl_s = 5;
-	c->resolver.error_ttl_s = 2;
-	c->resolver.stale_ttl_s = 300;
-	c->resolver.prefetch = true;
-	c->timeouts.client_hello_ms = 10 * SEC_MS;
-	c->timeouts.connect_ms = 5 * SEC_MS;
-	c->timeouts.dns_ms = 5 * SEC_MS;
-	c->timeouts.idle_ms = HOUR_MS;
-	c->timeouts.request_head_ms = 10 * SEC_MS;
-	c->limits.max_client_hello = 16384;
-	c->relay.pipe_size = 64 * KIB;
-	c->relay.pipe_max_size = MIB;
-	c->relay.pipe_memory_max = 256 * MIB;
-	c->log_level = CONF_LOG_INFO;
-	c->access_log = true;
-	c->access_log_sample = 1;
-	c->access_log_deny_rate = 1000;
-	c->mode = CONF_ENFORCE;
-	c->drain.timeout_ms = 30 * SEC_MS;
-	c->admin_address = strdup(DEFAULT_ADMIN);
-	c->control.address = strdup(DEFAULT_CONTROL);
-	if (!c->admin_address || !c->control.address) {
-		conf_free(c);
-		return NULL;
+	for (unsigned i = 0; i < N_SETTINGS; i++) {
+		if (set_setting(&x, &conf_settings[i], conf_settings[i].def, c)) {
+			conf_free(c);
+			return NULL;
+		}
 	}
 	return c;
 }
@@ -2321,8 +2347,9 @@ int conf_load_buf(const char *buf, size_t len, const char *name, struct conf **o
 		.log_level = CYAML_LOG_ERROR,
 		.flags = CYAML_CFG_DEFAULT,
 	};
-	struct raw *r = NULL;
+	struct raw_sec *r = NULL;
 	struct conf *c = NULL;
+	struct schema *sc = calloc(1, sizeof(*sc));
 	int rc;
 
 	memset(x.err, 0, sizeof(*x.err));
@@ -2331,6 +2358,12 @@ int conf_load_buf(const char *buf, size_t len, const char *name, struct conf **o
 		buf = "";
 		len = 0;
 	}
+	if (!sc) {
+		rc = oom(&x);
+		goto out;
+	}
+	build_schema(sc);
+	x.sc = sc;
 	if ((rc = prepass(&x, buf, len, &pp)))
 		goto out;
 	x.lm = &pp.lm;
@@ -2340,7 +2373,7 @@ int conf_load_buf(const char *buf, size_t len, const char *name, struct conf **o
 	}
 	x.warn_to = c;
 	if (!pp.empty) {
-		cyaml_err_t e = cyaml_load_data((const uint8_t *)buf, len, &cfg, &top_schema,
+		cyaml_err_t e = cyaml_load_data((const uint8_t *)buf, len, &cfg, &sc->top,
 						(cyaml_data_t **)&r, NULL);
 		if (e != CYAML_OK) {
 			rc = cyaml_failure(&x, e, &captured);
@@ -2354,7 +2387,8 @@ int conf_load_buf(const char *buf, size_t len, const char *name, struct conf **o
 	rc = check_conf(&x, c);
 out:
 	if (r)
-		cyaml_free(&cfg, &top_schema, r, 0);
+		cyaml_free(&cfg, &sc->top, r, 0);
+	free(sc);
 	lm_free(&pp.lm);
 	if (rc) {
 		conf_free(c);

@@ -205,6 +205,50 @@ struct conf_error {
 	char msg[256];
 };
 
+/*
+ * The single-valued settings, declared once in conf.c's conf_settings[]:
+ * that table drives the defaults, loading (libcyaml's schema for them),
+ * the range checks, the dump (conf/dump.c) and the round-trip and docs tests.
+ * Lists (listeners, allow, resolver.forwarders, resolver.hosts, upstream.*)
+ * live outside it.
+ */
+enum conf_kind {
+	CONF_K_COUNT,	 /* unsigned, a whole number */
+	CONF_K_MS,	 /* a duration, kept in milliseconds */
+	CONF_K_SEC,	 /* a duration in whole seconds, kept in seconds */
+	CONF_K_SIZE,	 /* bytes (unsigned or unsigned long long, by size) */
+	CONF_K_BOOL,	 /* bool */
+	CONF_K_ENUM,	 /* a lower-case word from names[first..n_names-1] */
+	CONF_K_STRING,	 /* char *, owned; NULL: not set, and not written */
+	CONF_K_ADDRESS,	 /* char *, owned; "off" in the file is NULL */
+	CONF_K_FRACTION, /* double, 0..1 or 0%..100% */
+	CONF_K_AFFINITY, /* cpu_affinity: conf_affinity_parse() and _str() */
+};
+
+struct conf_setting {
+	const char *path; /* "timeouts.connect": the section, then the key */
+	enum conf_kind kind;
+	size_t offset, size;	     /* of the field in struct conf */
+	unsigned long long min, max; /* numbers: the range the loader and conf_validate() check */
+	const char *def;	     /* the default as the file writes it; NULL: unset */
+	const char *const *names;    /* CONF_K_ENUM */
+	unsigned first, n_names;
+	const char *what; /* CONF_K_ENUM: "lookup family" in "... is not a lookup family" */
+};
+
+extern const struct conf_setting conf_settings[];
+extern const unsigned conf_n_settings;
+
+/*
+ * A setting's value in c as the file writes it, unquoted ("10s", "64KiB",
+ * "v4_only", "/etc/resolv.conf"); NULL for an unset string or address. A
+ * CONF_K_AFFINITY list needs up to CONF_MAX_CPUS * 5 bytes.
+ */
+const char *conf_setting_str(const struct conf_setting *s, const struct conf *c, char *buf,
+			     size_t len);
+/* A number setting's range as the docs write it ("1ms..24h"); "" for other kinds. */
+const char *conf_setting_range(const struct conf_setting *s, char *buf, size_t len);
+
 /* A struct conf with every default filled and no listeners or allowlist. */
 struct conf *conf_new_default(void);
 

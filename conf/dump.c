@@ -9,20 +9,20 @@
  * double-quoted with YAML escapes, so no value can change the document's
  * structure.
  *
- * When struct conf gains a field, it must be added here as well:
- * test/conf/test_envoy.c round-trips a dump through the loader.
+ * The single-valued settings come from conf_settings[] (conf/conf.h), in
+ * its order, spelled by conf_setting_str(); only the lists (listeners,
+ * allow, forwarders, hosts, upstream) are written by hand here, in the
+ * section they belong to. test/conf/test_envoy.c round-trips a dump through
+ * the loader for every row of the table.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "conf/dump.h"
-
-#define SEC_MS	1000ULL
-#define MIN_MS	(60 * SEC_MS)
-#define HOUR_MS (60 * MIN_MS)
 
 /* A YAML double-quoted scalar: printable ASCII as is, the rest escaped. */
 static void str(FILE *f, const char *s)
@@ -46,47 +46,6 @@ static void __attribute__((unused)) secret(FILE *f, const char *s, unsigned flag
 	str(f, flags & CONF_DUMP_REDACT ? "<redacted>" : s);
 }
 
-static void duration_ms(FILE *f, unsigned long long ms)
-{
-	static const struct {
-		unsigned long long div;
-		const char *suffix;
-	} u[] = {{HOUR_MS, "h"}, {MIN_MS, "m"}, {SEC_MS, "s"}, {1, "ms"}};
-
-	for (size_t i = 0; i < sizeof(u) / sizeof(u[0]); i++) {
-		if (ms && ms % u[i].div == 0) {
-			fprintf(f, "%llu%s", ms / u[i].div, u[i].suffix);
-			return;
-		}
-	}
-	fprintf(f, "0ms");
-}
-
-/* Whole seconds: "0s" rather than "0ms", so the TTL fields read it back. */
-static void duration_s(FILE *f, unsigned long long s)
-{
-	if (!s)
-		fprintf(f, "0s");
-	else
-		duration_ms(f, s * SEC_MS);
-}
-
-static void size(FILE *f, unsigned long long v)
-{
-	static const struct {
-		unsigned long long div;
-		const char *suffix;
-	} u[] = {{1ULL << 30, "GiB"}, {1ULL << 20, "MiB"}, {1ULL << 10, "KiB"}};
-
-	for (size_t i = 0; i < sizeof(u) / sizeof(u[0]); i++) {
-		if (v && v % u[i].div == 0) {
-			fprintf(f, "%llu%s", v / u[i].div, u[i].suffix);
-			return;
-		}
-	}
-	fprintf(f, "%llu", v);
-}
-
 /* head, then the list as "    - "..."" lines, or " []" on the head's line. */
 static void strings(FILE *f, const char *head, char *const *v, unsigned n)
 {
@@ -98,13 +57,8 @@ static void strings(FILE *f, const char *head, char *const *v, unsigned n)
 	}
 }
 
-int conf_dump_yaml(const struct conf *c, FILE *f, unsigned flags)
+static void listeners(FILE *f, const struct conf *c)
 {
-	(void)flags;
-	char cpus[CONF_MAX_CPUS * 5];
-	fprintf(f, "threads: %u\ncpu_affinity: \"%s\"\nmode: %s\n", c->threads,
-		conf_affinity_str(c, cpus, sizeof(cpus)), conf_mode_str(c->mode));
-
 	fprintf(f, "listeners:%s\n", c->n_listeners ? "" : " []");
 	for (unsigned i = 0; i < c->n_listeners; i++) {
 		const struct conf_listener *l = &c->listeners[i];
@@ -136,30 +90,23 @@ int conf_dump_yaml(const struct conf *c, FILE *f, unsigned flags)
 		str(f, c->allow[i]);
 		fputc('\n', f);
 	}
+}
 
-	fprintf(f, "resolver:\n  forwarders:%s\n", c->resolver.n_forwarders ? "" : " []");
+static void forwarders(FILE *f, const struct conf *c)
+{
+	fprintf(f, "  forwarders:%s\n", c->resolver.n_forwarders ? "" : " []");
 	for (unsigned i = 0; i < c->resolver.n_forwarders; i++) {
 		char fwd[INET6_ADDRSTRLEN + 8];
 		fprintf(f, "    - ");
 		str(f, conf_forwarder_str(c->resolver.forwarders[i], fwd, sizeof(fwd)));
 		fputc('\n', f);
 	}
-	fprintf(f, "  resolv_conf: ");
-	str(f, c->resolver.resolv_conf);
-	fprintf(f, "\n  lookup_family: %s\n  cache_size: %u\n  max_ttl: ",
-		conf_family_str(c->resolver.family), c->resolver.cache_size);
-	duration_s(f, c->resolver.max_ttl_s);
-	fprintf(f, "\n  negative_ttl: ");
-	duration_s(f, c->resolver.negative_ttl_s);
-	fprintf(f, "\n  min_ttl: ");
-	duration_s(f, c->resolver.min_ttl_s);
-	fprintf(f, "\n  error_ttl: ");
-	duration_s(f, c->resolver.error_ttl_s);
-	fprintf(f, "\n  stale_ttl: ");
-	duration_s(f, c->resolver.stale_ttl_s);
-	fprintf(f, "\n  prefetch: %s\n  tcp: %s\n  hosts:%s",
-		c->resolver.prefetch ? "true" : "false", c->resolver.tcp ? "true" : "false",
-		c->resolver.n_hosts ? "" : " {}");
+}
+
+/* resolver.hosts, then the upstream section. */
+static void hosts_upstream(FILE *f, const struct conf *c)
+{
+	fprintf(f, "  hosts:%s", c->resolver.n_hosts ? "" : " {}");
 	for (unsigned i = 0; i < c->resolver.n_hosts; i++) {
 		const struct conf_host *h = &c->resolver.hosts[i];
 		fprintf(f, "\n    ");
@@ -175,67 +122,78 @@ int conf_dump_yaml(const struct conf *c, FILE *f, unsigned flags)
 	}
 	strings(f, "\nupstream:\n  deny:", c->upstream.deny, c->upstream.n_deny);
 	strings(f, "  allow:", c->upstream.allow, c->upstream.n_allow);
+}
 
-	fprintf(f, "timeouts:\n  client_hello: ");
-	duration_ms(f, c->timeouts.client_hello_ms);
-	fprintf(f, "\n  connect: ");
-	duration_ms(f, c->timeouts.connect_ms);
-	fprintf(f, "\n  dns: ");
-	duration_ms(f, c->timeouts.dns_ms);
-	fprintf(f, "\n  idle: ");
-	duration_ms(f, c->timeouts.idle_ms);
-	fprintf(f, "\n  request_head: ");
-	duration_ms(f, c->timeouts.request_head_ms);
+/* What the dump writes when it leaves section sec, of length n: the lists around it. */
+static void leave(FILE *f, const struct conf *c, const char *sec, size_t n)
+{
+	if (n == 0)
+		listeners(f, c);
+	else if (n == strlen("resolver") && !strncmp(sec, "resolver", n))
+		hosts_upstream(f, c);
+}
 
-	fprintf(f,
-		"\nlimits:\n  max_client_hello: %u\n  max_connections: %u\n"
-		"  max_connections_per_thread: %u\n  max_pending_hellos: %u\n"
-		"  max_per_source_ip: %u\n",
-		c->limits.max_client_hello, c->limits.max_connections,
-		c->limits.max_connections_per_thread, c->limits.max_pending_hellos,
-		c->limits.max_per_source_ip);
+/*
+ * The headers of the mappings from section from (length fn) to section to
+ * (length tn), which are setting paths cut there: "admin" to
+ * "admin.control" writes "  control:".
+ */
+static void enter(FILE *f, const struct conf *c, const char *from, size_t fn, const char *to,
+		  size_t tn)
+{
+	size_t i = 0, depth = 0;
+	bool same = true;
 
-	fprintf(f, "relay:\n  pipe_size: ");
-	size(f, c->relay.pipe_size);
-	fprintf(f, "\n  pipe_max_size: ");
-	size(f, c->relay.pipe_max_size);
-	fprintf(f, "\n  pipe_memory_max: ");
-	size(f, c->relay.pipe_memory_max);
-	fputc('\n', f);
+	while (i < tn) {
+		size_t k = strcspn(to + i, ".");
+		/* The whole components both share are open already. */
+		same = same && i + k <= fn && !strncmp(from + i, to + i, k) &&
+		       (i + k == fn || from[i + k] == '.');
+		if (!same)
+			fprintf(f, "%*s%.*s:\n", (int)(2 * depth), "", (int)k, to + i);
+		i += k + 1;
+		depth++;
+	}
+	if (tn == strlen("resolver") && !strncmp(to, "resolver", tn))
+		forwarders(f, c);
+}
 
-	fprintf(f, "admin:\n  address: ");
-	if (c->admin_address)
-		str(f, c->admin_address);
-	else
-		fprintf(f, "off");
-	fprintf(f, "\n  control:\n    address: ");
-	if (c->control.address)
-		str(f, c->control.address);
-	else
-		fprintf(f, "off");
-	fputc('\n', f);
-	/* The path only: the token itself never leaves the process. */
-	if (c->control.token_file) {
-		fprintf(f, "    token_file: ");
-		str(f, c->control.token_file);
+int conf_dump_yaml(const struct conf *c, FILE *f, unsigned flags)
+{
+	const char *sec = ""; /* the section written last */
+	size_t sn = 0;
+	char buf[CONF_MAX_CPUS * 5];
+
+	(void)flags;
+	for (unsigned i = 0; i < conf_n_settings; i++) {
+		const struct conf_setting *s = &conf_settings[i];
+		const char *dot = strrchr(s->path, '.');
+		size_t n = dot ? (size_t)(dot - s->path) : 0;
+		size_t depth = 0;
+
+		if (n != sn || strncmp(sec, s->path, n)) {
+			leave(f, c, sec, sn);
+			enter(f, c, sec, sn, s->path, n);
+			sec = s->path;
+			sn = n;
+		}
+		for (size_t j = 0; j < n; j++)
+			depth += s->path[j] == '.';
+		const char *v = conf_setting_str(s, c, buf, sizeof(buf));
+		/* An unset string is not written; an address that is off is written so. */
+		if (!v && s->kind == CONF_K_STRING)
+			continue;
+		fprintf(f, "%*s%s: ", n ? (int)(2 * (depth + 1)) : 0, "", dot ? dot + 1 : s->path);
+		if (!v)
+			fprintf(f, "off");
+		else if (s->kind == CONF_K_STRING || s->kind == CONF_K_ADDRESS ||
+			 s->kind == CONF_K_AFFINITY)
+			str(f, v);
+		else
+			fprintf(f, "%s", v);
 		fputc('\n', f);
 	}
-	fprintf(f, "drain:\n  delay: ");
-	duration_ms(f, c->drain.delay_ms);
-	fprintf(f, "\n  timeout: ");
-	duration_ms(f, c->drain.timeout_ms);
-	fputc('\n', f);
-
-	fprintf(f, "log:\n  level: %s\n  access: %s\n", conf_log_level_str(c->log_level),
-		c->access_log ? "true" : "false");
-	if (c->access_log_file) {
-		fprintf(f, "  access_file: ");
-		str(f, c->access_log_file);
-		fputc('\n', f);
-	}
-	/* %.17g: the double strtod() reads back is the same one. */
-	fprintf(f, "  access_sample: %.17g\n  access_deny_rate: %u\n", c->access_log_sample,
-		c->access_log_deny_rate);
+	leave(f, c, sec, sn);
 	return ferror(f) ? -EIO : 0;
 }
 

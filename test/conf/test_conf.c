@@ -1662,3 +1662,68 @@ Test(spellings, addresses_are_ip_port_and_the_old_forms_warn)
 	cr_assert_eq(c->n_warnings, CONF_MAX_WARNINGS);
 	conf_free(c);
 }
+
+/* ---- the reference table in conf/CONFIG.md agrees with conf_settings[] ---- */
+
+/*
+ * Every row of the table has its row in CONFIG.md's "Fields" table, with the
+ * same default (the cell starts with it in backquotes, or with "none" for a
+ * setting that is unset by default) and, for a number, the same range (the
+ * last cell starts with it, as the errors print it: "1ms..24h"); an enum's
+ * row names each of its words.
+ */
+Test(docs, config_md_agrees_with_the_settings_table)
+{
+	const char *src = getenv("SNIGATE_SRCDIR");
+	static char md[1 << 17];
+	char path[1024];
+	FILE *f;
+
+	cr_assert(src, "SNIGATE_SRCDIR is not set (run through meson test)");
+	snprintf(path, sizeof(path), "%s/conf/CONFIG.md", src);
+	cr_assert(f = fopen(path, "r"), "%s", path);
+	size_t n = fread(md, 1, sizeof(md) - 1, f);
+	fclose(f);
+	cr_assert_lt(n, sizeof(md) - 1, "CONFIG.md is larger than the test's buffer");
+	md[n] = '\0';
+
+	for (unsigned i = 0; i < conf_n_settings; i++) {
+		const struct conf_setting *s = &conf_settings[i];
+		char head[128], want[160], cell[4][1024];
+		snprintf(head, sizeof(head), "\n| `%s` | ", s->path);
+		const char *row = strstr(md, head);
+		cr_assert(row, "CONFIG.md has no row for %s", s->path);
+		row++;
+		const char *eol = strchr(row, '\n');
+		size_t len = eol ? (size_t)(eol - row) : strlen(row);
+		/* "| a | b | c | d |": the four cells, trimmed. */
+		const char *p = row + 1;
+		for (unsigned k = 0; k < 4; k++) {
+			const char *bar = memchr(p, '|', len - (size_t)(p - row));
+			cr_assert(bar, "CONFIG.md: the row of %s has fewer than 4 cells", s->path);
+			size_t m = (size_t)(bar - p);
+			while (m && p[0] == ' ')
+				p++, m--;
+			while (m && p[m - 1] == ' ')
+				m--;
+			snprintf(cell[k], sizeof(cell[k]), "%.*s", (int)m, p);
+			p = bar + 1;
+		}
+		if (s->def)
+			snprintf(want, sizeof(want), "`%s`", s->def);
+		else
+			snprintf(want, sizeof(want), "none");
+		cr_assert(!strncmp(cell[2], want, strlen(want)),
+			  "CONFIG.md: %s: default cell \"%s\" does not start with %s", s->path,
+			  cell[2], want);
+		conf_setting_range(s, want, sizeof(want));
+		cr_assert(!strncmp(cell[3], want, strlen(want)),
+			  "CONFIG.md: %s: range cell does not start with %s: \"%s\"", s->path, want,
+			  cell[3]);
+		for (unsigned k = s->first; k < s->n_names; k++) {
+			snprintf(want, sizeof(want), "`%s`", s->names[k]);
+			cr_assert(strstr(cell[3], want), "CONFIG.md: %s: %s is not in \"%s\"",
+				  s->path, want, cell[3]);
+		}
+	}
+}

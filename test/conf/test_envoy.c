@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -414,16 +415,6 @@ static void round_trip(struct conf *a)
 	cr_assert_eq(b->resolver.n_forwarders, a->resolver.n_forwarders);
 	for (unsigned i = 0; i < a->resolver.n_forwarders; i++)
 		cr_assert_str_eq(b->resolver.forwarders[i], a->resolver.forwarders[i]);
-	cr_assert_str_eq(b->resolver.resolv_conf, a->resolver.resolv_conf);
-	cr_assert_eq(b->resolver.family, a->resolver.family);
-	cr_assert_eq(b->resolver.cache_size, a->resolver.cache_size);
-	cr_assert_eq(b->resolver.max_ttl_s, a->resolver.max_ttl_s);
-	cr_assert_eq(b->resolver.negative_ttl_s, a->resolver.negative_ttl_s);
-	cr_assert_eq(b->resolver.min_ttl_s, a->resolver.min_ttl_s);
-	cr_assert_eq(b->resolver.error_ttl_s, a->resolver.error_ttl_s);
-	cr_assert_eq(b->resolver.stale_ttl_s, a->resolver.stale_ttl_s);
-	cr_assert_eq(b->resolver.prefetch, a->resolver.prefetch);
-	cr_assert_eq(b->resolver.tcp, a->resolver.tcp);
 	cr_assert_eq(b->resolver.n_hosts, a->resolver.n_hosts);
 	for (unsigned i = 0; i < a->resolver.n_hosts; i++) {
 		cr_assert_str_eq(b->resolver.hosts[i].name, a->resolver.hosts[i].name);
@@ -438,32 +429,24 @@ static void round_trip(struct conf *a)
 	cr_assert_eq(b->upstream.n_allow, a->upstream.n_allow);
 	for (unsigned i = 0; i < a->upstream.n_allow; i++)
 		cr_assert_str_eq(b->upstream.allow[i], a->upstream.allow[i]);
-	cr_assert_eq(b->timeouts.request_head_ms, a->timeouts.request_head_ms);
-	cr_assert_eq(b->timeouts.client_hello_ms, a->timeouts.client_hello_ms);
-	cr_assert_eq(b->timeouts.connect_ms, a->timeouts.connect_ms);
-	cr_assert_eq(b->timeouts.dns_ms, a->timeouts.dns_ms);
-	cr_assert_eq(b->timeouts.idle_ms, a->timeouts.idle_ms);
-	cr_assert_eq(b->limits.max_client_hello, a->limits.max_client_hello);
-	cr_assert_eq(b->limits.max_connections, a->limits.max_connections);
-	cr_assert_eq(b->relay.pipe_size, a->relay.pipe_size);
-	cr_assert_eq(b->relay.pipe_max_size, a->relay.pipe_max_size);
-	cr_assert_eq(b->relay.pipe_memory_max, a->relay.pipe_memory_max);
-	cr_assert_eq(!b->admin_address, !a->admin_address);
-	if (a->admin_address)
-		cr_assert_str_eq(b->admin_address, a->admin_address);
-	cr_assert_eq(b->log_level, a->log_level);
-	cr_assert_eq(b->access_log, a->access_log);
-	cr_assert_eq(!b->access_log_file, !a->access_log_file);
-	if (a->access_log_file)
-		cr_assert_str_eq(b->access_log_file, a->access_log_file);
-	cr_assert(b->access_log_sample == a->access_log_sample);
-	cr_assert_eq(b->access_log_deny_rate, a->access_log_deny_rate);
-	cr_assert_eq(b->mode, a->mode);
-	cr_assert_eq(b->drain.delay_ms, a->drain.delay_ms);
-	cr_assert_eq(b->drain.timeout_ms, a->drain.timeout_ms);
-	cr_assert_eq(b->limits.max_connections_per_thread, a->limits.max_connections_per_thread);
-	cr_assert_eq(b->limits.max_pending_hellos, a->limits.max_pending_hellos);
-	cr_assert_eq(b->limits.max_per_source_ip, a->limits.max_per_source_ip);
+	/* Every single-valued setting, from the table the loader and the dump use. */
+	for (unsigned i = 0; i < conf_n_settings; i++) {
+		const struct conf_setting *s = &conf_settings[i];
+		static char va[CONF_MAX_CPUS * 5], vb[CONF_MAX_CPUS * 5];
+		const char *x = conf_setting_str(s, a, va, sizeof(va));
+		const char *y = conf_setting_str(s, b, vb, sizeof(vb));
+		cr_assert_eq(!x, !y, "%s: %s, read back as %s", s->path, x ? x : "(unset)",
+			     y ? y : "(unset)");
+		if (x)
+			cr_assert_str_eq(y, x, "%s: %s, read back as %s", s->path, x, y);
+		cr_assert_eq(memcmp((const char *)a + s->offset, (const char *)b + s->offset,
+				    s->kind == CONF_K_STRING || s->kind == CONF_K_ADDRESS ||
+						    s->kind == CONF_K_AFFINITY
+					    ? 0
+					    : s->size),
+			     0, "%s differs after the round trip", s->path);
+	}
+	cr_assert_eq(b->cpu_affinity.n_cpus, a->cpu_affinity.n_cpus);
 
 	/* And the dump of the reloaded one is the same text. */
 	char *again = conf_dump_yaml_str(b, 0);
@@ -527,4 +510,68 @@ Test(envoy_convert, native_round_trips_with_odd_values)
 	cr_assert_eq(conf_validate(c, &err), 0, "%s", err_str(&err));
 	round_trip(c);
 	conf_free(c);
+}
+
+/*
+ * Every row of conf_settings[] set away from its default, dumped and loaded
+ * back: a setting the dump leaves out, or the loader does not read, comes
+ * back as its default and fails round_trip().
+ */
+Test(envoy_convert, every_setting_round_trips)
+{
+	static const char text[] =
+		"threads: 3\n"
+		"cpu_affinity: auto\n"
+		"mode: audit\n"
+		"listeners: [{address: 127.0.0.1:8443}]\n"
+		"allow: [a.example]\n"
+		"resolver:\n"
+		"  resolv_conf: /etc/odd.conf\n"
+		"  lookup_family: all\n"
+		"  cache_size: 77\n"
+		"  max_ttl: 10m\n"
+		"  negative_ttl: 7s\n"
+		"  min_ttl: 3s\n"
+		"  error_ttl: 9s\n"
+		"  stale_ttl: 1h\n"
+		"  prefetch: false\n"
+		"  tcp: true\n"
+		"timeouts: {client_hello: 11s, connect: 1500ms, dns: 3s, idle: 90m, "
+		"request_head: 12s}\n"
+		"limits: {max_client_hello: 2048, max_connections: 1000, "
+		"max_connections_per_thread: 100, max_pending_hellos: 50, "
+		"max_per_source_ip: 10}\n"
+		"relay: {pipe_size: 8KiB, pipe_max_size: 2MiB, pipe_memory_max: 1GiB}\n"
+		"admin:\n"
+		"  address: 127.0.0.1:9911\n"
+		"  control: {address: 127.0.0.1:9912, token_file: TOKEN}\n"
+		"drain: {delay: 2s, timeout: 45s}\n"
+		"log: {level: debug, access: false, access_file: /tmp/a.log, "
+		"access_sample: 0.25, access_deny_rate: 5}\n";
+	char tok[] = "/tmp/snigate-test-token-XXXXXX", buf[sizeof(text) + 64];
+	struct conf_error err = {0};
+	struct conf *c = NULL, *d = conf_new_default();
+	int fd = mkstemp(tok);
+
+	cr_assert(fd >= 0 && d);
+	cr_assert_eq(write(fd, "0123456789abcdef0123\n", 21), 21);
+	close(fd);
+	const char *at = strstr(text, "TOKEN");
+	snprintf(buf, sizeof(buf), "%.*s%s%s", (int)(at - text), text, tok, at + 5);
+	cr_assert_eq(conf_load_buf(buf, strlen(buf), "every.yaml", &c, &err), 0, "%s",
+		     err_str(&err));
+	cr_assert_eq(conf_validate(c, &err), 0, "%s", err_str(&err));
+	/* A row added to the table must be added to the text above. */
+	for (unsigned i = 0; i < conf_n_settings; i++) {
+		const struct conf_setting *s = &conf_settings[i];
+		static char va[CONF_MAX_CPUS * 5], vd[CONF_MAX_CPUS * 5];
+		const char *x = conf_setting_str(s, c, va, sizeof(va));
+		const char *y = conf_setting_str(s, d, vd, sizeof(vd));
+		cr_assert(x && (!y || strcmp(x, y)), "%s is at its default (%s) in the test text",
+			  s->path, y ? y : "unset");
+	}
+	round_trip(c);
+	unlink(tok);
+	conf_free(c);
+	conf_free(d);
 }
