@@ -394,6 +394,28 @@ static void cancel_fd(struct worker *w, int fd)
 }
 
 /*
+ * The handshake stops short of the relay: a client still waiting at the gate
+ * counts as denied, and a lookup in flight must not call back into c.
+ */
+static void leave_handshake(struct conn *c)
+{
+	if (pending(c->state) && !c->allowed && !c->would_deny)
+		c->w->st.denied++;
+	if (c->state == CONN_ST_RESOLVE && c->hs)
+		resolver_cancel(&c->hs->rw);
+}
+
+/* The whole first message is in: from now on any byte must wake us. */
+static void lowat_reset(struct conn *c)
+{
+	int one = 1;
+
+	if (c->lowat)
+		setsockopt(c->cfd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
+	c->lowat = false;
+}
+
+/*
  * End the connection: remember why, stop every request in flight, and free
  * it once they have all come back. The caller must not touch c afterwards.
  */
@@ -401,10 +423,7 @@ static void conn_end(struct conn *c, enum reason why, bool rst)
 {
 	if (c->state == CONN_ST_CLOSING)
 		return;
-	if (pending(c->state) && !c->allowed && !c->would_deny)
-		c->w->st.denied++;
-	if (c->state == CONN_ST_RESOLVE && c->hs)
-		resolver_cancel(&c->hs->rw);
+	leave_handshake(c);
 	set_state(c, CONN_ST_CLOSING);
 	c->reason = why;
 	c->rst = rst;
@@ -581,11 +600,8 @@ static void relay_event(struct conn *c, int di, int res)
 static void relay_start(struct conn *c)
 {
 	struct worker *w = c->w;
-	int one = 1;
 
-	/* The hello is whole; from now on any byte must wake us. */
-	if (c->lowat)
-		setsockopt(c->cfd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
+	lowat_reset(c);
 	set_state(c, CONN_ST_RELAY);
 	c->unread = false; /* splice will read it */
 	w->st.relayed++;
@@ -782,16 +798,9 @@ static void http_reply(struct conn *c, int status, const char *body, enum reason
 		/* A client that is gone gets its close below all the same. */
 	}
 	c->replied = true;
-	if (pending(c->state) && !c->allowed && !c->would_deny)
-		w->st.denied++;
-	if (c->state == CONN_ST_RESOLVE && c->hs)
-		resolver_cancel(&c->hs->rw);
+	leave_handshake(c);
 	hs_put(c);
-	if (c->lowat) {
-		int one = 1;
-		setsockopt(c->cfd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
-		c->lowat = false;
-	}
+	lowat_reset(c);
 	c->reason = why;
 	shutdown(c->cfd, SHUT_WR);
 	if (c->ufd >= 0) {
@@ -885,6 +894,50 @@ static bool port_allowed(const struct conf_listener *cl, uint16_t port)
 	return false;
 }
 
+/*
+ * Sleep until the client has sent want bytes in all (SO_RCVLOWAT), or any
+ * byte when want is 0. A client that half-closed sends no more: it ends with
+ * eof instead.
+ */
+static void wait_more(struct conn *c, size_t want, enum reason eof)
+{
+	int lowat = (int)want;
+
+	if (c->rdhup) {
+		conn_end(c, eof, true);
+		return;
+	}
+	if (want && setsockopt(c->cfd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof(lowat)) == 0)
+		c->lowat = true;
+	arm_poll(c, OP_CIN, c->cfd, POLLIN | POLLRDHUP);
+}
+
+/*
+ * The allowlist's verdict on name (at: what allowlist_lookup() found),
+ * counted. True when the connection may go on: allowed, or let through by
+ * audit mode.
+ */
+static bool gate(struct conn *c, long at, const char *name, size_t len)
+{
+	struct worker *w = c->w;
+
+	if (at >= 0) {
+		c->allowed = true;
+		w->st.allowed++;
+		w->names[at]++;
+		return true;
+	}
+	pthread_mutex_lock(&w->mu);
+	topk_add(w->denied, name, len);
+	pthread_mutex_unlock(&w->mu);
+	enum conf_mode m = c->l->cl->mode ? c->l->cl->mode : w->conf->mode;
+	if (m != CONF_AUDIT)
+		return false;
+	c->would_deny = true;
+	w->st.would_deny++;
+	return true;
+}
+
 /* CONN_ST_HEAD: n bytes of the request head are in w->peek. */
 static void head_try(struct conn *c, size_t n)
 {
@@ -894,17 +947,9 @@ static void head_try(struct conn *c, size_t n)
 	char body[320];
 
 	switch (connect_parse(w->peek, n, NULL, &rq)) {
-	case CONNECT_NEED_MORE: {
-		if (c->rdhup) {
-			conn_end(c, RS_HEAD_EOF, true);
-			return;
-		}
-		int lowat = (int)n + 1;
-		if (setsockopt(c->cfd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof(lowat)) == 0)
-			c->lowat = true;
-		arm_poll(c, OP_CIN, c->cfd, POLLIN | POLLRDHUP);
+	case CONNECT_NEED_MORE:
+		wait_more(c, n + 1, RS_HEAD_EOF);
 		return;
-	}
 	case CONNECT_BAD_REQUEST:
 		snprintf(body, sizeof(body), "malformed request (%s)",
 			 connect_reason_str(rq.reason));
@@ -951,22 +996,10 @@ static void head_try(struct conn *c, size_t n)
 		http_reply(c, 403, "IP address targets are not allowed", RS_IP_LITERAL);
 		return;
 	}
-	if (at < 0) {
-		pthread_mutex_lock(&w->mu);
-		topk_add(w->denied, c->host, c->host_len);
-		pthread_mutex_unlock(&w->mu);
-		enum conf_mode m = cl->mode ? cl->mode : w->conf->mode;
-		if (m != CONF_AUDIT) {
-			snprintf(body, sizeof(body), "%s is not on the allowlist", c->host);
-			http_reply(c, 403, body, RS_NOT_ALLOWED);
-			return;
-		}
-		c->would_deny = true;
-		w->st.would_deny++;
-	} else {
-		c->allowed = true;
-		w->st.allowed++;
-		w->names[at]++;
+	if (!gate(c, at, c->host, c->host_len)) {
+		snprintf(body, sizeof(body), "%s is not on the allowlist", c->host);
+		http_reply(c, 403, body, RS_NOT_ALLOWED);
+		return;
 	}
 	/* Exactly the head is consumed: whatever follows is the client's, and is relayed. */
 	size_t left = rq.head_len;
@@ -1008,20 +1041,12 @@ static void hello_try(struct conn *c)
 
 	enum reason eof = c->state == CONN_ST_HEAD ? RS_HEAD_EOF : RS_HELLO_EOF;
 	n = recv(c->cfd, w->peek, w->peek_len, MSG_PEEK | MSG_DONTWAIT);
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EINTR) {
-			if (c->rdhup) {
-				conn_end(c, eof, true);
-				return;
-			}
-			arm_poll(c, OP_CIN, c->cfd, POLLIN | POLLRDHUP);
-		} else {
-			conn_end(c, eof, true);
-		}
+	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+		wait_more(c, 0, eof);
 		return;
 	}
-	if (n == 0) {
-		conn_end(c, c->state == CONN_ST_HEAD ? RS_HEAD_EOF : RS_HELLO_EOF, true);
+	if (n <= 0) {
+		conn_end(c, eof, true);
 		return;
 	}
 	if (c->state == CONN_ST_HEAD) {
@@ -1049,17 +1074,9 @@ static void hello_try(struct conn *c)
 		case CONNECT_FIRST_OTHER:
 			conn_end(c, RS_PROTOCOL, true);
 			return;
-		case CONNECT_FIRST_NEED_MORE: {
-			if (c->rdhup) {
-				conn_end(c, RS_HELLO_EOF, true);
-				return;
-			}
-			int lowat = (int)n + 1;
-			if (setsockopt(c->cfd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof(lowat)) == 0)
-				c->lowat = true;
-			arm_poll(c, OP_CIN, c->cfd, POLLIN | POLLRDHUP);
+		case CONNECT_FIRST_NEED_MORE:
+			wait_more(c, (size_t)n + 1, RS_HELLO_EOF);
 			return;
-		}
 		}
 	}
 	/* Nothing is read from a TLS client before the relay splices it. */
@@ -1069,19 +1086,12 @@ static void hello_try(struct conn *c)
 		conn_end(c, (enum reason)h.reason, true);
 		return;
 	case SNI_NEED_MORE:
-		if (c->rdhup) {
-			conn_end(c, RS_HELLO_EOF, true);
-			return;
-		}
-		if (h.want > w->peek_len) {
+		if (!c->rdhup && h.want > w->peek_len) {
 			conn_end(c, (enum reason)SNI_R_TOO_LARGE, true);
 			return;
 		}
 		/* Sleep until the bytes the parser needs are all there. */
-		int lowat = (int)h.want;
-		if (setsockopt(c->cfd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof(lowat)) == 0)
-			c->lowat = true;
-		arm_poll(c, OP_CIN, c->cfd, POLLIN | POLLRDHUP);
+		wait_more(c, h.want, RS_HELLO_EOF);
 		return;
 	case SNI_OK:
 		break;
@@ -1104,22 +1114,9 @@ static void hello_try(struct conn *c)
 		return;
 	}
 	c->t_hello = w->now;
-	long at = allowlist_lookup(w->al, c->sni, c->sni_len);
-	if (at < 0) {
-		pthread_mutex_lock(&w->mu);
-		topk_add(w->denied, c->sni, c->sni_len);
-		pthread_mutex_unlock(&w->mu);
-		enum conf_mode m = c->l->cl->mode ? c->l->cl->mode : w->conf->mode;
-		if (m != CONF_AUDIT) {
-			conn_end(c, RS_NOT_ALLOWED, true);
-			return;
-		}
-		c->would_deny = true;
-		w->st.would_deny++;
-	} else {
-		c->allowed = true;
-		w->st.allowed++;
-		w->names[at]++;
+	if (!gate(c, allowlist_lookup(w->al, c->sni, c->sni_len), c->sni, c->sni_len)) {
+		conn_end(c, RS_NOT_ALLOWED, true);
+		return;
 	}
 	resolve(c);
 }
