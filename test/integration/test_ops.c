@@ -562,7 +562,9 @@ Test(ops, control_needs_the_token_and_the_probe_port_cannot_drain)
 	struct h_sink *s = h_sink_start(&so);
 	char tf[256];
 	h_write_file(h_path(tf, sizeof(tf), "control-token"), "Zq3-token-for-the-control-port\n");
-	const char *extra[] = {"--control", "0.0.0.0:0", "--control-token-file", tf, NULL};
+	/* drain.delay keeps the process up after the drain, long enough to ask /ready. */
+	const char *extra[] = {
+		"--control", "0.0.0.0:0", "--control-token-file", tf, "--drain-delay", "2s", NULL};
 	struct h_gw g = h_snigate(h_sink_port(s), extra);
 	int ap = h_admin_port(&g), cp = h_control_port(&g);
 	char *body;
