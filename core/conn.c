@@ -670,9 +670,8 @@ static void connect_next(struct conn *c)
 			c->up_len = sizeof(*s);
 		}
 		/* The address dialled is the one checked: no second lookup, no rebinding. */
-		/* The generation's policy, so a reload changes it; the worker's own at start. */
-		const struct upstream_policy *pol = w->wc && w->wc->policy ? w->wc->policy : w->pol;
-		enum policy_verdict pv = policy_check(pol, a->family, a->addr, up_port(c));
+		enum policy_verdict pv =
+			policy_check(w->wc->policy, a->family, a->addr, up_port(c));
 		if (pv != POLICY_ALLOW) {
 			upstream_refused(c, pv);
 			hs->addr_idx++;

@@ -158,8 +158,6 @@ struct worker {
 	unsigned policy_quiet;	/* refused-address warnings held back this second */
 	uint64_t policy_warned; /* when the last one was written */
 	struct resolver *res;
-	/* Where connections may go (the SSRF and loop guard); owned. */
-	struct upstream_policy *pol;
 	struct pipepool *pp;
 	uint8_t *peek; /* MSG_PEEK target shared by every connection of this thread */
 	size_t peek_len;

@@ -31,6 +31,7 @@
 #include "core/cpu.h"
 #include "core/preflight.h"
 #include "core/log.h"
+#include "core/loopcheck.h"
 #include "core/metrics.h"
 #include "core/pipepool.h"
 #include "core/stats.h"
@@ -51,6 +52,7 @@ struct gen {
 	struct worker_config wc;
 	struct conf *conf;
 	struct allowlist *al;
+	/* Owned: the one upstream policy of this generation; wc.policy lends it out. */
 	struct upstream_policy *policy;
 	struct proxy_auth **auth; /* per listener */
 	struct gen *older;
@@ -87,6 +89,8 @@ struct gw {
 	unsigned conn_limit; /* concurrent connections the process takes (snigate_connections_limit)
 			      */
 	struct cpu_plan plan; /* how many workers, where, and why */
+	/* The startup DNS loop check, or NULL: it borrows the first generation's policy. */
+	struct loopcheck *loop;
 };
 
 static double wall_s(void)
@@ -273,6 +277,11 @@ static void gens_collect(struct gw *gw)
 	struct gen *old = gw->cur->older;
 	gw->cur->older = NULL;
 	pthread_mutex_unlock(&gw->mu);
+	if (old) {
+		/* The first generation may be among them: the loop check borrows its policy. */
+		loopcheck_stop(gw->loop);
+		gw->loop = NULL;
+	}
 	while (old) {
 		struct gen *o = old->older;
 		gen_free(old);
@@ -797,6 +806,7 @@ int gateway_run(struct conf *c, gateway_load_fn load, void *arg)
 		rc = 1;
 		goto out;
 	}
+	gw.loop = loopcheck_start(c, gw.cur->policy);
 	for (unsigned i = 0; i < n; i++) {
 		gw.ws[i] =
 			worker_create(i, gw.plan.cpu[i], &gw.cur->wc, max_live, max_hellos, ready);
@@ -863,6 +873,7 @@ out:
 	for (unsigned i = 0; i < started; i++)
 		worker_destroy(gw.ws[i]);
 	free(gw.ws);
+	loopcheck_stop(gw.loop);
 	if (ready >= 0)
 		close(ready);
 	if (sfd >= 0)

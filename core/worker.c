@@ -381,15 +381,26 @@ static void loop(struct worker *w)
 	}
 }
 
-/* The resolver and the upstream policy of this thread, from c. */
-static int upstream_setup(struct worker *w, const struct conf *c)
+void worker_resolver_servers(const struct conf *c, struct resolver_opts *ro)
+{
+	*ro = (struct resolver_opts){
+		.forwarders = (const char *const *)c->resolver.forwarders,
+		.n_forwarders = c->resolver.n_forwarders,
+		.resolv_conf = c->resolver.resolv_conf,
+		.tcp = c->resolver.tcp,
+		.family = (enum resolver_family)c->resolver.family,
+	};
+}
+
+/* This thread's resolver, from c. */
+static int resolver_setup(struct worker *w, const struct conf *c)
 {
 	struct resolver_host *hosts = calloc(c->resolver.n_hosts + 1, sizeof(*hosts));
-	struct sockaddr_storage *ls = calloc(c->n_listeners + 1, sizeof(*ls));
 	const char *err = NULL;
+	struct resolver_opts ro;
 	int rc = -ENOMEM;
 
-	if (!hosts || !ls)
+	if (!hosts)
 		goto out;
 	for (unsigned i = 0; i < c->resolver.n_hosts; i++) {
 		const struct conf_host *h = &c->resolver.hosts[i];
@@ -405,44 +416,22 @@ static int upstream_setup(struct worker *w, const struct conf *c)
 	 * so that a stale answer (stale-if-error) still reaches the connection.
 	 */
 	unsigned margin = c->timeouts.dns_ms / 10 < 250 ? c->timeouts.dns_ms / 10 : 250;
-	struct resolver_opts ro = {
-		.forwarders = (const char *const *)c->resolver.forwarders,
-		.n_forwarders = c->resolver.n_forwarders,
-		.resolv_conf = c->resolver.resolv_conf,
-		.tcp = c->resolver.tcp,
-		.family = (enum resolver_family)c->resolver.family,
-		.cache_size = c->resolver.cache_size,
-		.min_ttl_s = c->resolver.max_ttl_s ? c->resolver.min_ttl_s : 0,
-		.max_ttl_s = c->resolver.max_ttl_s,
-		.negative_ttl_s = c->resolver.negative_ttl_s,
-		.error_ttl_s = c->resolver.error_ttl_s,
-		.stale_s = c->resolver.stale_ttl_s,
-		.prefetch = c->resolver.prefetch,
-		.timeout_ms = c->timeouts.dns_ms - margin,
-		.hosts = hosts,
-		.n_hosts = c->resolver.n_hosts,
-	};
+	worker_resolver_servers(c, &ro);
+	ro.cache_size = c->resolver.cache_size;
+	ro.min_ttl_s = c->resolver.max_ttl_s ? c->resolver.min_ttl_s : 0;
+	ro.max_ttl_s = c->resolver.max_ttl_s;
+	ro.negative_ttl_s = c->resolver.negative_ttl_s;
+	ro.error_ttl_s = c->resolver.error_ttl_s;
+	ro.stale_s = c->resolver.stale_ttl_s;
+	ro.prefetch = c->resolver.prefetch;
+	ro.timeout_ms = c->timeouts.dns_ms - margin;
+	ro.hosts = hosts;
+	ro.n_hosts = c->resolver.n_hosts;
 	rc = resolver_new(&w->res, &ro, &err);
-	if (rc < 0) {
-		w->start_msg = err ? err : "resolver setup failed";
-		goto out;
-	}
-	for (unsigned i = 0; i < c->n_listeners; i++)
-		ls[i] = c->listeners[i].sa;
-	struct policy_opts po = {
-		.deny = (const char *const *)c->upstream.deny,
-		.n_deny = c->upstream.n_deny,
-		.allow = (const char *const *)c->upstream.allow,
-		.n_allow = c->upstream.n_allow,
-		.listeners = ls,
-		.n_listeners = c->n_listeners,
-	};
-	rc = policy_new(&w->pol, &po, &err);
 	if (rc < 0)
-		w->start_msg = rc == -EINVAL ? "upstream policy: bad CIDR" : "upstream policy";
+		w->start_msg = err ? err : "resolver setup failed";
 out:
 	free(hosts);
-	free(ls);
 	return rc;
 }
 
@@ -478,7 +467,7 @@ static int setup(struct worker *w)
 	io_uring_register_iowq_max_workers(&w->ring, iowq);
 
 	const struct conf *c = w->conf;
-	if ((rc = upstream_setup(w, c)) < 0)
+	if ((rc = resolver_setup(w, c)) < 0)
 		return rc;
 	w->pp = pipepool_new(c->relay.pipe_size, c->relay.pipe_max_size);
 	size_t nk = (size_t)w->n_ls * PATH__COUNT * DEC__COUNT * RS__COUNT;
@@ -717,7 +706,6 @@ void worker_destroy(struct worker *w)
 		io_uring_queue_exit(&w->ring);
 	resolver_free(w->res);
 	conn_cache_free(w);
-	policy_free(w->pol);
 	pipepool_free(w->pp);
 	topk_free(w->denied);
 	free(w->keys);

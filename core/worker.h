@@ -28,7 +28,12 @@ struct worker;
 struct worker_config {
 	const struct conf *conf;
 	const struct allowlist *al;
-	const struct upstream_policy *policy; /* where allowed names may connect */
+	/*
+	 * Where allowed names may connect; never NULL. Borrowed, like the rest:
+	 * gateway.c's gen_build() makes the one policy of each generation, and
+	 * the workers and the startup loop check only read it.
+	 */
+	const struct upstream_policy *policy;
 	/* per listener: CONNECT credentials (listeners[i].proxy_auth_file), or NULL */
 	const struct proxy_auth *const *auth;
 	unsigned gen; /* increases with every reload */
@@ -79,5 +84,12 @@ const char *worker_start_msg(const struct worker *w);
 /* Counters; read only after worker_join(). */
 const struct stats *worker_stats(const struct worker *w);
 void worker_destroy(struct worker *w);
+
+/*
+ * Where the workers' resolvers send their queries for c: forwarders (or
+ * resolv.conf), transport and address family; every other field of *ro is
+ * zero. For anything else that must ask the same servers.
+ */
+void worker_resolver_servers(const struct conf *c, struct resolver_opts *ro);
 
 #endif
