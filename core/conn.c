@@ -30,9 +30,11 @@
  *
  * Relay: io_uring says when a socket is ready; splice(2) moves the bytes,
  * socket -> pipe -> socket, never through user memory. io_uring's own SPLICE
- * op is avoided on purpose: it always runs on io-wq kernel threads (see
- * ../shared/reference/datapath.md). Each direction tries the splice first and
- * arms a one-shot poll when the source is empty (EAGAIN, or a short read).
+ * op is avoided on purpose: it always runs on io-wq kernel worker threads
+ * (200 idle connections made 400 of them), so the ring only reports
+ * readiness and the splice is plain, non-blocking splice(2). Each direction
+ * tries the splice first and arms a one-shot poll when the source is empty
+ * (EAGAIN, or a short read).
  *
  * Except on a socket whose peer has sent its FIN: io_uring adds POLLRDHUP to
  * every poll's mask, so any poll on such a socket completes at once, and a
@@ -106,7 +108,11 @@ struct conn {
 	struct worker *w;
 	struct listener *l;
 	int cfd; /* client socket; owned, closed in conn_finish() */
-	int ufd; /* upstream socket or -1; owned, closed in conn_finish() or connect_failed() */
+	/*
+	 * Upstream socket or -1. Owned: closed in conn_finish(), or before the
+	 * relay by connect_done() (that address failed) or http_reply().
+	 */
+	int ufd;
 	enum conn_state state;
 	uint16_t ops; /* requests in the ring: bit (1 << enum op) */
 	bool cfin;    /* the client sent its FIN: polls on cfd must be multishot */
@@ -562,9 +568,9 @@ static bool dir_pump(struct conn *c, int di)
 	if (d->inpipe == 0 && d->pipe) {
 		/*
 		 * A flow that keeps filling its pipe is streaming: from now on it
-		 * takes a large pipe, which halves relay CPU per byte (datapath.md
-		 * section 4). Either kind goes back as soon as it is empty, so an
-		 * idle connection holds no pipe memory.
+		 * takes a large pipe (relay.pipe_max_size): fewer, larger splices
+		 * move the same bytes for about half the CPU. Either kind goes back
+		 * as soon as it is empty, so an idle connection holds no pipe memory.
 		 */
 		if (d->full >= PROMOTE_AFTER)
 			d->large = true;

@@ -92,7 +92,7 @@ static inline void list_add_tail(struct list *head, struct list *n)
 }
 
 struct listener {
-	int fd;				/* owned; closed by worker_stop_listeners() */
+	int fd;				/* owned; closed by stop_listeners() or worker_destroy() */
 	const struct conf_listener *cl; /* its configuration */
 	struct worker *w;
 	bool armed;		/* a multishot accept is in flight */
@@ -178,7 +178,7 @@ struct worker {
 	unsigned max_live;     /* 0 = no limit */
 	uint64_t now;	       /* monotonic ms, refreshed once per loop turn */
 	struct stats st;
-	int ready_fd;  /* eventfd the thread writes once set up; owned by main */
+	int ready_fd;  /* eventfd the thread writes once set up; owned by the gateway */
 	int start_err; /* set by the thread before it signals readiness */
 	const char *start_msg;
 };

@@ -511,10 +511,10 @@ static void *worker_main(void *arg)
 	int rc = setup(w);
 
 	w->start_err = rc;
-	/* Tell main we are set up (or not); it waits on this before saying "ready". */
+	/* Tell the gateway we are set up (or not); it waits on this before saying "ready". */
 	uint64_t one = 1;
 	if (write(w->ready_fd, &one, sizeof(one)) < 0) {
-		/* main reads start_err after joining anyway */
+		/* The gateway reads start_err after joining anyway. */
 	}
 	if (rc < 0)
 		return NULL;

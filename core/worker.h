@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * worker: a thread with its own io_uring ring, listeners and connections.
- * main.c creates one per CPU, starts them, and stops them; that is all it
- * knows of them.
+ * The gateway (gateway.c) creates one per CPU, starts, reconfigures, drains
+ * and stops them, and reads their counters; that is all it knows of them.
  */
 #ifndef SNIGATE_WORKER_H
 #define SNIGATE_WORKER_H
@@ -21,7 +21,7 @@
 struct worker;
 
 /*
- * What a worker runs with. main builds one per (re)load and keeps it alive
+ * What a worker runs with. The gateway builds one per (re)load and keeps it alive
  * until every worker has moved past it (worker_config_gen()). A new one must
  * list the same listeners, in the same order, as the first.
  */
