@@ -282,6 +282,7 @@ static int apply_flags(struct conf *c, int argc, char **argv)
 			port_set = (int)v;
 			break;
 		case OPT_THREADS:
+		case OPT_CONCURRENCY: /* Envoy's name for it */
 			if (parse_uint(optarg, 1024, &v) < 0)
 				return flag_error(name, optarg, "not a thread count (0..1024)");
 			c->threads = v;
@@ -321,11 +322,6 @@ static int apply_flags(struct conf *c, int argc, char **argv)
 					"log-level", optarg,
 					"use error, warn, info or debug (or Envoy's trace, "
 					"warning, critical, off)");
-			break;
-		case OPT_CONCURRENCY:
-			if (parse_uint(optarg, 1024, &v) < 0)
-				return flag_error(name, optarg, "not a thread count (0..1024)");
-			c->threads = v;
 			break;
 		case OPT_NO_ACCESS_LOG:
 			c->access_log = false;

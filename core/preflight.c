@@ -88,6 +88,17 @@ static const char *errname(int err)
 	return s ? s : "?";
 }
 
+/* A seccomp filter answers EPERM or ENOSYS: the same story either way. */
+static void seccomp_explain(int err, const char *call, char *why, size_t wlen, char *fix,
+			    size_t flen)
+{
+	snprintf(why, wlen,
+		 "%s fails with %s: a seccomp filter blocks it (this process runs under one; "
+		 "newer container runtimes' default profiles do this)",
+		 call, errname(err));
+	snprintf(fix, flen, "%s", SECCOMP_FIX);
+}
+
 void pf_uring_explain(int err, const char *call, const struct pf_uring_env *e, char *why,
 		      size_t wlen, char *fix, size_t flen)
 {
@@ -126,12 +137,7 @@ void pf_uring_explain(int err, const char *call, const struct pf_uring_env *e, c
 			return;
 		}
 		if (e->seccomp == 2) {
-			snprintf(why, wlen,
-				 "%s fails with EPERM: a seccomp filter blocks it "
-				 "(this process runs under one; newer container runtimes' "
-				 "default profiles do this)",
-				 call);
-			snprintf(fix, flen, "%s", SECCOMP_FIX);
+			seccomp_explain(err, call, why, wlen, fix, flen);
 			return;
 		}
 		snprintf(why, wlen,
@@ -143,12 +149,7 @@ void pf_uring_explain(int err, const char *call, const struct pf_uring_env *e, c
 		return;
 	case ENOSYS:
 		if (e->seccomp == 2) {
-			snprintf(why, wlen,
-				 "%s fails with ENOSYS: a seccomp filter blocks it (this "
-				 "process runs under one; newer container runtimes' default "
-				 "profiles do this)",
-				 call);
-			snprintf(fix, flen, "%s", SECCOMP_FIX);
+			seccomp_explain(err, call, why, wlen, fix, flen);
 			return;
 		}
 		snprintf(why, wlen,

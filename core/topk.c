@@ -213,11 +213,10 @@ void topk_free(struct topk *t)
 	free(t);
 }
 
-/* Put name into a free slot (t->n < t->k) with count and err. */
-static void insert_new(struct topk *t, uint64_t h, const char *name, size_t len, uint64_t count,
-		       uint64_t err)
+/* Slot i now holds name with count and err, and the hash table finds it. */
+static void entry_fill(struct topk *t, uint32_t i, uint64_t h, const char *name, size_t len,
+		       uint64_t count, uint64_t err)
 {
-	uint32_t i = t->n++;
 	struct entry *e = &t->e[i];
 
 	e->count = count;
@@ -226,6 +225,15 @@ static void insert_new(struct topk *t, uint64_t h, const char *name, size_t len,
 	e->len = (uint8_t)len;
 	memcpy(e->name, name, len);
 	hash_insert(t, i);
+}
+
+/* Put name into a free slot (t->n < t->k) with count and err. */
+static void insert_new(struct topk *t, uint64_t h, const char *name, size_t len, uint64_t count,
+		       uint64_t err)
+{
+	uint32_t i = t->n++;
+
+	entry_fill(t, i, h, name, len, count, err);
 	heap_set(t, t->n - 1, i);
 	sift_up(t, t->n - 1);
 }
@@ -235,15 +243,9 @@ static void replace_min(struct topk *t, uint64_t h, const char *name, size_t len
 			uint64_t err)
 {
 	uint32_t i = t->heap[0];
-	struct entry *e = &t->e[i];
 
 	hash_remove(t, i);
-	e->count = count;
-	e->err = err;
-	e->hash = h;
-	e->len = (uint8_t)len;
-	memcpy(e->name, name, len);
-	hash_insert(t, i);
+	entry_fill(t, i, h, name, len, count, err);
 	sift_down(t, 0);
 }
 
