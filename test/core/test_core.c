@@ -2,9 +2,10 @@
 /*
  * Unit tests for the parts of core/ that stand alone: the pipe pool and its
  * process-wide budget, the slab cache, the connection's transition table,
- * the user_data packing of ring requests, the reason names and the
- * counters' JSON.
+ * which access lines are written, the user_data packing of ring requests,
+ * the reason names and the counters' JSON.
  */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/accesslog.h"
 #include "core/conn.h"
 #include "core/core.h"
 #include "core/pipepool.h"
@@ -182,6 +184,60 @@ Test(conn, every_state_has_a_distinct_name)
 			cr_assert(strcmp(a, conn_state_name((enum conn_state)j)));
 	}
 	cr_assert_str_eq(conn_state_name(CONN_ST__COUNT), "?");
+}
+
+Test(accesslog, denials_are_rate_limited_and_counted)
+{
+	struct conf c = {.access_log = true, .access_log_sample = 1, .access_log_deny_rate = 2};
+	struct accesslog a;
+	uint64_t dropped = 0;
+
+	accesslog_init(&a, &c, 0);
+	cr_assert(accesslog_wanted(&a, &c, false, 1000, &dropped));
+	cr_assert(accesslog_wanted(&a, &c, false, 1000, &dropped));
+	cr_assert_not(accesslog_wanted(&a, &c, false, 1000, &dropped), "two a second");
+	cr_assert_eq(dropped, 1);
+	cr_assert(accesslog_wanted(&a, &c, true, 1000, &dropped), "allowed lines are not rated");
+	cr_assert(accesslog_wanted(&a, &c, false, 1500, &dropped), "half a second, one more");
+	cr_assert_not(accesslog_wanted(&a, &c, false, 1500, &dropped));
+	cr_assert_eq(dropped, 2);
+	c.access_log = false;
+	cr_assert_not(accesslog_wanted(&a, &c, true, 2000, &dropped));
+	cr_assert_eq(dropped, 2, "off is not dropped");
+}
+
+Test(accesslog, allowed_lines_are_sampled)
+{
+	struct conf c = {.access_log = true, .access_log_sample = 0.25};
+	struct accesslog a;
+	uint64_t dropped = 0;
+	int n = 0;
+
+	accesslog_init(&a, &c, 3);
+	for (int i = 0; i < 10000; i++)
+		n += accesslog_wanted(&a, &c, true, 0, &dropped);
+	cr_assert(n > 2200 && n < 2800, "%d of 10000 at 0.25", n);
+	cr_assert_eq(dropped, 0);
+	c.access_log_sample = 0;
+	cr_assert_not(accesslog_wanted(&a, &c, true, 0, &dropped));
+	cr_assert(accesslog_wanted(&a, &c, false, 0, &dropped), "denials are not sampled");
+}
+
+Test(accesslog, addresses_as_the_line_shows_them)
+{
+	struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons(443)};
+	struct sockaddr_in6 in6 = {.sin6_family = AF_INET6, .sin6_port = htons(8443)};
+	struct sockaddr none = {0};
+	char buf[64];
+
+	inet_pton(AF_INET, "192.0.2.1", &in.sin_addr);
+	inet_pton(AF_INET6, "2001:db8::1", &in6.sin6_addr);
+	accesslog_addr((struct sockaddr *)&in, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "192.0.2.1:443");
+	accesslog_addr((struct sockaddr *)&in6, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "[2001:db8::1]:8443");
+	accesslog_addr(&none, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "?");
 }
 
 Test(ring, user_data_round_trips)
