@@ -142,7 +142,7 @@ static void usage(FILE *f)
 		"These override the file; a repeatable flag replaces that list of the file:\n"
 		"      --listen ADDR:PORT      listen here (repeatable; [v6]:port for IPv6)\n"
 		"      --allow NAME            allow this host name or *.suffix (repeatable)\n"
-		"      --resolver IP[@PORT]    DNS server to forward to (repeatable;\n"
+		"      --resolver IP[:PORT]    DNS server to forward to (repeatable;\n"
 		"                              default: the servers in /etc/resolv.conf)\n"
 		"      --upstream-port N       port dialled on the allowed name (default 443)\n"
 		"      --threads N             worker threads; 0 = the CPUs this process may use:\n"
@@ -151,7 +151,7 @@ static void usage(FILE *f)
 		"      --cpu-affinity A        none (default), auto (pin only on an exclusive\n"
 		"                              cpuset as large as the thread count) or a CPU\n"
 		"                              list such as 0-3,8 (pin worker i to its i-th CPU)\n"
-		"      --lookup-family F       V4_ONLY, V6_ONLY, V4_PREFERRED, AUTO or ALL\n"
+		"      --lookup-family F       v4_only, v6_only, v4_preferred, auto or all\n"
 		"      --client-hello-timeout D  whole ClientHello within D (default 10s)\n"
 		"      --connect-timeout D     upstream connect, per address (default 5s)\n"
 		"      --dns-timeout D         name resolution (default 5s)\n"
@@ -291,7 +291,7 @@ static int apply_flags(struct conf *c, int argc, char **argv)
 			if (conf_family_parse(optarg, &c->resolver.family) < 0)
 				return flag_error(
 					name, optarg,
-					"use V4_ONLY, V6_ONLY, V4_PREFERRED, AUTO or ALL");
+					"use v4_only, v6_only, v4_preferred, auto or all");
 			break;
 		case OPT_HELLO_TIMEOUT:
 		case OPT_CONNECT_TIMEOUT:
