@@ -33,41 +33,9 @@
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define SPAN	      4096 /* largest input any test feeds */
 
-/* ---- guard page ---- */
+#include "guard.h"
 
-static uint8_t *map;
-static size_t map_len;
-static uint8_t *guard; /* first byte of the PROT_NONE page */
-
-static void setup(void)
-{
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t len = (SPAN + page - 1) / page * page;
-
-	map_len = len + page;
-	map = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	cr_assert_neq(map, MAP_FAILED);
-	cr_assert_eq(mprotect(map + len, page, PROT_NONE), 0);
-	guard = map + len;
-}
-
-static void teardown(void)
-{
-	munmap(map, map_len);
-}
-
-TestSuite(hostname, .init = setup, .fini = teardown);
-
-/* src[0..len) flush against the guard page. */
-static const uint8_t *flush(const void *src, size_t len)
-{
-	uint8_t *p = guard - len;
-
-	cr_assert_leq(len, SPAN);
-	if (len)
-		memmove(p, src, len);
-	return p;
-}
+TestSuite(hostname, .init = guard_setup, .fini = guard_teardown);
 
 /* ---- the table ---- */
 
