@@ -2,20 +2,24 @@
 /*
  * conf: load and check snigate's YAML configuration.
  *
- * A file goes through three passes:
+ * A file is parsed once into a libyaml document (conf/yamldoc.h), which
+ * reports syntax errors with their line and refuses a second document. Then,
+ * in three steps:
  *
- *  1. libyaml's event parser walks the text once. It reports syntax errors
- *     with their line, rejects duplicate keys and a second document, and
- *     records the line of every key and value by its field path
- *     ("listeners[0].port"), because libcyaml 1.3.1 only puts positions in
- *     its error backtrace and none in the data it returns.
- *  2. libcyaml maps the document onto struct raw_sec, where every leaf is still
- *     text. Its log output is captured and turned into one error: the message
- *     names the kind of mistake, the backtrace names the field path.
- *  3. Each leaf is parsed and range checked here, so a message can quote the
- *     value as written and the line map can name its line.
+ *  1. A walk of the document records the line of every key and value by its
+ *     field path ("listeners[0].port") and rejects duplicate keys, because
+ *     libcyaml 1.3.1 only puts positions in its error backtrace and none in
+ *     the data it returns. resolver.hosts, a mapping of free-form names that
+ *     no libcyaml schema can describe, is read from the same document.
+ *  2. libcyaml maps the text onto struct raw_sec, where every leaf is still
+ *     text (it takes text, not a libyaml document). Its log output is
+ *     captured and turned into one error: the message names the kind of
+ *     mistake, the backtrace names the field path.
+ *  3. Each leaf is parsed and range checked by its row of conf_settings[],
+ *     so a message can quote the value as written and the line map can name
+ *     its line.
  *
- * conf_validate() reruns the checks of pass 3 on the struct alone, because the
+ * conf_validate() reruns the checks of step 3 on the struct alone, because the
  * command line may have changed fields after loading.
  */
 #include <arpa/inet.h>
@@ -37,6 +41,8 @@
 #include "conf/conf.h"
 #include "conf/credentials.h"
 #include "conf/conf_error.h"
+#include "conf/envoy.h"
+#include "conf/yamldoc.h"
 #include "sni/allowlist.h"
 #include "sni/connect.h"
 
@@ -137,7 +143,7 @@ warn(struct ectx *x, unsigned line, const char *field, const char *fmt, ...)
 #define Q(s) conf_quote((s), (char[72]){0}, 72)
 
 /* ------------------------------------------------------------------------ */
-/* Pass 1: the line map                                                     */
+/* The line map                                                             */
 
 struct lm_entry {
 	char *path;
@@ -232,103 +238,6 @@ static bool written(const struct ectx *x, const char *path)
 	return e && !e->null;
 }
 
-struct frame {
-	bool map;
-	bool want_key; /* map: the next node is a key */
-	size_t plen;   /* length of this collection's own path */
-	unsigned idx;  /* sequence: index of the next entry */
-};
-
-static bool is_null_scalar(const yaml_event_t *ev)
-{
-	const char *v = (const char *)ev->data.scalar.value;
-
-	if (ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-		return false;
-	return !*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") ||
-	       !strcmp(v, "NULL");
-}
-
-/* 1-based line of the last byte that is not white space; 0 for a blank text. */
-static unsigned last_content_line(const char *buf, size_t len)
-{
-	size_t end = len;
-	unsigned line = 1;
-
-	while (end && isspace((unsigned char)buf[end - 1]))
-		end--;
-	if (!end)
-		return 0;
-	for (size_t i = 0; i < end; i++)
-		line += buf[i] == '\n';
-	return line;
-}
-
-/*
- * Whether line0 holds "[hex:...]:" unquoted: a plain [ opens a flow list,
- * so an IPv6 address with its port, written as the docs show it but
- * without the quotes, reads as a list followed by nonsense.
- */
-static bool line_has_bare_v6(const char *buf, size_t len, size_t line0)
-{
-	size_t i = 0;
-
-	for (size_t l = 0; l < line0 && i < len; i++)
-		l += buf[i] == '\n';
-	for (; i < len && buf[i] != '\n'; i++) {
-		if (buf[i] != '[' || (i && buf[i - 1] == '"') || (i && buf[i - 1] == '\''))
-			continue;
-		size_t j = i + 1;
-		while (j < len &&
-		       (isxdigit((unsigned char)buf[j]) || buf[j] == ':' || buf[j] == '.'))
-			j++;
-		if (j + 1 < len && buf[j] == ']' && buf[j + 1] == ':' &&
-		    memchr(buf + i, ':', j - i))
-			return true;
-	}
-	return false;
-}
-
-static bool line_indented_with_tab(const char *buf, size_t len, size_t line0)
-{
-	size_t i = 0;
-
-	for (size_t l = 0; l < line0 && i < len; i++)
-		l += buf[i] == '\n';
-	for (; i < len && (buf[i] == ' ' || buf[i] == '\t'); i++)
-		if (buf[i] == '\t')
-			return true;
-	return false;
-}
-
-static int syntax_error(struct ectx *x, const yaml_parser_t *p, const char *buf, size_t len)
-{
-	const char *problem = p->problem ? p->problem : "not valid YAML";
-	unsigned line = (unsigned)p->problem_mark.line + 1;
-	unsigned ctx_line = (unsigned)p->context_mark.line + 1;
-
-	if (p->error == YAML_MEMORY_ERROR)
-		return oom(x);
-	/*
-	 * An unclosed bracket or quote is noticed only at the end of the file,
-	 * a line after the mistake; where the construct opened is the useful line.
-	 */
-	if (p->context && line > last_content_line(buf, len))
-		return fail(x, ctx_line, "",
-			    "YAML syntax error %s: %s (reached the end of the file)", p->context,
-			    problem);
-	const char *hint = "";
-	if (line_indented_with_tab(buf, len, p->problem_mark.line))
-		hint = " (indent with spaces: YAML does not allow tabs)";
-	else if (line_has_bare_v6(buf, len, p->problem_mark.line) ||
-		 line_has_bare_v6(buf, len, p->context_mark.line))
-		hint = " (quote an IPv6 address with its port: \"[::1]:8443\")";
-	if (p->context && ctx_line != line)
-		return fail(x, line, "", "YAML syntax error %s started on line %u: %s%s",
-			    p->context, ctx_line, problem, hint);
-	return fail(x, line, "", "YAML syntax error: %s%s", problem, hint);
-}
-
 static int report_duplicate(struct ectx *x, struct linemap *lm)
 {
 	const struct lm_entry *dup = NULL, *first = NULL;
@@ -349,129 +258,47 @@ static int report_duplicate(struct ectx *x, struct linemap *lm)
 	return fail(x, dup->line, dup->path, "duplicate key (first set on line %u)", first->line);
 }
 
-struct prepass {
-	struct linemap lm;
-	bool empty; /* no document, or a null one: every default applies */
-};
-
-static int prepass_node(struct ectx *x, struct prepass *pp, struct frame *st, unsigned *depth,
-			char *path, const yaml_event_t *ev)
+static int lm_visit(void *ctx, const struct conf_yaml_entry *e)
 {
-	unsigned line = (unsigned)ev->start_mark.line + 1;
-	bool coll = ev->type == YAML_SEQUENCE_START_EVENT || ev->type == YAML_MAPPING_START_EVENT;
+	struct ectx *x = ctx;
+	struct linemap *lm = (struct linemap *)x->lm;
 
-	if (*depth == 0) {
-		if (ev->type == YAML_MAPPING_START_EVENT) {
-			st[(*depth)++] = (struct frame){.map = true, .want_key = true};
-			return 0;
-		}
-		if (ev->type == YAML_SCALAR_EVENT && is_null_scalar(ev)) {
-			pp->empty = true;
-			return 0;
-		}
-		return fail(x, line, "",
-			    "expected settings as \"key: value\" lines at the top level, found %s",
-			    ev->type == YAML_SEQUENCE_START_EVENT ? "a list" : "a single value");
+	if (lm_add(lm, e->path, e->line))
+		return oom(x);
+	/* A key's value on a line of its own is the more exact place. */
+	if (e->key && !e->alias && e->val->type == YAML_SCALAR_NODE) {
+		lm->v[lm->n - 1].line = conf_yaml_line(e->val);
+		lm->v[lm->n - 1].null = conf_yaml_is_null(e->val);
 	}
-
-	struct frame *f = &st[*depth - 1];
-	size_t plen;
-
-	if (f->map && f->want_key) {
-		path[f->plen] = '\0'; /* drop the previous sibling's key */
-		if (ev->type != YAML_SCALAR_EVENT)
-			return fail(x, line, path, "keys must be plain names, not %s",
-				    ev->type == YAML_ALIAS_EVENT ? "aliases" : "lists or mappings");
-		int n = snprintf(path + f->plen, PATH_LEN - f->plen, "%s%s", f->plen ? "." : "",
-				 (const char *)ev->data.scalar.value);
-		/* A cut path could pass for another key; no setting is named this long. */
-		if ((size_t)n >= PATH_LEN - f->plen)
-			return fail(x, line, "", "key too long: %s", Q(path));
-		f->want_key = false;
-		return lm_add(&pp->lm, path, line) ? oom(x) : 0;
-	}
-	if (f->map) {
-		/* The key's entry is the last one; a scalar's own line is more exact. */
-		if (!coll) {
-			pp->lm.v[pp->lm.n - 1].line = line;
-			pp->lm.v[pp->lm.n - 1].null =
-				ev->type == YAML_SCALAR_EVENT && is_null_scalar(ev);
-		}
-		f->want_key = true;
-		plen = strlen(path);
-	} else {
-		int n = snprintf(path + f->plen, PATH_LEN - f->plen, "[%u]", f->idx++);
-		if ((size_t)n >= PATH_LEN - f->plen)
-			return fail(x, line, "", "nested too deeply");
-		if (lm_add(&pp->lm, path, line))
-			return oom(x);
-		plen = strlen(path);
-	}
-	if (!coll)
-		return 0;
-	if (*depth == MAX_DEPTH)
-		return fail(x, line, path, "nested too deeply");
-	st[(*depth)++] = (struct frame){
-		.map = ev->type == YAML_MAPPING_START_EVENT, .want_key = true, .plen = plen};
 	return 0;
 }
 
-static int prepass(struct ectx *x, const char *buf, size_t len, struct prepass *pp)
+/*
+ * The line of every key and list entry by its path, from the parsed
+ * document; *empty when the file sets nothing (no document, or a null one).
+ */
+static int build_linemap(struct ectx *x, struct conf_yaml *y, struct linemap *lm, bool *empty)
 {
-	struct frame st[MAX_DEPTH];
-	char path[PATH_LEN] = "";
-	unsigned depth = 0, docs = 0;
-	yaml_parser_t p;
-	yaml_event_t ev;
-	bool done = false;
-	int rc = 0;
+	const yaml_node_t *root = conf_yaml_root(y);
+	int rc;
 
-	if (!yaml_parser_initialize(&p))
-		return oom(x);
-	yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
-	while (!done && !rc) {
-		if (!yaml_parser_parse(&p, &ev)) {
-			rc = syntax_error(x, &p, buf, len);
-			break;
-		}
-		switch (ev.type) {
-		case YAML_STREAM_END_EVENT:
-			done = true;
-			break;
-		case YAML_DOCUMENT_START_EVENT:
-			/* libcyaml would read the first document and drop the rest unseen. */
-			if (++docs > 1)
-				rc = fail(
-					x, (unsigned)ev.start_mark.line + 1, "",
-					"a second YAML document starts here; put the whole configuration in one");
-			break;
-		case YAML_SCALAR_EVENT:
-		case YAML_ALIAS_EVENT:
-		case YAML_SEQUENCE_START_EVENT:
-		case YAML_MAPPING_START_EVENT:
-			rc = prepass_node(x, pp, st, &depth, path, &ev);
-			break;
-		case YAML_SEQUENCE_END_EVENT:
-		case YAML_MAPPING_END_EVENT:
-			depth--;
-			break;
-		default:
-			break;
-		}
-		yaml_event_delete(&ev);
-	}
-	yaml_parser_delete(&p);
-	if (rc)
+	*empty = conf_yaml_is_null(root);
+	if (*empty)
+		return 0;
+	if (root->type != YAML_MAPPING_NODE)
+		return fail(x, conf_yaml_line(root), "",
+			    "expected settings as \"key: value\" lines at the top level, found %s",
+			    root->type == YAML_SEQUENCE_NODE ? "a list" : "a single value");
+	x->lm = lm;
+	if ((rc = conf_yaml_walk(y, root, MAX_DEPTH, PATH_LEN, lm_visit, x, x->file, x->err)))
 		return rc;
-	if (!docs)
-		pp->empty = true;
-	if (pp->lm.n)
-		qsort(pp->lm.v, pp->lm.n, sizeof(*pp->lm.v), lm_cmp);
-	return report_duplicate(x, &pp->lm);
+	if (lm->n)
+		qsort(lm->v, lm->n, sizeof(*lm->v), lm_cmp);
+	return report_duplicate(x, lm);
 }
 
 /* ------------------------------------------------------------------------ */
-/* Pass 2: libcyaml                                                         */
+/* libcyaml                                                                 */
 
 struct raw_listener {
 	char *address, *port, *upstream_port, *mode;
@@ -885,7 +712,7 @@ static int cyaml_failure(struct ectx *x, cyaml_err_t e, const struct cylog *l)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Pass 3: values                                                           */
+/* Values                                                                   */
 
 enum unit {
 	U_NUM,	/* a whole number */
@@ -2028,45 +1855,19 @@ static int convert_upstream(struct ectx *x, const struct raw_sec *u, struct conf
 /* ------------------------------------------------------------------------ */
 /* resolver.hosts                                                           */
 
-static yaml_node_t *map_get(yaml_document_t *d, yaml_node_t *m, const char *key)
-{
-	if (!m || m->type != YAML_MAPPING_NODE)
-		return NULL;
-	for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top;
-	     p++) {
-		yaml_node_t *k = yaml_document_get_node(d, p->key);
-		if (k && k->type == YAML_SCALAR_NODE && !strcmp((char *)k->data.scalar.value, key))
-			return yaml_document_get_node(d, p->value);
-	}
-	return NULL;
-}
-
-static bool is_null_node(const yaml_node_t *n)
-{
-	const char *v = (const char *)n->data.scalar.value;
-	return n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-	       (!*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") ||
-		!strcmp(v, "NULL"));
-}
-
-static unsigned node_line(const yaml_node_t *n)
-{
-	return (unsigned)n->start_mark.line + 1;
-}
-
 static int host_addr(struct ectx *x, const char *path, const yaml_node_t *v, struct conf_host *h)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
 
 	if (v->type != YAML_SCALAR_NODE)
-		return fail(x, node_line(v), path, "expected an address, found %s",
+		return fail(x, conf_yaml_line(v), path, "expected an address, found %s",
 			    v->type == YAML_MAPPING_NODE ? "a mapping" : "a list");
 	const char *s = (const char *)v->data.scalar.value;
 	if (parse_ip(s, 0, &ss, &sl))
-		return fail(x, node_line(v), path, "%s is not an IPv4 or IPv6 address", Q(s));
+		return fail(x, conf_yaml_line(v), path, "%s is not an IPv4 or IPv6 address", Q(s));
 	if (h->n == CONF_MAX_HOST_ADDRS)
-		return fail(x, node_line(v), path, "more than %u addresses for one name",
+		return fail(x, conf_yaml_line(v), path, "more than %u addresses for one name",
 			    CONF_MAX_HOST_ADDRS);
 	h->a[h->n].family = ss.ss_family;
 	if (ss.ss_family == AF_INET)
@@ -2077,22 +1878,23 @@ static int host_addr(struct ectx *x, const char *path, const yaml_node_t *v, str
 	return 0;
 }
 
-static int host_entry(struct ectx *x, yaml_document_t *d, const yaml_node_t *k,
+static int host_entry(struct ectx *x, struct conf_yaml *y, const yaml_node_t *k,
 		      const yaml_node_t *v, struct conf *c)
 {
 	char path[PATH_LEN], name[256];
 	enum allowlist_err e;
 	int rc;
 
-	if (k->type != YAML_SCALAR_NODE)
-		return fail(x, node_line(k), "resolver.hosts", "names must be plain host names");
-	const char *raw = (const char *)k->data.scalar.value;
+	const char *raw = conf_yaml_scalar(k);
+	if (!raw)
+		return fail(x, conf_yaml_line(k), "resolver.hosts",
+			    "names must be plain host names");
 	snprintf(path, sizeof(path), "resolver.hosts.%s", raw);
 	size_t n = strlen(raw);
 	if (n && raw[n - 1] == '.')
 		n--;
 	if (n >= sizeof(name) || raw[0] == '*')
-		return fail(x, node_line(k), path, "%s is not a host name (no wildcards here)",
+		return fail(x, conf_yaml_line(k), path, "%s is not a host name (no wildcards here)",
 			    Q(raw));
 	for (size_t i = 0; i < n; i++)
 		name[i] = (char)tolower((unsigned char)raw[i]);
@@ -2102,30 +1904,31 @@ static int host_entry(struct ectx *x, yaml_document_t *d, const yaml_node_t *k,
 	if (!al)
 		return e == ALLOWLIST_E_NOMEM
 			       ? oom(x)
-			       : fail(x, node_line(k), path, "%s is not a valid name: %s", Q(raw),
-				      allow_reason(e, name, (char[96]){0}, 96));
+			       : fail(x, conf_yaml_line(k), path, "%s is not a valid name: %s",
+				      Q(raw), allow_reason(e, name, (char[96]){0}, 96));
 	allowlist_free(al);
 	for (unsigned i = 0; i < c->resolver.n_hosts; i++)
 		if (!strcmp(c->resolver.hosts[i].name, name))
-			return fail(x, node_line(k), path, "%s is already listed (line %u)", Q(raw),
-				    c->resolver.hosts[i].line);
+			return fail(x, conf_yaml_line(k), path, "%s is already listed (line %u)",
+				    Q(raw), c->resolver.hosts[i].line);
 
-	struct conf_host h = {.line = node_line(k)};
+	struct conf_host h = {.line = conf_yaml_line(k)};
 	if (v->type == YAML_SEQUENCE_NODE) {
 		for (yaml_node_item_t *it = v->data.sequence.items.start;
 		     it < v->data.sequence.items.top; it++) {
 			char ipath[PATH_LEN + 16];
 			snprintf(ipath, sizeof(ipath), "%s[%u]", path,
 				 (unsigned)(it - v->data.sequence.items.start));
-			if ((rc = host_addr(x, ipath, yaml_document_get_node(d, *it), &h)))
+			if ((rc = host_addr(x, ipath, conf_yaml_node(y, *it), &h)))
 				return rc;
 		}
-	} else if (v->type == YAML_SCALAR_NODE && !is_null_node(v)) {
+	} else if (v->type == YAML_SCALAR_NODE && !conf_yaml_is_null(v)) {
 		if ((rc = host_addr(x, path, v, &h)))
 			return rc;
 	}
 	if (!h.n)
-		return fail(x, node_line(v), path, "no address (write name: [192.0.2.7, \"::1\"])");
+		return fail(x, conf_yaml_line(v), path,
+			    "no address (write name: [192.0.2.7, \"::1\"])");
 	struct conf_host *hv = realloc(c->resolver.hosts, (c->resolver.n_hosts + 1) * sizeof(*hv));
 	if (!hv)
 		return oom(x);
@@ -2138,36 +1941,25 @@ static int host_entry(struct ectx *x, yaml_document_t *d, const yaml_node_t *k,
 
 /*
  * resolver.hosts maps free-form names to addresses, which a libcyaml schema
- * cannot describe, so libcyaml skips it and libyaml's document API reads it
- * here. The pre-pass already rejected syntax errors and duplicate keys.
+ * cannot describe, so libcyaml skips it and it is read from the document
+ * that the line map came from.
  */
-static int parse_hosts(struct ectx *x, const char *buf, size_t len, struct conf *c)
+static int parse_hosts(struct ectx *x, struct conf_yaml *y, struct conf *c)
 {
-	yaml_parser_t p;
-	yaml_document_t d;
+	yaml_node_t *hosts =
+		conf_yaml_get(y, conf_yaml_get(y, conf_yaml_root(y), "resolver"), "hosts");
 	int rc = 0;
 
-	if (!yaml_parser_initialize(&p))
-		return oom(x);
-	yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
-	if (!yaml_parser_load(&p, &d)) {
-		yaml_parser_delete(&p);
-		return p.error == YAML_MEMORY_ERROR ? oom(x) : 0;
-	}
-	yaml_node_t *hosts =
-		map_get(&d, map_get(&d, yaml_document_get_root_node(&d), "resolver"), "hosts");
 	if (hosts && hosts->type == YAML_MAPPING_NODE) {
 		for (yaml_node_pair_t *pr = hosts->data.mapping.pairs.start;
 		     !rc && pr < hosts->data.mapping.pairs.top; pr++)
-			rc = host_entry(x, &d, yaml_document_get_node(&d, pr->key),
-					yaml_document_get_node(&d, pr->value), c);
-	} else if (hosts && !is_null_node(hosts)) {
-		rc = fail(x, node_line(hosts), "resolver.hosts",
+			rc = host_entry(x, y, conf_yaml_node(y, pr->key),
+					conf_yaml_node(y, pr->value), c);
+	} else if (hosts && !conf_yaml_is_null(hosts)) {
+		rc = fail(x, conf_yaml_line(hosts), "resolver.hosts",
 			  "expected a mapping of name: [addresses], found %s",
 			  hosts->type == YAML_SEQUENCE_NODE ? "a list" : "a single value");
 	}
-	yaml_document_delete(&d);
-	yaml_parser_delete(&p);
 	return rc;
 }
 
@@ -2333,12 +2125,12 @@ struct conf *conf_new_default(void)
 	return c;
 }
 
-int conf_load_buf(const char *buf, size_t len, const char *name, struct conf **out,
-		  struct conf_error *err)
+/* The native format from its parsed document y. */
+static int load_native(struct conf_yaml *y, const char *name, struct conf **out,
+		       struct conf_error *err)
 {
-	struct conf_error dummy;
-	struct ectx x = {.file = name, .in_file = true, .err = err ? err : &dummy};
-	struct prepass pp = {0};
+	struct ectx x = {.file = name, .in_file = true, .err = err};
+	struct linemap lm = {0};
 	struct cylog captured = {0};
 	const cyaml_config_t cfg = {
 		.log_fn = cylog_fn,
@@ -2350,30 +2142,31 @@ int conf_load_buf(const char *buf, size_t len, const char *name, struct conf **o
 	struct raw_sec *r = NULL;
 	struct conf *c = NULL;
 	struct schema *sc = calloc(1, sizeof(*sc));
+	bool empty;
 	int rc;
 
-	memset(x.err, 0, sizeof(*x.err));
 	*out = NULL;
-	if (!buf) {
-		buf = "";
-		len = 0;
-	}
 	if (!sc) {
 		rc = oom(&x);
 		goto out;
 	}
 	build_schema(sc);
 	x.sc = sc;
-	if ((rc = prepass(&x, buf, len, &pp)))
+	if ((rc = build_linemap(&x, y, &lm, &empty)))
 		goto out;
-	x.lm = &pp.lm;
+	x.lm = &lm;
 	if (!(c = conf_new_default()) || (name && !(c->path = strdup(name)))) {
 		rc = oom(&x);
 		goto out;
 	}
 	x.warn_to = c;
-	if (!pp.empty) {
-		cyaml_err_t e = cyaml_load_data((const uint8_t *)buf, len, &cfg, &sc->top,
+	if (!empty) {
+		/*
+		 * libcyaml reads the text itself: it takes no libyaml document.
+		 * It gives the typed values; positions, duplicates and
+		 * resolver.hosts came from the document.
+		 */
+		cyaml_err_t e = cyaml_load_data((const uint8_t *)y->buf, y->len, &cfg, &sc->top,
 						(cyaml_data_t **)&r, NULL);
 		if (e != CYAML_OK) {
 			rc = cyaml_failure(&x, e, &captured);
@@ -2381,7 +2174,7 @@ int conf_load_buf(const char *buf, size_t len, const char *name, struct conf **o
 		}
 		if (r && (rc = convert(&x, r, c)))
 			goto out;
-		if ((rc = parse_hosts(&x, buf, len, c)))
+		if ((rc = parse_hosts(&x, y, c)))
 			goto out;
 	}
 	rc = check_conf(&x, c);
@@ -2389,7 +2182,7 @@ out:
 	if (r)
 		cyaml_free(&cfg, &sc->top, r, 0);
 	free(sc);
-	lm_free(&pp.lm);
+	lm_free(&lm);
 	if (rc) {
 		conf_free(c);
 		return rc;
@@ -2398,7 +2191,46 @@ out:
 	return 0;
 }
 
-int conf_load_file(const char *path, struct conf **out, struct conf_error *err)
+/* Parse buf once, then load it as fmt (CONF_FORMAT_AUTO: as its shape says). */
+static int load_buf_as(const char *buf, size_t len, const char *name, enum conf_format fmt,
+		       struct conf **out, enum conf_format *used, struct conf_error *err)
+{
+	struct conf_error dummy;
+	struct conf_yaml y;
+	int rc;
+
+	if (!err)
+		err = &dummy;
+	memset(err, 0, sizeof(*err));
+	*out = NULL;
+	if ((rc = conf_yaml_parse(&y, buf, len, name, err)))
+		return rc;
+	if (fmt == CONF_FORMAT_AUTO)
+		fmt = conf_envoy_detect_doc(&y) ? CONF_FORMAT_ENVOY : CONF_FORMAT_NATIVE;
+	if (used)
+		*used = fmt;
+	if (fmt == CONF_FORMAT_ENVOY)
+		rc = conf_envoy_load_doc(&y, name, out, err);
+	else
+		rc = load_native(&y, name, out, err);
+	conf_yaml_free(&y);
+	return rc;
+}
+
+int conf_load_buf(const char *buf, size_t len, const char *name, struct conf **out,
+		  struct conf_error *err)
+{
+	return load_buf_as(buf, len, name, CONF_FORMAT_NATIVE, out, NULL, err);
+}
+
+int conf_load_envoy_buf(const char *buf, size_t len, const char *name, struct conf **out,
+			struct conf_error *err)
+{
+	return load_buf_as(buf, len, name, CONF_FORMAT_ENVOY, out, NULL, err);
+}
+
+int conf_load_file_as(const char *path, enum conf_format fmt, struct conf **out,
+		      enum conf_format *used, struct conf_error *err)
 {
 	struct conf_error dummy;
 	char *buf = NULL;
@@ -2406,11 +2238,35 @@ int conf_load_file(const char *path, struct conf **out, struct conf_error *err)
 	int rc;
 
 	*out = NULL;
-	if ((rc = conf_read_file(path, &buf, &len, err ? err : &dummy)))
+	if (!err)
+		err = &dummy;
+	if ((rc = conf_read_file(path, &buf, &len, err)))
 		return rc;
-	rc = conf_load_buf(buf, len, path, out, err);
+	rc = load_buf_as(buf, len, path, fmt, out, used, err);
 	free(buf);
 	return rc;
+}
+
+int conf_load_file(const char *path, struct conf **out, struct conf_error *err)
+{
+	return conf_load_file_as(path, CONF_FORMAT_NATIVE, out, NULL, err);
+}
+
+int conf_load_envoy_file(const char *path, struct conf **out, struct conf_error *err)
+{
+	return conf_load_file_as(path, CONF_FORMAT_ENVOY, out, NULL, err);
+}
+
+bool conf_envoy_detect(const char *buf, size_t len)
+{
+	struct conf_error err;
+	struct conf_yaml y;
+
+	if (!buf || conf_yaml_parse(&y, buf, len, NULL, &err))
+		return false;
+	bool envoy = conf_envoy_detect_doc(&y);
+	conf_yaml_free(&y);
+	return envoy;
 }
 
 int conf_validate(struct conf *c, struct conf_error *err)

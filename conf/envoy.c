@@ -31,6 +31,7 @@
 
 #include "conf/envoy.h"
 #include "conf/conf_error.h"
+#include "conf/yamldoc.h"
 
 #define EPATH	   256	  /* longest YAML path built; conf_error.field is shorter */
 #define MAX_VISITS 200000 /* mapping entries walked; aliases can multiply a tree */
@@ -56,15 +57,10 @@
 
 struct ex {
 	const char *file;
-	yaml_document_t *doc;
+	struct conf_yaml *y;
 	struct conf_error *err;
 	unsigned long visits;
 };
-
-static unsigned line_of(const yaml_node_t *n)
-{
-	return n ? (unsigned)n->start_mark.line + 1 : 0;
-}
 
 static int __attribute__((format(printf, 5, 6)))
 fail_rc(struct ex *x, int rc, const yaml_node_t *n, const char *path, const char *fmt, ...)
@@ -72,7 +68,7 @@ fail_rc(struct ex *x, int rc, const yaml_node_t *n, const char *path, const char
 	va_list ap;
 
 	va_start(ap, fmt);
-	conf_error_vset(x->err, rc, x->file, line_of(n), path, fmt, ap);
+	conf_error_vset(x->err, rc, x->file, conf_yaml_line(n), path, fmt, ap);
 	va_end(ap);
 	return rc;
 }
@@ -126,39 +122,7 @@ static const char *idx(char *buf, const char *path, size_t i)
 
 static yaml_node_t *node(struct ex *x, int id)
 {
-	return yaml_document_get_node(x->doc, id);
-}
-
-static bool is_null(const yaml_node_t *n)
-{
-	if (!n)
-		return true;
-	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-		return false;
-	const char *v = (const char *)n->data.scalar.value;
-	return !*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") ||
-	       !strcmp(v, "NULL");
-}
-
-/*
- * A scalar's text. One with a NUL byte ("a.com\0x" in double quotes) is no
- * text at all: read as a C string it would be a shorter name than written.
- */
-static const char *scalar(const yaml_node_t *n)
-{
-	if (!n || n->type != YAML_SCALAR_NODE ||
-	    strlen((const char *)n->data.scalar.value) != n->data.scalar.length)
-		return NULL;
-	return (const char *)n->data.scalar.value;
-}
-
-static const char *kind(const yaml_node_t *n)
-{
-	if (n->type == YAML_MAPPING_NODE)
-		return "a mapping";
-	if (n->type == YAML_SEQUENCE_NODE)
-		return "a list";
-	return scalar(n) ? "a value" : "a value with a NUL byte";
+	return conf_yaml_node(x->y, id);
 }
 
 /* Envoy reads proto field names and their JSON form: "portValue" is "port_value". */
@@ -212,18 +176,19 @@ static int fields(struct ex *x, yaml_node_t *map, const char *path, const char *
 
 	if (map->type != YAML_MAPPING_NODE)
 		return fail(x, map, path, "expected %s (key: value lines), found %s", what,
-			    kind(map));
+			    conf_yaml_kind(map));
 	for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; pr < map->data.mapping.pairs.top;
 	     pr++) {
 		yaml_node_t *kn = node(x, pr->key), *vn = node(x, pr->value);
-		const char *key = scalar(kn);
+		const char *key = conf_yaml_scalar(kn);
 
 		if (++x->visits > MAX_VISITS)
 			return fail(x, kn, path,
 				    "the file expands to more than %u entries (aliases?)",
 				    MAX_VISITS);
 		if (!key)
-			return fail(x, kn, path, "keys must be plain names, not %s", kind(kn));
+			return fail(x, kn, path, "keys must be plain names, not %s",
+				    conf_yaml_kind(kn));
 		if (kn->tag && !strcmp((const char *)kn->tag, "!ignore"))
 			continue;
 		norm_key(key, k, sizeof(k));
@@ -248,9 +213,9 @@ static int fields(struct ex *x, yaml_node_t *map, const char *path, const char *
 		}
 		if (f[i].key)
 			return fail(x, kn, p, "duplicate key (first set on line %u)",
-				    line_of(f[i].key));
+				    conf_yaml_line(f[i].key));
 		f[i].key = kn;
-		f[i].val = is_null(vn) ? NULL : vn;
+		f[i].val = conf_yaml_is_null(vn) ? NULL : vn;
 	}
 	return 0;
 }
@@ -258,7 +223,7 @@ static int fields(struct ex *x, yaml_node_t *map, const char *path, const char *
 static int want_seq(struct ex *x, yaml_node_t *n, const char *path)
 {
 	if (n->type != YAML_SEQUENCE_NODE)
-		return fail(x, n, path, "expected a list, found %s", kind(n));
+		return fail(x, n, path, "expected a list, found %s", conf_yaml_kind(n));
 	return 0;
 }
 
@@ -274,8 +239,8 @@ static yaml_node_t *seq_at(struct ex *x, const yaml_node_t *n, size_t i)
 
 static int want_str(struct ex *x, yaml_node_t *n, const char *path, const char **out)
 {
-	if (!(*out = scalar(n)))
-		return fail(x, n, path, "expected a single value, found %s", kind(n));
+	if (!(*out = conf_yaml_scalar(n)))
+		return fail(x, n, path, "expected a single value, found %s", conf_yaml_kind(n));
 	return 0;
 }
 
@@ -373,7 +338,8 @@ static int want_duration_ms(struct ex *x, yaml_node_t *n, const char *path, unsi
 	*ms = sec * 1000 + nanos / 1000000;
 	return 0;
 bad:
-	return fail(x, n, path, "%s is not a duration (Envoy form: 5s, 0.250s)", Q(scalar(n)));
+	return fail(x, n, path, "%s is not a duration (Envoy form: 5s, 0.250s)",
+		    Q(conf_yaml_scalar(n)));
 }
 
 static const char *last_component(const char *url)
@@ -395,10 +361,11 @@ static int want_type(struct ex *x, yaml_node_t *tc, const char *path, const char
 	const char *t = NULL;
 
 	if (tc->type != YAML_MAPPING_NODE)
-		return fail(x, tc, path, "expected a mapping with \"@type\", found %s", kind(tc));
+		return fail(x, tc, path, "expected a mapping with \"@type\", found %s",
+			    conf_yaml_kind(tc));
 	for (yaml_node_pair_t *pr = tc->data.mapping.pairs.start; pr < tc->data.mapping.pairs.top;
 	     pr++) {
-		const char *k = scalar(node(x, pr->key));
+		const char *k = conf_yaml_scalar(node(x, pr->key));
 		yaml_node_t *v = node(x, pr->value);
 		if (!k || strcmp(k, "@type"))
 			continue;
@@ -461,7 +428,7 @@ static int once(struct ex *x, struct once *o, unsigned long long v, const yaml_n
 		const char *path, const char *what)
 {
 	if (!o->set) {
-		*o = (struct once){.set = true, .v = v, .line = line_of(n)};
+		*o = (struct once){.set = true, .v = v, .line = conf_yaml_line(n)};
 		snprintf(o->path, sizeof(o->path), "%s", path);
 		return 0;
 	}
@@ -724,7 +691,7 @@ static int dns_cache(struct ex *x, struct st *s, yaml_node_t *n, const char *pat
 	if (!s->cache_set) {
 		s->cache = d;
 		s->cache_set = true;
-		s->cache_line = line_of(n);
+		s->cache_line = conf_yaml_line(n);
 		snprintf(s->cache_path, sizeof(s->cache_path), "%s", path);
 		return 0;
 	}
@@ -764,7 +731,7 @@ static int cluster(struct ex *x, struct st *s, yaml_node_t *n, const char *path)
 	for (size_t i = 0; i < s->n_clusters; i++)
 		if (!strcmp(s->clusters[i].name, v))
 			return fail(x, GET(f, "name"), p, "cluster %s is already defined (line %u)",
-				    Q(v), line_of(s->clusters[i].node));
+				    Q(v), conf_yaml_line(s->clusters[i].node));
 	if (s->n_clusters == NF(s->clusters))
 		return fail(x, n, path, "more than %zu clusters", NF(s->clusters));
 	s->clusters[s->n_clusters++] = (struct cluster){.name = v, .node = n};
@@ -1048,7 +1015,7 @@ static int add_name(struct ex *x, struct envoy_listener *l, const char *name, co
 	for (char *c = s; *c; c++)
 		*c = (char)tolower((unsigned char)*c);
 	l->names[l->n_names] = s;
-	l->lines[l->n_names++] = line_of(n);
+	l->lines[l->n_names++] = conf_yaml_line(n);
 	return 0;
 }
 
@@ -1202,7 +1169,7 @@ static int listener(struct ex *x, struct st *s, yaml_node_t *n, const char *path
 	for (size_t i = 0; i + 1 < s->n_ls; i++)
 		if (!strcmp(s->ls[i].addr, l->addr))
 			return fail(x, GET(f, "address"), p, "%s is already %s (line %u)", l->addr,
-				    s->ls[i].path, line_of(s->ls[i].node));
+				    s->ls[i].path, conf_yaml_line(s->ls[i].node));
 
 	static const char *const strs[] = {"name", "stat_prefix", "traffic_direction",
 					   "drain_type"};
@@ -1355,7 +1322,7 @@ static int build(struct ex *x, struct st *s, struct conf *c)
 			return rc == -ENOMEM ? oom(x)
 					     : fail(x, s->ls[i].node, s->ls[i].path, "%s", e.msg);
 		c->listeners[c->n_listeners - 1].upstream_port = (uint16_t)s->ls[i].upstream_port;
-		c->listeners[c->n_listeners - 1].line = line_of(s->ls[i].node);
+		c->listeners[c->n_listeners - 1].line = conf_yaml_line(s->ls[i].node);
 		/* The Envoy listener took TLS only: a CONNECT request matched no chain. */
 		c->listeners[c->n_listeners - 1].protocol = CONF_PROTO_TLS;
 	}
@@ -1394,54 +1361,18 @@ static int build(struct ex *x, struct st *s, struct conf *c)
 	return 0;
 }
 
-static int syntax_error(struct ex *x, const yaml_parser_t *p)
-{
-	if (p->error == YAML_MEMORY_ERROR)
-		return oom(x);
-	conf_error_set(x->err, -EINVAL, x->file, (unsigned)p->problem_mark.line + 1, "",
-		       "YAML syntax error: %s%s%s", p->problem ? p->problem : "not valid YAML",
-		       p->context ? " " : "", p->context ? p->context : "");
-	return -EINVAL;
-}
-
-int conf_load_envoy_buf(const char *buf, size_t len, const char *name, struct conf **out,
+int conf_envoy_load_doc(struct conf_yaml *y, const char *name, struct conf **out,
 			struct conf_error *err)
 {
-	struct conf_error dummy;
-	struct ex x = {.file = name, .err = err ? err : &dummy};
-	yaml_parser_t p;
-	yaml_document_t doc, extra;
+	struct ex x = {.file = name, .y = y, .err = err};
+	yaml_node_t *root = conf_yaml_root(y);
 	struct st s = {0};
 	struct conf *c = NULL;
 	int rc;
 
-	memset(x.err, 0, sizeof(*x.err));
 	*out = NULL;
-	if (!yaml_parser_initialize(&p))
-		return oom(&x);
-	yaml_parser_set_input_string(&p, (const unsigned char *)(buf ? buf : ""), buf ? len : 0);
-	if (!yaml_parser_load(&p, &doc)) {
-		rc = syntax_error(&x, &p);
-		yaml_parser_delete(&p);
-		return rc;
-	}
-	x.doc = &doc;
-	yaml_node_t *root = yaml_document_get_root_node(&doc);
-	if (!root || is_null(root)) {
+	if (conf_yaml_is_null(root)) {
 		rc = fail(&x, root, "", "empty: an Envoy bootstrap needs static_resources");
-		goto out;
-	}
-	if (!yaml_parser_load(&p, &extra)) {
-		rc = syntax_error(&x, &p);
-		goto out;
-	}
-	yaml_node_t *second = yaml_document_get_root_node(&extra);
-	unsigned second_line = line_of(second);
-	yaml_document_delete(&extra);
-	if (second) {
-		rc = conf_error_set(
-			x.err, -EINVAL, name, second_line, "",
-			"a second YAML document starts here; put the whole bootstrap in one");
 		goto out;
 	}
 	if ((rc = bootstrap(&x, &s, root)))
@@ -1457,8 +1388,6 @@ int conf_load_envoy_buf(const char *buf, size_t len, const char *name, struct co
 		goto out;
 out:
 	st_free(&s);
-	yaml_document_delete(&doc);
-	yaml_parser_delete(&p);
 	if (rc) {
 		conf_free(c);
 		return rc;
@@ -1470,43 +1399,17 @@ out:
 /* ------------------------------------------------------------------------ */
 /* Files and formats                                                        */
 
-int conf_load_envoy_file(const char *path, struct conf **out, struct conf_error *err)
+bool conf_envoy_detect_doc(struct conf_yaml *y)
 {
-	struct conf_error dummy;
-	char *buf = NULL;
-	size_t len = 0;
-	int rc;
-
-	*out = NULL;
-	if (!err)
-		err = &dummy;
-	if ((rc = conf_read_file(path, &buf, &len, err)))
-		return rc;
-	rc = conf_load_envoy_buf(buf, len, path, out, err);
-	free(buf);
-	return rc;
-}
-
-bool conf_envoy_detect(const char *buf, size_t len)
-{
-	yaml_parser_t p;
-	yaml_document_t doc;
+	struct ex x = {.y = y};
+	yaml_node_t *root = conf_yaml_root(y);
 	bool envoy = false;
 
-	if (!buf || !yaml_parser_initialize(&p))
-		return false;
-	yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
-	if (!yaml_parser_load(&p, &doc)) {
-		yaml_parser_delete(&p);
-		return false;
-	}
-	struct ex x = {.doc = &doc};
-	yaml_node_t *root = yaml_document_get_root_node(&doc);
 	for (yaml_node_pair_t *pr = root && root->type == YAML_MAPPING_NODE
 					    ? root->data.mapping.pairs.start
 					    : NULL;
 	     pr && pr < root->data.mapping.pairs.top && !envoy; pr++) {
-		const char *k = scalar(node(&x, pr->key));
+		const char *k = conf_yaml_scalar(node(&x, pr->key));
 		yaml_node_t *v = node(&x, pr->value);
 		if (!k)
 			continue;
@@ -1518,40 +1421,13 @@ bool conf_envoy_detect(const char *buf, size_t len)
 		/* Envoy's admin.address is an Address mapping; snigate's is "IP:port". */
 		for (yaml_node_pair_t *q = v->data.mapping.pairs.start;
 		     q < v->data.mapping.pairs.top; q++) {
-			const char *ak = scalar(node(&x, q->key));
+			const char *ak = conf_yaml_scalar(node(&x, q->key));
 			if (ak && !strcmp(ak, "address") &&
 			    node(&x, q->value)->type == YAML_MAPPING_NODE)
 				envoy = true;
 		}
 	}
-	yaml_document_delete(&doc);
-	yaml_parser_delete(&p);
 	return envoy;
-}
-
-int conf_load_file_as(const char *path, enum conf_format fmt, struct conf **out,
-		      enum conf_format *used, struct conf_error *err)
-{
-	struct conf_error dummy;
-	char *buf = NULL;
-	size_t len = 0;
-	int rc;
-
-	*out = NULL;
-	if (!err)
-		err = &dummy;
-	if ((rc = conf_read_file(path, &buf, &len, err)))
-		return rc;
-	if (fmt == CONF_FORMAT_AUTO)
-		fmt = conf_envoy_detect(buf, len) ? CONF_FORMAT_ENVOY : CONF_FORMAT_NATIVE;
-	if (used)
-		*used = fmt;
-	if (fmt == CONF_FORMAT_ENVOY)
-		rc = conf_load_envoy_buf(buf, len, path, out, err);
-	else
-		rc = conf_load_buf(buf, len, path, out, err);
-	free(buf);
-	return rc;
 }
 
 static const char *const format_names[] = {

@@ -58,4 +58,10 @@ int conf_load_envoy_buf(const char *buf, size_t len, const char *name, struct co
 int conf_load_file_as(const char *path, enum conf_format fmt, struct conf **out,
 		      enum conf_format *used, struct conf_error *err);
 
+/* For conf.c, which parses a file once and hands the document here. */
+struct conf_yaml;
+bool conf_envoy_detect_doc(struct conf_yaml *y);
+int conf_envoy_load_doc(struct conf_yaml *y, const char *name, struct conf **out,
+			struct conf_error *err);
+
 #endif

@@ -339,7 +339,7 @@ Test(envoy_refused, behaviour_changing_options)
 		{"node: {}\nnode: {}\n", 2, "node", "duplicate key (first set on line 1)"},
 		{"admin:\n  address: { socket_address: { address: \"127.0.0.1\\0x\", port_value: 1 } }\n",
 		 2, "admin.address.socket_address.address", "found a value with a NUL byte"},
-		{"static_resources: {}\n---\nnode: {}\n", 3, "", "a second YAML document"},
+		{"static_resources: {}\n---\nnode: {}\n", 2, "", "a second YAML document"},
 		{"static_resources: [\n", 2, "", "YAML syntax error"},
 		{"", 0, "", "empty"},
 	};
