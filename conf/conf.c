@@ -95,6 +95,7 @@ struct ectx {
 	struct conf_error *err;
 	struct conf *warn_to;	 /* loading: where warnings go; NULL drops them */
 	const struct schema *sc; /* loading: libcyaml's schema, for "known here" */
+	struct conf_yaml *y;	 /* loading: the parsed file */
 };
 
 static int __attribute__((format(printf, 5, 6)))
@@ -300,13 +301,6 @@ static int build_linemap(struct ectx *x, struct conf_yaml *y, struct linemap *lm
 /* ------------------------------------------------------------------------ */
 /* libcyaml                                                                 */
 
-struct raw_listener {
-	char *address, *port, *upstream_port, *mode;
-	char *protocol, *require_sni_match, *proxy_auth_file;
-	char **connect_ports;
-	unsigned n_connect_ports;
-};
-
 static const char *const mode_names[] = {
 	[CONF_MODE_DEFAULT] = "default",
 	[CONF_ENFORCE] = "enforce",
@@ -334,71 +328,443 @@ static const char *const level_names[] = {
 	[CONF_LOG_DEBUG] = "debug",
 };
 
-#define FIELD(m) offsetof(struct conf, m), sizeof(((struct conf *)NULL)->m)
-#define NUM(path, kind, m, min, max, def)                             \
-	{                                                             \
-		path, kind, FIELD(m), min, max, def, NULL, 0, 0, NULL \
-	}
-#define ENUM(path, m, names, first, def, what)                        \
-	{                                                             \
-		path, CONF_K_ENUM, FIELD(m), 0, 0, def, names, first, \
-			sizeof(names) / sizeof(names[0]), what        \
-	}
-#define OTHER(path, kind, m, def)                                 \
-	{                                                         \
-		path, kind, FIELD(m), 0, 0, def, NULL, 0, 0, NULL \
-	}
+#define FIELD(m) .offset = offsetof(struct conf, m), .size = sizeof(((struct conf *)NULL)->m)
+#define LFIELD(m)                                    \
+	.offset = offsetof(struct conf_listener, m), \
+	.size = sizeof(((struct conf_listener *)NULL)->m)
+#define NAMES(v) .names = v, .n_names = sizeof(v) / sizeof((v)[0])
+/* A list: its array and its count; LINES: its source lines. */
+#define LIST(m, n)  FIELD(m), .n_offset = offsetof(struct conf, n)
+#define LLIST(m, n) LFIELD(m), .n_offset = offsetof(struct conf_listener, n)
+#define LINES(l)    .lines_offset = offsetof(struct conf, l)
 
 /*
- * Every single-valued setting, once, in the order the dump writes them; a
- * section's keys are listed in this order in "unknown key" messages too.
- * conf/CONFIG.md's reference table must agree (test/conf/test_conf.c checks).
+ * Every setting, once, in the order the dump and the reference table write
+ * them; a mapping's keys are listed in this order in "unknown key" messages
+ * too. A section's rows stay together, and the rows of a listener's fields
+ * follow "listeners".
  */
 const struct conf_setting conf_settings[] = {
-	NUM("threads", CONF_K_COUNT, threads, 0, THREADS_MAX, "0"),
-	OTHER("cpu_affinity", CONF_K_AFFINITY, cpu_affinity, "none"),
-	ENUM("mode", mode, mode_names, CONF_ENFORCE, "enforce", "mode"),
-	OTHER("resolver.resolv_conf", CONF_K_STRING, resolver.resolv_conf, DEFAULT_RESOLV_CONF),
-	ENUM("resolver.lookup_family", resolver.family, family_names, 0, "v4_only",
-	     "lookup family"),
-	NUM("resolver.cache_size", CONF_K_COUNT, resolver.cache_size, CACHE_SIZE_MIN,
-	    CACHE_SIZE_MAX, "4096"),
-	NUM("resolver.max_ttl", CONF_K_SEC, resolver.max_ttl_s, 0, MAX_TTL_MAX_S, "5m"),
-	NUM("resolver.negative_ttl", CONF_K_SEC, resolver.negative_ttl_s, 0, NEG_TTL_MAX_S, "5s"),
-	NUM("resolver.min_ttl", CONF_K_SEC, resolver.min_ttl_s, 0, MAX_TTL_MAX_S, "5s"),
-	NUM("resolver.error_ttl", CONF_K_SEC, resolver.error_ttl_s, 1, ERR_TTL_MAX_S, "2s"),
-	NUM("resolver.stale_ttl", CONF_K_SEC, resolver.stale_ttl_s, 0, STALE_MAX_S, "5m"),
-	OTHER("resolver.prefetch", CONF_K_BOOL, resolver.prefetch, "true"),
-	OTHER("resolver.tcp", CONF_K_BOOL, resolver.tcp, "false"),
-	NUM("timeouts.client_hello", CONF_K_MS, timeouts.client_hello_ms, 1, TIMEOUT_MAX_MS, "10s"),
-	NUM("timeouts.connect", CONF_K_MS, timeouts.connect_ms, 1, TIMEOUT_MAX_MS, "5s"),
-	NUM("timeouts.dns", CONF_K_MS, timeouts.dns_ms, 1, TIMEOUT_MAX_MS, "5s"),
-	NUM("timeouts.idle", CONF_K_MS, timeouts.idle_ms, 1, IDLE_MAX_MS, "1h"),
-	NUM("timeouts.request_head", CONF_K_MS, timeouts.request_head_ms, 1, TIMEOUT_MAX_MS, "10s"),
-	NUM("limits.max_client_hello", CONF_K_COUNT, limits.max_client_hello, HELLO_MIN, HELLO_MAX,
-	    "16384"),
-	NUM("limits.max_connections", CONF_K_COUNT, limits.max_connections, 0, MAX_CONNS_MAX, "0"),
-	NUM("limits.max_connections_per_thread", CONF_K_COUNT, limits.max_connections_per_thread, 0,
-	    MAX_CONNS_MAX, "0"),
-	NUM("limits.max_pending_hellos", CONF_K_COUNT, limits.max_pending_hellos, 0, MAX_CONNS_MAX,
-	    "0"),
-	NUM("limits.max_per_source_ip", CONF_K_COUNT, limits.max_per_source_ip, 0, MAX_CONNS_MAX,
-	    "0"),
-	/* Ranges that depend on the other relay fields come in check_scalars(). */
-	NUM("relay.pipe_size", CONF_K_SIZE, relay.pipe_size, PIPE_MIN, PIPE_MAX, "64KiB"),
-	NUM("relay.pipe_max_size", CONF_K_SIZE, relay.pipe_max_size, PIPE_MIN, PIPE_MAX, "1MiB"),
-	NUM("relay.pipe_memory_max", CONF_K_SIZE, relay.pipe_memory_max, 0, PIPE_MEMORY_MAX,
-	    "256MiB"),
-	OTHER("admin.address", CONF_K_ADDRESS, admin_address, DEFAULT_ADMIN),
-	OTHER("admin.control.address", CONF_K_ADDRESS, control.address, DEFAULT_CONTROL),
-	OTHER("admin.control.token_file", CONF_K_STRING, control.token_file, NULL),
-	NUM("drain.delay", CONF_K_MS, drain.delay_ms, 0, TIMEOUT_MAX_MS, "0s"),
-	NUM("drain.timeout", CONF_K_MS, drain.timeout_ms, 0, TIMEOUT_MAX_MS, "30s"),
-	ENUM("log.level", log_level, level_names, 0, "info", "log level"),
-	OTHER("log.access", CONF_K_BOOL, access_log, "true"),
-	OTHER("log.access_file", CONF_K_STRING, access_log_file, NULL),
-	OTHER("log.access_sample", CONF_K_FRACTION, access_log_sample, "1"),
-	NUM("log.access_deny_rate", CONF_K_COUNT, access_log_deny_rate, 0, MAX_CONNS_MAX, "1000"),
+	{.path = "threads",
+	 .kind = CONF_K_COUNT,
+	 FIELD(threads),
+	 .max = THREADS_MAX,
+	 .def = "0",
+	 .type = "integer",
+	 .def_doc = "`0` (the CPUs the process may use)",
+	 .doc = "; `0` is the cgroup's CPU quota (v2 `cpu.max`, v1 "
+		"`cpu.cfs_quota_us`/`cpu.cfs_period_us`, the tightest along the cgroup "
+		"path, rounded up) within the affinity mask (taskset, cpuset), at least "
+		"1. A pod with a 250m limit on a 64-core node runs 1 worker, not 64. The "
+		"ready line and `snigate_worker_threads_info` say which decided"},
+	{.path = "cpu_affinity",
+	 .kind = CONF_K_AFFINITY,
+	 FIELD(cpu_affinity),
+	 .def = "none",
+	 .type = "`none`, `auto` or a CPU list",
+	 .doc = "whether workers are pinned. `none`: the scheduler places them (right "
+		"whenever the node is shared). `auto`: pin worker *i* to the *i*-th CPU "
+		"of the affinity mask, but only when that mask is exactly as large as "
+		"the thread count and smaller than the machine, which is what an "
+		"exclusive cpuset (the kubelet's static CPU manager) looks like. A list "
+		"(`\"0-3,8\"`, the kernel's cpulist format, a set): pin worker *i* to "
+		"its *i* mod *n*-th CPU; every CPU must be in the affinity mask, and "
+		"with `threads: 0` there is one worker per listed CPU (still capped by "
+		"the quota)"},
+	{.path = "mode",
+	 .kind = CONF_K_ENUM,
+	 FIELD(mode),
+	 NAMES(mode_names),
+	 .first = CONF_ENFORCE,
+	 .def = "enforce",
+	 .what = "mode",
+	 .type = "name",
+	 .doc = "`enforce`: a name off the allowlist is reset; `audit`: it is let "
+		"through (resolved, connected, relayed), logged with "
+		"`\"decision\":\"would_deny\"` and counted, so a new list can burn in on "
+		"real traffic. No SNI, malformed hellos and the upstream policy are "
+		"enforced in both modes"},
+	{.path = "listeners",
+	 .kind = CONF_K_LISTENERS,
+	 LIST(listeners, n_listeners),
+	 .max = CONF_MAX_LISTENERS,
+	 .type = "list of listeners",
+	 .doc = "at most 64; each address once"},
+	{.path = "listeners[].address",
+	 .kind = CONF_K_LISTEN,
+	 LFIELD(address),
+	 .type = "address",
+	 .def_doc = "required",
+	 .doc = "`IP:port` to listen on: `127.0.0.1:8443`, `0.0.0.0:443`, "
+		"`\"[::]:443\"`. The old spelling, a bare IP here and the port in "
+		"`listeners[].port`, loads with a warning in this release"},
+	{.path = "listeners[].port",
+	 .kind = CONF_K_COUNT,
+	 LFIELD(port),
+	 .min = 1,
+	 .max = 65535,
+	 .type = "integer",
+	 .hidden = true},
+	{.path = "listeners[].upstream_port",
+	 .kind = CONF_K_COUNT,
+	 LFIELD(upstream_port),
+	 .min = 1,
+	 .max = 65535,
+	 .def = "443",
+	 .type = "integer",
+	 .doc = ": port dialled on the allowed name"},
+	{.path = "listeners[].protocol",
+	 .kind = CONF_K_ENUM,
+	 LFIELD(protocol),
+	 NAMES(protocol_names),
+	 .def = "auto",
+	 .what = "protocol",
+	 .type = "name",
+	 .doc = "`auto` (the first byte decides: a TLS record takes the SNI path, an "
+		"upper-case letter the HTTP CONNECT path), `tls`, `connect`; anything "
+		"else is reset"},
+	{.path = "listeners[].connect_ports",
+	 .kind = CONF_K_PORTS,
+	 LLIST(connect_ports, n_connect_ports),
+	 .max = CONF_MAX_CONNECT_PORTS,
+	 .def = "[443]",
+	 .type = "list of integers",
+	 .doc = "at most 32, each 1..65535: the ports a CONNECT may name. `[]` is no "
+		"port: every CONNECT is answered `403` (`port_not_allowed`) while TLS is "
+		"still served under `protocol: auto`; with `protocol: connect` it is an "
+		"error. No value keeps `[443]`"},
+	{.path = "listeners[].require_sni_match",
+	 .kind = CONF_K_BOOL,
+	 LFIELD(require_sni_match),
+	 .def = "true",
+	 .type = "boolean",
+	 .doc = "after `200 Connection Established`, the ClientHello's SNI must be the "
+		"CONNECT host, else reset (`sni_mismatch`)"},
+	{.path = "listeners[].mode",
+	 .kind = CONF_K_ENUM,
+	 LFIELD(mode),
+	 NAMES(mode_names),
+	 .first = CONF_ENFORCE,
+	 .what = "mode",
+	 .type = "name",
+	 .def_doc = "the top-level `mode`",
+	 .doc = "`enforce` or `audit`, for this listener only"},
+	{.path = "listeners[].proxy_auth_file",
+	 .kind = CONF_K_STRING,
+	 LFIELD(proxy_auth_file),
+	 .type = "path",
+	 .def_doc = "none: no proxy authentication",
+	 .doc = "`Proxy-Authorization: Basic` credentials, one `user:{SHA256}hex` per "
+		"line (see below); read and checked at load time"},
+	{.path = "allow",
+	 .kind = CONF_K_NAMES,
+	 LIST(allow, n_allow),
+	 LINES(allow_lines),
+	 .type = "list of names",
+	 .doc = "host names; `\"*.example.com\"` matches any name below `example.com`, "
+		"not `example.com` itself; case-insensitive; a trailing dot is ignored; "
+		"duplicates are fine"},
+	{.path = "resolver.forwarders",
+	 .kind = CONF_K_FORWARDERS,
+	 LIST(resolver.forwarders, resolver.n_forwarders),
+	 .max = CONF_MAX_FORWARDERS,
+	 .type = "list",
+	 .def_doc = "none: use `resolv_conf`",
+	 .doc = "at most 16; `IP` (port 53) or `IP:port`: `10.96.0.10`, "
+		"`127.0.0.1:5353`, `\"[fd00::53]:5353\"`. libunbound's `IP@port` loads "
+		"with a warning in this release"},
+	{.path = "resolver.resolv_conf",
+	 .kind = CONF_K_STRING,
+	 FIELD(resolver.resolv_conf),
+	 .def = DEFAULT_RESOLV_CONF,
+	 .type = "path",
+	 .doc = "read when there are no forwarders"},
+	{.path = "resolver.lookup_family",
+	 .kind = CONF_K_ENUM,
+	 FIELD(resolver.family),
+	 NAMES(family_names),
+	 .def = "v4_only",
+	 .what = "lookup family",
+	 .type = "name",
+	 .doc = "`v4_only`, `v6_only`, `v4_preferred` (A, AAAA only without A), `auto` "
+		"(AAAA, A only without AAAA), `all` (both, IPv4 first); Envoy's "
+		"upper-case names load with a warning"},
+	{.path = "resolver.cache_size",
+	 .kind = CONF_K_COUNT,
+	 FIELD(resolver.cache_size),
+	 .min = CACHE_SIZE_MIN,
+	 .max = CACHE_SIZE_MAX,
+	 .def = "4096",
+	 .type = "integer",
+	 .doc = " names per thread"},
+	{.path = "resolver.min_ttl",
+	 .kind = CONF_K_SEC,
+	 FIELD(resolver.min_ttl_s),
+	 .max = MAX_TTL_MAX_S,
+	 .def = "5s",
+	 .type = "duration, whole seconds",
+	 .doc = ", at most `max_ttl`; floor on an answer's TTL (a TTL of 0 or 1 would "
+		"send every connection to DNS)"},
+	{.path = "resolver.max_ttl",
+	 .kind = CONF_K_SEC,
+	 FIELD(resolver.max_ttl_s),
+	 .max = MAX_TTL_MAX_S,
+	 .def = "5m",
+	 .type = "duration, whole seconds",
+	 .doc = "; cap on an answer's TTL; `0s` = do not cache (then `min_ttl` does not "
+		"apply)"},
+	{.path = "resolver.negative_ttl",
+	 .kind = CONF_K_SEC,
+	 FIELD(resolver.negative_ttl_s),
+	 .max = NEG_TTL_MAX_S,
+	 .def = "5s",
+	 .type = "duration, whole seconds",
+	 .doc = "; how long NXDOMAIN and no-data are cached"},
+	{.path = "resolver.error_ttl",
+	 .kind = CONF_K_SEC,
+	 FIELD(resolver.error_ttl_s),
+	 .min = 1,
+	 .max = ERR_TTL_MAX_S,
+	 .def = "2s",
+	 .type = "duration, whole seconds",
+	 .doc = "; how long SERVFAIL, REFUSED and timeouts are cached"},
+	{.path = "resolver.stale_ttl",
+	 .kind = CONF_K_SEC,
+	 FIELD(resolver.stale_ttl_s),
+	 .max = STALE_MAX_S,
+	 .def = "5m",
+	 .type = "duration, whole seconds",
+	 .doc = "; when refreshes fail, the last good answer is served this long past "
+		"its expiry (`0s`: never)"},
+	{.path = "resolver.prefetch",
+	 .kind = CONF_K_BOOL,
+	 FIELD(resolver.prefetch),
+	 .def = "true",
+	 .type = "boolean",
+	 .doc = "an answer hit in the last 10% of its lifetime is refreshed in the "
+		"background"},
+	{.path = "resolver.tcp",
+	 .kind = CONF_K_BOOL,
+	 FIELD(resolver.tcp),
+	 .def = "false",
+	 .type = "boolean",
+	 .doc = "ask the forwarders over TCP only (`tcp-upstream`)"},
+	{.path = "resolver.hosts",
+	 .kind = CONF_K_HOSTS,
+	 LIST(resolver.hosts, resolver.n_hosts),
+	 .type = "mapping",
+	 .doc = "`name: [addresses]`: answered from here, never from DNS; at most 8 "
+		"addresses a name; no wildcards"},
+	{.path = "upstream.deny",
+	 .kind = CONF_K_CIDRS,
+	 LIST(upstream.deny, upstream.n_deny),
+	 LINES(upstream.deny_lines),
+	 .max = UPSTREAM_MAX,
+	 .type = "list of CIDRs",
+	 .def_doc = "none (the built-in list applies)",
+	 .doc = "`10.0.0.0/8`, `fd00::/8`, or one address; added to the built-in deny "
+		"list"},
+	{.path = "upstream.allow",
+	 .kind = CONF_K_CIDRS,
+	 LIST(upstream.allow, upstream.n_allow),
+	 LINES(upstream.allow_lines),
+	 .max = UPSTREAM_MAX,
+	 .type = "list of CIDRs",
+	 .doc = "exceptions to every deny entry; `--allow-upstream CIDR` (repeatable) "
+		"replaces this list"},
+	{.path = "timeouts.client_hello",
+	 .kind = CONF_K_MS,
+	 FIELD(timeouts.client_hello_ms),
+	 .min = 1,
+	 .max = TIMEOUT_MAX_MS,
+	 .def = "10s",
+	 .type = "duration",
+	 .doc = "; the whole ClientHello must arrive within it"},
+	{.path = "timeouts.connect",
+	 .kind = CONF_K_MS,
+	 FIELD(timeouts.connect_ms),
+	 .min = 1,
+	 .max = TIMEOUT_MAX_MS,
+	 .def = "5s",
+	 .type = "duration",
+	 .doc = "; upstream TCP connect, per address tried"},
+	{.path = "timeouts.dns",
+	 .kind = CONF_K_MS,
+	 FIELD(timeouts.dns_ms),
+	 .min = 1,
+	 .max = TIMEOUT_MAX_MS,
+	 .def = "5s",
+	 .type = "duration",
+	 .doc = "; name resolution"},
+	{.path = "timeouts.idle",
+	 .kind = CONF_K_MS,
+	 FIELD(timeouts.idle_ms),
+	 .min = 1,
+	 .max = IDLE_MAX_MS,
+	 .def = "1h",
+	 .type = "duration",
+	 .doc = "; a relayed connection with no bytes either way is closed"},
+	{.path = "timeouts.request_head",
+	 .kind = CONF_K_MS,
+	 FIELD(timeouts.request_head_ms),
+	 .min = 1,
+	 .max = TIMEOUT_MAX_MS,
+	 .def = "10s",
+	 .type = "duration",
+	 .doc = "; the whole CONNECT request head must arrive within it"},
+	{.path = "limits.max_client_hello",
+	 .kind = CONF_K_COUNT,
+	 FIELD(limits.max_client_hello),
+	 .min = HELLO_MIN,
+	 .max = HELLO_MAX,
+	 .def = "16384",
+	 .type = "integer",
+	 .doc = " bytes"},
+	{.path = "limits.max_connections",
+	 .kind = CONF_K_COUNT,
+	 FIELD(limits.max_connections),
+	 .max = MAX_CONNS_MAX,
+	 .def = "0",
+	 .type = "integer",
+	 .def_doc = "`0` (only `RLIMIT_NOFILE`)",
+	 .doc = " open connections per process, split evenly over the threads; the "
+		"excess is reset (`overload`)"},
+	{.path = "limits.max_connections_per_thread",
+	 .kind = CONF_K_COUNT,
+	 FIELD(limits.max_connections_per_thread),
+	 .max = MAX_CONNS_MAX,
+	 .def = "0",
+	 .type = "integer",
+	 .def_doc = "`0` (`max_connections` / threads)",
+	 .doc = "; the lower of the two applies"},
+	{.path = "limits.max_pending_hellos",
+	 .kind = CONF_K_COUNT,
+	 FIELD(limits.max_pending_hellos),
+	 .max = MAX_CONNS_MAX,
+	 .def = "0",
+	 .type = "integer",
+	 .def_doc = "`0` (no limit)",
+	 .doc = "; connections still sending their ClientHello or CONNECT head, per "
+		"process (split over the threads); the excess is reset "
+		"(`pending_limit`): slowloris clients cannot hold every slot"},
+	{.path = "limits.max_per_source_ip",
+	 .kind = CONF_K_COUNT,
+	 FIELD(limits.max_per_source_ip),
+	 .max = MAX_CONNS_MAX,
+	 .def = "0",
+	 .type = "integer",
+	 .def_doc = "`0` (no limit)",
+	 .doc = "; concurrent connections per client address, all threads together; the "
+		"excess is reset (`source_limit`). Counted in a fixed 65536-slot table: "
+		"two addresses sharing a slot share a budget, which errs toward refusing"},
+	{.path = "relay.pipe_size",
+	 .kind = CONF_K_SIZE,
+	 FIELD(relay.pipe_size),
+	 .min = PIPE_MIN,
+	 .max = PIPE_MAX,
+	 .def = "64KiB",
+	 .type = "size",
+	 .doc = ", at most `relay.pipe_max_size`; pipe each direction starts with"},
+	{.path = "relay.pipe_max_size",
+	 .kind = CONF_K_SIZE,
+	 FIELD(relay.pipe_max_size),
+	 .min = PIPE_MIN,
+	 .max = PIPE_MAX,
+	 .def = "1MiB",
+	 .type = "size",
+	 .doc = "; a streaming flow's pipe may grow to it"},
+	{.path = "relay.pipe_memory_max",
+	 .kind = CONF_K_SIZE,
+	 FIELD(relay.pipe_memory_max),
+	 .max = PIPE_MEMORY_MAX,
+	 .def = "256MiB",
+	 .type = "size",
+	 .doc = ", at least 2 x `relay.pipe_size`; pipe buffers of all threads"},
+	{.path = "admin.address",
+	 .kind = CONF_K_ADDRESS,
+	 FIELD(admin_address),
+	 .def = DEFAULT_ADMIN,
+	 .type = "`IP:port` or `off`",
+	 .doc = "the probe and metrics endpoint: `GET /ready`, `/healthz`, `/metrics` "
+		"and nothing else ([operations](../docs/operations.md#admin-endpoints)), "
+		"so it is safe to open to the kubelet and Prometheus; port `0` picks a "
+		"free one (named in the ready line)"},
+	{.path = "admin.control.address",
+	 .kind = CONF_K_ADDRESS,
+	 FIELD(control.address),
+	 .def = DEFAULT_CONTROL,
+	 .type = "`IP:port`, `unix:/path` or `off`",
+	 .doc = "the control endpoint: `/config`, `/denied`, `POST /drain` (and the "
+		"probes). A Unix socket is made mode `0600`. Any address other than "
+		"loopback or a Unix socket needs `token_file`"},
+	{.path = "admin.control.token_file",
+	 .kind = CONF_K_STRING,
+	 FIELD(control.token_file),
+	 .type = "path",
+	 .doc = "a file holding one bearer token (16..512 bytes of `A-Z a-z 0-9 - . _ ~ "
+		"+ / =`; a final newline is dropped). Every control request must then "
+		"send `Authorization: Bearer <token>`: none is answered 401, a wrong one "
+		"403 (compared in constant time). Must be a regular file. Read at start "
+		"and at every reload, and its directory is watched like the config "
+		"file's (a Kubernetes Secret's `..data` swap counts), so a rotated token "
+		"takes effect within a second without a signal; a file that no longer "
+		"holds a valid token is refused and the token in force stays. Two "
+		"gateways in one network namespace need distinct control addresses (or "
+		"`off`). `/config` shows the path, never the token"},
+	{.path = "drain.delay",
+	 .kind = CONF_K_MS,
+	 FIELD(drain.delay_ms),
+	 .max = TIMEOUT_MAX_MS,
+	 .def = "0s",
+	 .type = "duration",
+	 .doc = "; after SIGTERM/SIGINT or `POST /drain`: `/ready` answers 503 at once "
+		"and new connections are still accepted for this long (Kubernetes: set "
+		"it to the time endpoints take to update, e.g. `5s`)"},
+	{.path = "drain.timeout",
+	 .kind = CONF_K_MS,
+	 FIELD(drain.timeout_ms),
+	 .max = TIMEOUT_MAX_MS,
+	 .def = "30s",
+	 .type = "duration",
+	 .doc = "; then the listeners close and open connections get this long to finish "
+		"before they are reset; keep `delay + timeout` below "
+		"`terminationGracePeriodSeconds`"},
+	{.path = "log.level",
+	 .kind = CONF_K_ENUM,
+	 FIELD(log_level),
+	 NAMES(level_names),
+	 .def = "info",
+	 .what = "log level",
+	 .type = "name",
+	 .doc = "`error`, `warn`, `info`, `debug`"},
+	{.path = "log.access",
+	 .kind = CONF_K_BOOL,
+	 FIELD(access_log),
+	 .def = "true",
+	 .type = "boolean",
+	 .doc = "one JSON line per connection"},
+	{.path = "log.access_file",
+	 .kind = CONF_K_STRING,
+	 FIELD(access_log_file),
+	 .type = "path",
+	 .def_doc = "none: stdout",
+	 .doc = "access lines are appended here instead (created `0640`); changing it "
+		"needs a restart"},
+	{.path = "log.access_sample",
+	 .kind = CONF_K_FRACTION,
+	 FIELD(access_log_sample),
+	 .def = "1",
+	 .type = "fraction",
+	 .doc = "`0`..`1` or `0%`..`100%`: the share of allowed connections logged"},
+	{.path = "log.access_deny_rate",
+	 .kind = CONF_K_COUNT,
+	 FIELD(access_log_deny_rate),
+	 .max = MAX_CONNS_MAX,
+	 .def = "1000",
+	 .type = "integer",
+	 .doc = "; denial lines per second and worker thread (a token bucket, burst = "
+		"rate); lines over it are not written but counted in "
+		"`snigate_access_log_dropped_total`; `0` = no limit"},
 };
 
 #define N_SETTINGS (sizeof(conf_settings) / sizeof(conf_settings[0]))
@@ -432,7 +798,17 @@ static const char *const section_paths[N_SECTIONS] = {
 	[SEC_LOG] = "log",
 };
 
-/* The section a setting's path names; N_SECTIONS for none (a bug the tests catch). */
+#define ITEM_PREFIX "listeners[]."
+
+bool conf_setting_is_item(const struct conf_setting *s)
+{
+	return !strncmp(s->path, ITEM_PREFIX, strlen(ITEM_PREFIX));
+}
+
+/*
+ * The section a setting's path names; N_SECTIONS for a listener's field and
+ * for none (a bug the tests catch).
+ */
 static unsigned section_of(const char *path)
 {
 	const char *dot = strrchr(path, '.');
@@ -444,6 +820,11 @@ static unsigned section_of(const char *path)
 	return N_SECTIONS;
 }
 
+static unsigned parent_of(unsigned k)
+{
+	return k == SEC_CONTROL ? SEC_ADMIN : SEC_TOP;
+}
+
 static const char *last_key(const char *path)
 {
 	const char *dot = strrchr(path, '.');
@@ -451,30 +832,55 @@ static const char *last_key(const char *path)
 	return dot ? dot + 1 : path;
 }
 
-/*
- * Every mapping but a listener is one of these: v[i] holds the text of
- * conf_settings[i] where that setting is in this mapping, and the lists and
- * child mappings that the section has are filled.
- */
-struct raw_sec {
-	char *v[N_SETTINGS];
-	struct raw_listener *listeners;
-	unsigned n_listeners;
-	char **allow; /* the allowlist at the top, upstream.allow in upstream */
-	unsigned n_allow;
-	char **deny;
-	unsigned n_deny;
-	char **forwarders;
-	unsigned n_forwarders;
-	/* hosts: a mapping with free-form keys, which libcyaml cannot map; see parse_hosts() */
-	struct raw_sec *sub[N_SECTIONS]; /* child mappings, by section */
-};
+/* The rows of a listener's fields: first_item .. first_item + n_items - 1. */
+static unsigned first_item(void)
+{
+	unsigned i = 0;
+
+	while (i < N_SETTINGS && !conf_setting_is_item(&conf_settings[i]))
+		i++;
+	return i;
+}
+
+/* The row of path; the table is small and this runs once a listener. */
+static const struct conf_setting *row(const char *path)
+{
+	for (unsigned i = 0; i < N_SETTINGS; i++)
+		if (!strcmp(conf_settings[i].path, path))
+			return &conf_settings[i];
+	return NULL;
+}
+
+#define MAX_ITEM_FIELDS 12
 
 /*
  * Every leaf is text, so this file, not libcyaml, decides what a valid port or
  * duration is and can say so. A null or empty value counts as not written, so
  * a section whose lines are all commented out is just empty.
+ *
+ * One listener: v[j] is the text of row first_item() + j, ports the
+ * connect_ports list.
  */
+struct raw_item {
+	char *v[MAX_ITEM_FIELDS];
+	char **ports;
+	unsigned n_ports;
+};
+
+/*
+ * Every other mapping is one of these: v[i] holds the text of
+ * conf_settings[i] where that setting is in this mapping, seq[i] a list
+ * row's entries, and the child mappings that the section has are filled.
+ */
+struct raw_sec {
+	char *v[N_SETTINGS];
+	char **seq[N_SETTINGS];
+	unsigned n_seq[N_SETTINGS];
+	struct raw_item *items; /* listeners */
+	unsigned n_items;
+	struct raw_sec *sub[N_SECTIONS]; /* child mappings, by section */
+};
+
 #define OPT			(CYAML_FLAG_OPTIONAL | CYAML_FLAG_POINTER_NULL_STR)
 #define LEAF(key, type, member) CYAML_FIELD_STRING_PTR(key, OPT, type, member, 0, CYAML_UNLIMITED)
 
@@ -482,77 +888,96 @@ static const cyaml_schema_value_t string_entry = {
 	CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 0, CYAML_UNLIMITED),
 };
 
-static const cyaml_schema_field_t listener_fields[] = {
-	LEAF("address", struct raw_listener, address),
-	LEAF("port", struct raw_listener, port),
-	LEAF("upstream_port", struct raw_listener, upstream_port),
-	LEAF("mode", struct raw_listener, mode),
-	LEAF("protocol", struct raw_listener, protocol),
-	CYAML_FIELD_SEQUENCE_COUNT("connect_ports", OPT, struct raw_listener, connect_ports,
-				   n_connect_ports, &string_entry, 0, CYAML_UNLIMITED),
-	LEAF("require_sni_match", struct raw_listener, require_sni_match),
-	LEAF("proxy_auth_file", struct raw_listener, proxy_auth_file),
-	CYAML_FIELD_END,
-};
-
-static const cyaml_schema_value_t listener_entry = {
-	CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_listener, listener_fields),
-};
-
-#define MAX_FIELDS (N_SETTINGS + 16) /* a section's settings, lists and children, and the end */
+#define MAX_FIELDS (N_SETTINGS + N_SECTIONS + 1) /* a section's rows, children and the end */
 
 /* libcyaml's schema, built from conf_settings[] for each load. */
 struct schema {
 	cyaml_schema_field_t f[N_SECTIONS][MAX_FIELDS];
+	cyaml_schema_field_t item[MAX_ITEM_FIELDS + 1];
+	cyaml_schema_value_t item_entry;
 	cyaml_schema_value_t top;
 };
 
-static void add_child(struct schema *sc, cyaml_schema_field_t *f, unsigned k)
+static cyaml_schema_field_t child(struct schema *sc, unsigned k)
 {
-	*f = (cyaml_schema_field_t)CYAML_FIELD_MAPPING_PTR(last_key(section_paths[k]), OPT,
-							   struct raw_sec, sub[0], sc->f[k]);
-	f->data_offset += k * sizeof(struct raw_sec *);
+	cyaml_schema_field_t f = CYAML_FIELD_MAPPING_PTR(last_key(section_paths[k]), OPT,
+							 struct raw_sec, sub[0], sc->f[k]);
+	f.data_offset += k * sizeof(struct raw_sec *);
+	return f;
 }
 
-#define SEQ(key, member)                                   \
-	(cyaml_schema_field_t) CYAML_FIELD_SEQUENCE_COUNT( \
-		key, OPT, struct raw_sec, member, n_##member, &string_entry, 0, CYAML_UNLIMITED)
+/* The field of row i in the mapping of struct raw_sec. */
+static cyaml_schema_field_t row_field(struct schema *sc, unsigned i)
+{
+	const struct conf_setting *s = &conf_settings[i];
+	const char *key = last_key(s->path);
+	cyaml_schema_field_t f;
+
+	switch (s->kind) {
+	case CONF_K_LISTENERS:
+		return (cyaml_schema_field_t)CYAML_FIELD_SEQUENCE_COUNT(
+			key, OPT, struct raw_sec, items, n_items, &sc->item_entry, 0,
+			CYAML_UNLIMITED);
+	case CONF_K_HOSTS:
+		/* Free-form names, which no schema describes: read from the document. */
+		return (cyaml_schema_field_t)CYAML_FIELD_IGNORE(key, CYAML_FLAG_OPTIONAL);
+	case CONF_K_NAMES:
+	case CONF_K_FORWARDERS:
+	case CONF_K_CIDRS:
+		f = (cyaml_schema_field_t)CYAML_FIELD_SEQUENCE_COUNT(
+			key, OPT, struct raw_sec, seq[0], n_seq[0], &string_entry, 0,
+			CYAML_UNLIMITED);
+		f.data_offset += i * sizeof(char **);
+		f.count_offset += i * sizeof(unsigned);
+		return f;
+	default:
+		f = (cyaml_schema_field_t)LEAF(key, struct raw_sec, v[0]);
+		f.data_offset += i * sizeof(char *);
+		return f;
+	}
+}
 
 static void build_schema(struct schema *sc)
 {
-	static const unsigned top_children[] = {SEC_RESOLVER, SEC_UPSTREAM, SEC_TIMEOUTS,
-						SEC_LIMITS,   SEC_RELAY,    SEC_ADMIN};
+	unsigned fi = first_item(), n = 0;
+
+	for (unsigned i = fi; i < N_SETTINGS && conf_setting_is_item(&conf_settings[i]); i++) {
+		const struct conf_setting *s = &conf_settings[i];
+		cyaml_schema_field_t *f = &sc->item[n++];
+		if (s->kind == CONF_K_PORTS) {
+			*f = (cyaml_schema_field_t)CYAML_FIELD_SEQUENCE_COUNT(
+				last_key(s->path), OPT, struct raw_item, ports, n_ports,
+				&string_entry, 0, CYAML_UNLIMITED);
+		} else {
+			*f = (cyaml_schema_field_t)LEAF(last_key(s->path), struct raw_item, v[0]);
+			f->data_offset += (i - fi) * sizeof(char *);
+		}
+	}
+	sc->item[n] = (cyaml_schema_field_t)CYAML_FIELD_END;
+	sc->item_entry = (cyaml_schema_value_t){
+		CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_item, sc->item),
+	};
 
 	for (unsigned k = 0; k < N_SECTIONS; k++) {
+		bool added[N_SECTIONS] = {false};
 		cyaml_schema_field_t *f = sc->f[k];
-		unsigned n = 0;
 
-		if (k == SEC_RESOLVER)
-			f[n++] = SEQ("forwarders", forwarders);
+		n = 0;
+		/* Rows in table order; a child mapping where its first row stands. */
 		for (unsigned i = 0; i < N_SETTINGS; i++) {
-			if (section_of(conf_settings[i].path) != k)
+			unsigned sec = section_of(conf_settings[i].path);
+			if (sec == k) {
+				f[n++] = row_field(sc, i);
 				continue;
-			f[n] = (cyaml_schema_field_t)LEAF(last_key(conf_settings[i].path),
-							  struct raw_sec, v[0]);
-			f[n++].data_offset += i * sizeof(char *);
-		}
-		if (k == SEC_TOP) {
-			add_child(sc, &f[n++], SEC_DRAIN);
-			f[n++] = (cyaml_schema_field_t)CYAML_FIELD_SEQUENCE_COUNT(
-				"listeners", OPT, struct raw_sec, listeners, n_listeners,
-				&listener_entry, 0, CYAML_UNLIMITED);
-			f[n++] = SEQ("allow", allow);
-			for (size_t j = 0; j < sizeof(top_children) / sizeof(top_children[0]); j++)
-				add_child(sc, &f[n++], top_children[j]);
-			add_child(sc, &f[n++], SEC_LOG);
-		} else if (k == SEC_RESOLVER) {
-			f[n++] = (cyaml_schema_field_t)CYAML_FIELD_IGNORE("hosts",
-									  CYAML_FLAG_OPTIONAL);
-		} else if (k == SEC_UPSTREAM) {
-			f[n++] = SEQ("deny", deny);
-			f[n++] = SEQ("allow", allow);
-		} else if (k == SEC_ADMIN) {
-			add_child(sc, &f[n++], SEC_CONTROL);
+			}
+			if (sec == N_SECTIONS || sec == SEC_TOP)
+				continue;
+			while (sec != SEC_TOP && parent_of(sec) != k)
+				sec = parent_of(sec);
+			if (sec != SEC_TOP && !added[sec]) {
+				added[sec] = true;
+				f[n++] = child(sc, sec);
+			}
 		}
 		f[n] = (cyaml_schema_field_t)CYAML_FIELD_END;
 	}
@@ -665,14 +1090,21 @@ static void known_keys(const struct schema *sc, const char *parent, char *buf, s
 	norm[o] = '\0';
 	buf[0] = '\0';
 	for (size_t i = 0; i <= N_SECTIONS; i++) {
-		const cyaml_schema_field_t *fields = i == N_SECTIONS ? listener_fields
-						     : sc	     ? sc->f[i]
-								     : NULL;
+		const cyaml_schema_field_t *fields = !sc	       ? NULL
+						     : i == N_SECTIONS ? sc->item
+								       : sc->f[i];
 		if (!fields || strcmp(norm, i == N_SECTIONS ? "listeners" : section_paths[i]))
 			continue;
 		o = 0;
-		for (const cyaml_schema_field_t *f = fields; f->key && o < len; f++)
+		for (const cyaml_schema_field_t *f = fields; f->key && o < len; f++) {
+			char full[PATH_LEN + 80];
+			snprintf(full, sizeof(full), "%s%s%s",
+				 i == N_SECTIONS ? "listeners[]" : norm, *norm ? "." : "", f->key);
+			const struct conf_setting *s = row(full);
+			if (s && s->hidden)
+				continue; /* an old spelling is not offered */
 			o += (size_t)snprintf(buf + o, len - o, "%s%s", o ? ", " : "", f->key);
+		}
 	}
 }
 
@@ -731,27 +1163,36 @@ static bool is_number(enum conf_kind k)
 	return k == CONF_K_COUNT || k == CONF_K_MS || k == CONF_K_SEC || k == CONF_K_SIZE;
 }
 
-static unsigned long long get_num(const struct conf_setting *s, const struct conf *c)
+/* A number field of base: unsigned long long, unsigned or uint16_t, by its size. */
+static unsigned long long get_num(const struct conf_setting *s, const void *base)
 {
-	const char *p = (const char *)c + s->offset;
+	const char *p = (const char *)base + s->offset;
 	unsigned long long v;
 	unsigned u;
+	uint16_t h;
 
 	if (s->size == sizeof(v)) {
 		memcpy(&v, p, sizeof(v));
 		return v;
 	}
+	if (s->size == sizeof(h)) {
+		memcpy(&h, p, sizeof(h));
+		return h;
+	}
 	memcpy(&u, p, sizeof(u));
 	return u;
 }
 
-static void set_num(const struct conf_setting *s, struct conf *c, unsigned long long v)
+static void set_num(const struct conf_setting *s, void *base, unsigned long long v)
 {
-	char *p = (char *)c + s->offset;
+	char *p = (char *)base + s->offset;
 	unsigned u = (unsigned)v;
+	uint16_t h = (uint16_t)v;
 
 	if (s->size == sizeof(v))
 		memcpy(p, &v, sizeof(v));
+	else if (s->size == sizeof(h))
+		memcpy(p, &h, sizeof(h));
 	else
 		memcpy(p, &u, sizeof(u));
 }
@@ -976,27 +1417,6 @@ static int get_word(struct ectx *x, const char *path, const char *s, const char 
 		return old_case(x, path, s, names[i]);
 	}
 	return 1;
-}
-
-/* A YAML value spelled as a lower-case word in names (s NULL: not written). */
-#define GET_ENUM(x, path, s, names, first, out, ...)                              \
-	do {                                                                      \
-		unsigned v_ = *(out);                                             \
-		int rc_ = (s) ? get_word(x, path, s, names, first,                \
-					 sizeof(names) / sizeof((names)[0]), &v_) \
-			      : 0;                                                \
-		if (rc_ == 1)                                                     \
-			return fail(x, line_of(x, path), path, __VA_ARGS__);      \
-		if (rc_)                                                          \
-			return rc_;                                               \
-		*(out) = (typeof(*(out)))v_;                                      \
-	} while (0)
-
-static int get_mode(struct ectx *x, const char *path, const char *s, enum conf_mode *out)
-{
-	GET_ENUM(x, path, s, mode_names, CONF_ENFORCE, out,
-		 "%s is not a mode (use enforce or audit)", Q(s));
-	return 0;
 }
 
 /* A fraction written as 0.25 or 25%. */
@@ -1457,6 +1877,8 @@ static int check_scalars(struct ectx *x, const struct conf *c)
 		const struct conf_setting *s = &conf_settings[i];
 		unsigned v;
 
+		if (conf_setting_is_item(s))
+			continue; /* check_listeners() */
 		if (is_number(s->kind))
 			RANGE(s->path, unit_of(s->kind), get_num(s, c), s->min, s->max);
 		if (s->kind != CONF_K_ENUM)
@@ -1643,45 +2065,49 @@ static int check_conf(struct ectx *x, struct conf *c)
 			return rc_; \
 	} while (0)
 
-/* CONNECT is served on 443 only unless a listener lists its ports. */
-static void listener_connect_defaults(struct conf_listener *l)
+static int set_setting(struct ectx *x, const struct conf_setting *s, const char *path,
+		       const char *t, void *base);
+
+/* connect_ports from a list of texts; NULL entries are empty ports. */
+static int set_ports(struct ectx *x, const char *path, char *const *v, unsigned n,
+		     struct conf_listener *l)
 {
-	l->protocol = CONF_PROTO_AUTO;
-	l->connect_ports[0] = DEFAULT_UPSTREAM_PORT;
-	l->n_connect_ports = 1;
-	l->require_sni_match = true;
+	char p[PATH_LEN];
+
+	if (n > CONF_MAX_CONNECT_PORTS)
+		return fail(x, line_of(x, path), path, "%u ports; at most %u", n,
+			    CONF_MAX_CONNECT_PORTS);
+	for (unsigned j = 0; j < n; j++) {
+		snprintf(p, sizeof(p), "%s[%u]", path, j);
+		if (!v[j] || !*v[j])
+			return fail(x, line_of(x, p), p, "empty port");
+		TRY(get_port(x, p, v[j], &l->connect_ports[j]));
+	}
+	l->n_connect_ports = n;
+	return 0;
 }
 
-/*
- * connect_ports: [] is no port, so every CONNECT is answered 403; a key
- * with no value (null) is not written and keeps [443], as every null value.
- */
-static int convert_listener_connect(struct ectx *x, const struct raw_listener *rl,
-				    struct conf_listener *l, unsigned i)
+/* Every field of a listener at the default its row gives. */
+static int listener_defaults(struct ectx *x, struct conf_listener *l)
 {
-	char path[PATH_LEN];
-
-	listener_connect_defaults(l);
-	snprintf(path, sizeof(path), "listeners[%u].protocol", i);
-	GET_ENUM(x, path, rl->protocol, protocol_names, 0, &l->protocol,
-		 "%s is not a protocol (use auto, tls or connect)", Q(rl->protocol));
-	snprintf(path, sizeof(path), "listeners[%u].connect_ports", i);
-	if (rl->n_connect_ports || written(x, path)) {
-		if (rl->n_connect_ports > CONF_MAX_CONNECT_PORTS)
-			return fail(x, line_of(x, path), path, "%u ports; at most %u",
-				    rl->n_connect_ports, CONF_MAX_CONNECT_PORTS);
-		for (unsigned j = 0; j < rl->n_connect_ports; j++) {
-			snprintf(path, sizeof(path), "listeners[%u].connect_ports[%u]", i, j);
-			if (!rl->connect_ports[j] || !*rl->connect_ports[j])
-				return fail(x, line_of(x, path), path, "empty port");
-			TRY(get_port(x, path, rl->connect_ports[j], &l->connect_ports[j]));
+	for (unsigned i = first_item(); i < N_SETTINGS; i++) {
+		const struct conf_setting *s = &conf_settings[i];
+		if (!conf_setting_is_item(s) || !s->def)
+			continue;
+		if (s->kind != CONF_K_PORTS) {
+			TRY(set_setting(x, s, s->path, s->def, l));
+			continue;
 		}
-		l->n_connect_ports = rl->n_connect_ports;
+		/* "[443]": the ports as a flow list. */
+		char buf[8 * CONF_MAX_CONNECT_PORTS], *v[CONF_MAX_CONNECT_PORTS], *save = NULL;
+		unsigned n = 0;
+		snprintf(buf, sizeof(buf), "%s", s->def);
+		for (char *t = strtok_r(buf, "[], ", &save); t && n < CONF_MAX_CONNECT_PORTS;
+		     t = strtok_r(NULL, "[], ", &save))
+			v[n++] = t;
+		TRY(set_ports(x, s->path, v, n, l));
 	}
-	snprintf(path, sizeof(path), "listeners[%u].require_sni_match", i);
-	TRY(get_bool(x, path, rl->require_sni_match, &l->require_sni_match));
-	snprintf(path, sizeof(path), "listeners[%u].proxy_auth_file", i);
-	return get_string(x, path, rl->proxy_auth_file, &l->proxy_auth_file);
+	return 0;
 }
 
 /*
@@ -1689,39 +2115,38 @@ static int convert_listener_connect(struct ectx *x, const struct raw_listener *r
  * The old spelling, a bare IP in address and the port in port, still loads
  * with a warning that gives the new one.
  */
-static int convert_listen_address(struct ectx *x, const struct raw_listener *rl,
+static int convert_listen_address(struct ectx *x, const char *address, const char *port,
 				  struct conf_listener *l, unsigned i)
 {
 	char path[PATH_LEN], host[INET6_ADDRSTRLEN + 1];
 	const char *why;
 
 	snprintf(path, sizeof(path), "listeners[%u].address", i);
-	if (!rl->address)
+	if (!address)
 		return fail(x, l->line, path,
 			    "missing (write address: 127.0.0.1:8443, or \"[::1]:8443\")");
-	if (!rl->port) {
+	if (!port) {
 		unsigned line = line_of(x, path);
-		why = parse_hostport(rl->address, host, sizeof(host), &l->port, &l->sa, &l->sa_len);
-		if (why && !strchr(rl->address, ':') &&
-		    !parse_ip(rl->address, 1, &l->sa, &l->sa_len))
-			return fail(x, line, path, "%s has no port (write %s:8443)", Q(rl->address),
-				    rl->address);
+		why = parse_hostport(address, host, sizeof(host), &l->port, &l->sa, &l->sa_len);
+		if (why && !strchr(address, ':') && !parse_ip(address, 1, &l->sa, &l->sa_len))
+			return fail(x, line, path, "%s has no port (write %s:8443)", Q(address),
+				    address);
 		if (why &&
 		    !strcmp(why, "has an IPv6 address without brackets (write [::1]:8443)") &&
-		    !parse_ip(rl->address, 1, &l->sa, &l->sa_len))
+		    !parse_ip(address, 1, &l->sa, &l->sa_len))
 			return fail(x, line, path, "%s has no port (write \"[%s]:8443\")",
-				    Q(rl->address), rl->address);
-		if (!why && rl->address[0] == '[' && l->sa.ss_family != AF_INET6)
+				    Q(address), address);
+		if (!why && address[0] == '[' && l->sa.ss_family != AF_INET6)
 			why = "has an IPv4 address in brackets (brackets are for IPv6)";
 		if (why)
-			return fail(x, line, path, "%s %s", Q(rl->address), why);
+			return fail(x, line, path, "%s %s", Q(address), why);
 		if (!(l->address = strdup(host)))
 			return oom(x);
 		return 0;
 	}
-	TRY(get_string(x, path, rl->address, &l->address));
+	TRY(get_string(x, path, address, &l->address));
 	snprintf(path, sizeof(path), "listeners[%u].port", i);
-	TRY(get_port(x, path, rl->port, &l->port));
+	TRY(get_port(x, path, port, &l->port));
 	uint16_t p;
 	if (!parse_hostport(l->address, host, sizeof(host), &p, &l->sa, &l->sa_len))
 		return fail(x, line_of(x, path), path,
@@ -1734,29 +2159,42 @@ static int convert_listen_address(struct ectx *x, const struct raw_listener *rl,
 		    l->address, l->port);
 }
 
-static int convert_listeners(struct ectx *x, const struct raw_sec *r, struct conf *c)
+/* Each listener's fields by their rows, in table order. */
+static int convert_listeners(struct ectx *x, const struct raw_item *items, unsigned n,
+			     struct conf *c)
 {
+	const unsigned fi = first_item();
+	const unsigned port_row = (unsigned)(row(ITEM_PREFIX "port") - conf_settings);
 	char path[PATH_LEN];
 
-	if (!r->n_listeners)
+	if (!n)
 		return 0;
-	c->listeners = calloc(r->n_listeners, sizeof(*c->listeners));
+	c->listeners = calloc(n, sizeof(*c->listeners));
 	if (!c->listeners)
 		return oom(x);
-	for (unsigned i = 0; i < r->n_listeners; i++) {
-		const struct raw_listener *rl = &r->listeners[i];
+	for (unsigned i = 0; i < n; i++) {
+		const struct raw_item *ri = &items[i];
 		struct conf_listener *l = &c->listeners[i];
 
 		snprintf(path, sizeof(path), "listeners[%u]", i);
 		l->line = line_of(x, path);
-		l->upstream_port = DEFAULT_UPSTREAM_PORT;
 		c->n_listeners = i + 1;
-		TRY(convert_listen_address(x, rl, l, i));
-		snprintf(path, sizeof(path), "listeners[%u].upstream_port", i);
-		TRY(get_port(x, path, rl->upstream_port, &l->upstream_port));
-		snprintf(path, sizeof(path), "listeners[%u].mode", i);
-		TRY(get_mode(x, path, rl->mode, &l->mode));
-		TRY(convert_listener_connect(x, rl, l, i));
+		TRY(listener_defaults(x, l));
+		for (unsigned j = fi; j < N_SETTINGS && conf_setting_is_item(&conf_settings[j]);
+		     j++) {
+			const struct conf_setting *s = &conf_settings[j];
+			snprintf(path, sizeof(path), "listeners[%u].%s", i, last_key(s->path));
+			if (s->kind == CONF_K_LISTEN) {
+				TRY(convert_listen_address(x, ri->v[j - fi], ri->v[port_row - fi],
+							   l, i));
+			} else if (s->kind == CONF_K_PORTS) {
+				/* []: no port; a key with no value (null) keeps the default. */
+				if (ri->n_ports || written(x, path))
+					TRY(set_ports(x, path, ri->ports, ri->n_ports, l));
+			} else if (!s->hidden) {
+				TRY(set_setting(x, s, path, ri->v[j - fi], l));
+			}
+		}
 	}
 	return 0;
 }
@@ -1777,33 +2215,13 @@ static int convert_strings(struct ectx *x, char *const *src, unsigned n, char **
 	return 0;
 }
 
-static int convert_allow(struct ectx *x, const struct raw_sec *r, struct conf *c)
-{
-	char path[PATH_LEN];
-
-	if (!r->n_allow)
-		return 0;
-	c->allow_lines = calloc(r->n_allow, sizeof(*c->allow_lines));
-	if (!c->allow_lines)
-		return oom(x);
-	for (unsigned i = 0; i < r->n_allow; i++) {
-		snprintf(path, sizeof(path), "allow[%u]", i);
-		c->allow_lines[i] = line_of(x, path);
-	}
-	return convert_strings(x, r->allow, r->n_allow, &c->allow, &c->n_allow);
-}
-
-static int convert_forwarders(struct ectx *x, const struct raw_sec *r, struct conf *c)
+/* libunbound's spelling for resolver/, with a warning for the old one. */
+static int convert_forwarders(struct ectx *x, struct conf *c)
 {
 	char path[PATH_LEN], ub[INET6_ADDRSTRLEN + 8], now[INET6_ADDRSTRLEN + 8];
 	const char *why;
 	bool old;
 
-	if (r->n_forwarders > CONF_MAX_FORWARDERS)
-		return fail(x, line_of(x, "resolver.forwarders"), "resolver.forwarders",
-			    "%u forwarders; at most %u", r->n_forwarders, CONF_MAX_FORWARDERS);
-	TRY(convert_strings(x, r->forwarders, r->n_forwarders, &c->resolver.forwarders,
-			    &c->resolver.n_forwarders));
 	for (unsigned i = 0; i < c->resolver.n_forwarders; i++) {
 		char **f = &c->resolver.forwarders[i];
 
@@ -1826,30 +2244,30 @@ static int convert_forwarders(struct ectx *x, const struct raw_sec *r, struct co
 	return 0;
 }
 
-static int convert_cidrs(struct ectx *x, const char *list, char *const *src, unsigned n,
-			 char ***dst, unsigned **lines, unsigned *n_dst)
+/* A list of texts (allow, resolver.forwarders, upstream.*) into its fields of c. */
+static int convert_list(struct ectx *x, const struct conf_setting *s, char *const *src, unsigned n,
+			struct conf *c)
 {
 	char path[PATH_LEN];
 
 	if (!n)
 		return 0;
-	if (!(*lines = calloc(n, sizeof(**lines))))
-		return oom(x);
-	for (unsigned i = 0; i < n; i++) {
-		snprintf(path, sizeof(path), "%s[%u]", list, i);
-		(*lines)[i] = line_of(x, path);
+	/* Refused before copying: a list can be as long as the file allows. */
+	if (s->kind == CONF_K_FORWARDERS && n > s->max)
+		return fail(x, line_of(x, s->path), s->path, "%u forwarders; at most %llu", n,
+			    s->max);
+	if (s->lines_offset) {
+		unsigned **lines = (unsigned **)((char *)c + s->lines_offset);
+		if (!(*lines = calloc(n, sizeof(**lines))))
+			return oom(x);
+		for (unsigned i = 0; i < n; i++) {
+			snprintf(path, sizeof(path), "%s[%u]", s->path, i);
+			(*lines)[i] = line_of(x, path);
+		}
 	}
-	return convert_strings(x, src, n, dst, n_dst);
-}
-
-static int convert_upstream(struct ectx *x, const struct raw_sec *u, struct conf *c)
-{
-	if (!u)
-		return 0;
-	TRY(convert_cidrs(x, "upstream.deny", u->deny, u->n_deny, &c->upstream.deny,
-			  &c->upstream.deny_lines, &c->upstream.n_deny));
-	return convert_cidrs(x, "upstream.allow", u->allow, u->n_allow, &c->upstream.allow,
-			     &c->upstream.allow_lines, &c->upstream.n_allow);
+	TRY(convert_strings(x, src, n, (char ***)((char *)c + s->offset),
+			    (unsigned *)((char *)c + s->n_offset)));
+	return s->kind == CONF_K_FORWARDERS ? convert_forwarders(x, c) : 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1963,16 +2381,13 @@ static int parse_hosts(struct ectx *x, struct conf_yaml *y, struct conf *c)
 	return rc;
 }
 
-/* The text of setting i in the file, or NULL when not written. */
-static const char *raw_text(const struct raw_sec *r, unsigned i)
+/* The raw mapping of section k, or NULL when the file has none. */
+static const struct raw_sec *raw_section(const struct raw_sec *top, unsigned k)
 {
-	unsigned k = section_of(conf_settings[i].path);
-
-	if (k == SEC_CONTROL)
-		r = r->sub[SEC_ADMIN];
-	if (r && k != SEC_TOP)
-		r = r->sub[k];
-	return r ? r->v[i] : NULL;
+	if (k == SEC_TOP || !top)
+		return top;
+	const struct raw_sec *p = raw_section(top, parent_of(k));
+	return p ? p->sub[k] : NULL;
 }
 
 /* "a, b or c" of an enum setting's names. */
@@ -1990,11 +2405,15 @@ static const char *name_list(const struct conf_setting *s, char *buf, size_t len
 	return buf;
 }
 
-/* The text of one setting, from the file or its default, into c; NULL: not written. */
-static int set_setting(struct ectx *x, const struct conf_setting *s, const char *t, struct conf *c)
+/*
+ * The text of one single-valued setting, from the file or its default, into
+ * base (struct conf, or struct conf_listener for a listener's field); t
+ * NULL: not written. path is where it stands, for messages.
+ */
+static int set_setting(struct ectx *x, const struct conf_setting *s, const char *path,
+		       const char *t, void *base)
 {
-	void *p = (char *)c + s->offset;
-	const char *path = s->path;
+	void *p = (char *)base + s->offset;
 
 	if (!t)
 		return 0;
@@ -2003,9 +2422,9 @@ static int set_setting(struct ectx *x, const struct conf_setting *s, const char 
 	case CONF_K_MS:
 	case CONF_K_SEC:
 	case CONF_K_SIZE: {
-		unsigned long long v = get_num(s, c);
+		unsigned long long v = get_num(s, base);
 		TRY(get_value(x, path, t, unit_of(s->kind), s->min, s->max, &v));
-		set_num(s, c, v);
+		set_num(s, base, v);
 		return 0;
 	}
 	case CONF_K_BOOL:
@@ -2032,6 +2451,7 @@ static int set_setting(struct ectx *x, const struct conf_setting *s, const char 
 	case CONF_K_FRACTION:
 		return get_ratio(x, path, t, p);
 	case CONF_K_AFFINITY: {
+		struct conf *c = base;
 		const char *why;
 		if (conf_affinity_parse(t, c, &why))
 			return fail(x, line_of(x, path), path, "%s %s", Q(t), why);
@@ -2039,14 +2459,14 @@ static int set_setting(struct ectx *x, const struct conf_setting *s, const char 
 			return old_case(x, path, t, conf_affinity_str(c, (char[8]){0}, 8));
 		return 0;
 	}
+	default: /* lists: convert_list(), convert_listeners() */
+		return 0;
 	}
-	return 0;
 }
 
-const char *conf_setting_str(const struct conf_setting *s, const struct conf *c, char *buf,
-			     size_t len)
+const char *conf_setting_str(const struct conf_setting *s, const void *base, char *buf, size_t len)
 {
-	const char *p = (const char *)c + s->offset;
+	const char *p = (const char *)base + s->offset;
 	unsigned v;
 
 	switch (s->kind) {
@@ -2054,13 +2474,14 @@ const char *conf_setting_str(const struct conf_setting *s, const struct conf *c,
 	case CONF_K_MS:
 	case CONF_K_SEC:
 	case CONF_K_SIZE:
-		fmt_value(unit_of(s->kind), get_num(s, c), buf, len);
+		fmt_value(unit_of(s->kind), get_num(s, base), buf, len);
 		return buf;
 	case CONF_K_BOOL:
 		return *(const bool *)p ? "true" : "false";
 	case CONF_K_ENUM:
 		memcpy(&v, p, sizeof(v));
-		return v < s->n_names ? s->names[v] : "?";
+		/* A listener's mode below first is "the top-level one": not written. */
+		return v < s->first ? NULL : v < s->n_names ? s->names[v] : "?";
 	case CONF_K_ADDRESS:
 	case CONF_K_STRING:
 		return *(char *const *)p;
@@ -2069,9 +2490,16 @@ const char *conf_setting_str(const struct conf_setting *s, const struct conf *c,
 		snprintf(buf, len, "%.17g", *(const double *)p);
 		return buf;
 	case CONF_K_AFFINITY:
-		return conf_affinity_str(c, buf, len);
+		return conf_affinity_str(base, buf, len);
+	case CONF_K_LISTEN: {
+		const struct conf_listener *l = base;
+		snprintf(buf, len, l->address && strchr(l->address, ':') ? "[%s]:%u" : "%s:%u",
+			 l->address ? l->address : "", l->port);
+		return buf;
 	}
-	return "?";
+	default:
+		return NULL;
+	}
 }
 
 const char *conf_setting_range(const struct conf_setting *s, char *buf, size_t len)
@@ -2088,20 +2516,37 @@ const char *conf_setting_range(const struct conf_setting *s, char *buf, size_t l
 	return buf;
 }
 
+/* The file's settings into c, row by row. */
 static int convert(struct ectx *x, const struct raw_sec *r, struct conf *c)
 {
-	TRY(convert_listeners(x, r, c));
-	TRY(convert_allow(x, r, c));
-	if (r->sub[SEC_RESOLVER])
-		TRY(convert_forwarders(x, r->sub[SEC_RESOLVER], c));
-	TRY(convert_upstream(x, r->sub[SEC_UPSTREAM], c));
-	for (unsigned i = 0; i < N_SETTINGS; i++)
-		TRY(set_setting(x, &conf_settings[i], raw_text(r, i), c));
-	/* The token is checked in conf_validate(), where no line map is left. */
-	if (r->sub[SEC_ADMIN] && r->sub[SEC_ADMIN]->sub[SEC_CONTROL]) {
-		c->control.address_line = line_of(x, "admin.control.address");
-		c->control.token_file_line = line_of(x, "admin.control.token_file");
+	for (unsigned i = 0; i < N_SETTINGS; i++) {
+		const struct conf_setting *s = &conf_settings[i];
+		const struct raw_sec *m;
+
+		if (conf_setting_is_item(s))
+			continue; /* convert_listeners() */
+		m = raw_section(r, section_of(s->path));
+		switch (s->kind) {
+		case CONF_K_LISTENERS:
+			if (m)
+				TRY(convert_listeners(x, m->items, m->n_items, c));
+			break;
+		case CONF_K_HOSTS:
+			TRY(parse_hosts(x, x->y, c));
+			break;
+		case CONF_K_NAMES:
+		case CONF_K_FORWARDERS:
+		case CONF_K_CIDRS:
+			if (m)
+				TRY(convert_list(x, s, m->seq[i], m->n_seq[i], c));
+			break;
+		default:
+			TRY(set_setting(x, s, s->path, m ? m->v[i] : NULL, c));
+		}
 	}
+	/* The token is checked in conf_validate(), where no line map is left. */
+	c->control.address_line = line_of(x, "admin.control.address");
+	c->control.token_file_line = line_of(x, "admin.control.token_file");
 	return 0;
 }
 
@@ -2117,7 +2562,8 @@ struct conf *conf_new_default(void)
 	if (!c)
 		return NULL;
 	for (unsigned i = 0; i < N_SETTINGS; i++) {
-		if (set_setting(&x, &conf_settings[i], conf_settings[i].def, c)) {
+		const struct conf_setting *s = &conf_settings[i];
+		if (!conf_setting_is_item(s) && set_setting(&x, s, s->path, s->def, c)) {
 			conf_free(c);
 			return NULL;
 		}
@@ -2129,7 +2575,7 @@ struct conf *conf_new_default(void)
 static int load_native(struct conf_yaml *y, const char *name, struct conf **out,
 		       struct conf_error *err)
 {
-	struct ectx x = {.file = name, .in_file = true, .err = err};
+	struct ectx x = {.file = name, .in_file = true, .err = err, .y = y};
 	struct linemap lm = {0};
 	struct cylog captured = {0};
 	const cyaml_config_t cfg = {
@@ -2172,9 +2618,7 @@ static int load_native(struct conf_yaml *y, const char *name, struct conf **out,
 			rc = cyaml_failure(&x, e, &captured);
 			goto out;
 		}
-		if (r && (rc = convert(&x, r, c)))
-			goto out;
-		if ((rc = parse_hosts(&x, y, c)))
+		if ((rc = convert(&x, r, c)))
 			goto out;
 	}
 	rc = check_conf(&x, c);
@@ -2303,12 +2747,13 @@ int conf_add_listener(struct conf *c, const char *hostport, struct conf_error *e
 {
 	struct conf_error dummy;
 	struct ectx x = {.err = err ? err : &dummy};
-	struct conf_listener l = {.upstream_port = DEFAULT_UPSTREAM_PORT};
+	struct conf_listener l = {0};
 	char host[INET6_ADDRSTRLEN + 1];
-
-	listener_connect_defaults(&l);
 	const char *why;
+	int rc;
 
+	if ((rc = listener_defaults(&x, &l)))
+		return rc;
 	if (c->n_listeners >= CONF_MAX_LISTENERS)
 		return fail(&x, 0, "", "too many listeners (at most %u)", CONF_MAX_LISTENERS);
 	if ((why = parse_hostport(hostport, host, sizeof(host), &l.port, &l.sa, &l.sa_len)))

@@ -206,14 +206,15 @@ struct conf_error {
 };
 
 /*
- * The single-valued settings, declared once in conf.c's conf_settings[]:
- * that table drives the defaults, loading (libcyaml's schema for them),
- * the range checks, the dump (conf/dump.c) and the round-trip and docs tests.
- * Lists (listeners, allow, resolver.forwarders, resolver.hosts, upstream.*)
- * live outside it.
+ * Every setting of the file, declared once in conf.c's conf_settings[]:
+ * that table drives the defaults, loading (libcyaml's schema is built from
+ * it), the range checks, the dump (conf/dump.c, and so /config), the
+ * reference table in conf/CONFIG.md (generated from it) and the round-trip
+ * and docs tests. A list is one row; the fields of each listener are rows
+ * whose path starts "listeners[].".
  */
 enum conf_kind {
-	CONF_K_COUNT,	 /* unsigned, a whole number */
+	CONF_K_COUNT,	 /* a whole number: unsigned, or uint16_t for a port */
 	CONF_K_MS,	 /* a duration, kept in milliseconds */
 	CONF_K_SEC,	 /* a duration in whole seconds, kept in seconds */
 	CONF_K_SIZE,	 /* bytes (unsigned or unsigned long long, by size) */
@@ -223,29 +224,52 @@ enum conf_kind {
 	CONF_K_ADDRESS,	 /* char *, owned; "off" in the file is NULL */
 	CONF_K_FRACTION, /* double, 0..1 or 0%..100% */
 	CONF_K_AFFINITY, /* cpu_affinity: conf_affinity_parse() and _str() */
+	/* Lists and the fields of a listener: */
+	CONF_K_LISTENERS,  /* listeners: a list of mappings of the "listeners[]." rows */
+	CONF_K_LISTEN,	   /* listeners[].address: "IP:port" into address, port and sa */
+	CONF_K_PORTS,	   /* listeners[].connect_ports: a list of ports */
+	CONF_K_NAMES,	   /* allow: a list of host names and *.suffix wildcards */
+	CONF_K_FORWARDERS, /* resolver.forwarders: a list of "IP" or "IP:port" */
+	CONF_K_HOSTS,	   /* resolver.hosts: a mapping of name to addresses */
+	CONF_K_CIDRS,	   /* upstream.deny, upstream.allow: a list of CIDRs */
 };
 
 struct conf_setting {
 	const char *path; /* "timeouts.connect": the section, then the key */
 	enum conf_kind kind;
-	size_t offset, size;	     /* of the field in struct conf */
+	/*
+	 * Of the field in struct conf, or in struct conf_listener for a
+	 * "listeners[]." row; for a list, of its array, with n_offset the
+	 * offset of its count and lines_offset that of its source lines (0:
+	 * none kept).
+	 */
+	size_t offset, size, n_offset, lines_offset;
 	unsigned long long min, max; /* numbers: the range the loader and conf_validate() check */
 	const char *def;	     /* the default as the file writes it; NULL: unset */
 	const char *const *names;    /* CONF_K_ENUM */
 	unsigned first, n_names;
 	const char *what; /* CONF_K_ENUM: "lookup family" in "... is not a lookup family" */
+	/* The reference table in conf/CONFIG.md: */
+	const char *type;    /* its Type cell: "duration", "list of CIDRs" */
+	const char *def_doc; /* its Default cell where that says more than def; NULL: def */
+	const char *doc;     /* what it does; after a range it starts with its joiner ("; ") */
+	bool hidden;	     /* an old spelling: read with a warning, never written */
 };
 
 extern const struct conf_setting conf_settings[];
 extern const unsigned conf_n_settings;
 
 /*
- * A setting's value in c as the file writes it, unquoted ("10s", "64KiB",
- * "v4_only", "/etc/resolv.conf"); NULL for an unset string or address. A
- * CONF_K_AFFINITY list needs up to CONF_MAX_CPUS * 5 bytes.
+ * A single-valued setting's value as the file writes it, unquoted ("10s",
+ * "64KiB", "v4_only", "/etc/resolv.conf"); NULL for an unset string,
+ * address or listener mode. base is the struct conf, or for a
+ * "listeners[]." row the struct conf_listener. A CONF_K_AFFINITY list needs
+ * up to CONF_MAX_CPUS * 5 bytes. For a list it is NULL (conf/dump.h writes
+ * lists).
  */
-const char *conf_setting_str(const struct conf_setting *s, const struct conf *c, char *buf,
-			     size_t len);
+const char *conf_setting_str(const struct conf_setting *s, const void *base, char *buf, size_t len);
+/* Whether the row is a field of each listener ("listeners[].mode"). */
+bool conf_setting_is_item(const struct conf_setting *s);
 /* A number setting's range as the docs write it ("1ms..24h"); "" for other kinds. */
 const char *conf_setting_range(const struct conf_setting *s, char *buf, size_t len);
 

@@ -1,19 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * dump: struct conf back to snigate's YAML.
+ * dump: struct conf back to snigate's YAML, and the reference table of the
+ * docs, both from conf_settings[] (conf/conf.h).
  *
  * Every setting is written, defaults included, so the output documents the
  * configuration in force and does not depend on the defaults of the version
- * that reads it back. Values use the largest unit that is exact ("5s", not
- * "5000ms"), which the loader reads back to the same number. Strings are
- * double-quoted with YAML escapes, so no value can change the document's
- * structure.
- *
- * The single-valued settings come from conf_settings[] (conf/conf.h), in
- * its order, spelled by conf_setting_str(); only the lists (listeners,
- * allow, forwarders, hosts, upstream) are written by hand here, in the
- * section they belong to. test/conf/test_envoy.c round-trips a dump through
- * the loader for every row of the table.
+ * that reads it back. Rows are written in table order, each by its kind;
+ * a row added to the table is dumped with no change here. Values use the
+ * largest unit that is exact ("5s", not "5000ms"), which the loader reads
+ * back to the same number. Strings are double-quoted with YAML escapes, so
+ * no value can change the document's structure.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -46,91 +42,193 @@ static void __attribute__((unused)) secret(FILE *f, const char *s, unsigned flag
 	str(f, flags & CONF_DUMP_REDACT ? "<redacted>" : s);
 }
 
-/* head, then the list as "    - "..."" lines, or " []" on the head's line. */
-static void strings(FILE *f, const char *head, char *const *v, unsigned n)
+static const void *at(const void *base, size_t off)
 {
-	fprintf(f, "%s%s\n", head, n ? "" : " []");
-	for (unsigned i = 0; i < n; i++) {
-		fprintf(f, "    - ");
-		str(f, v[i]);
-		fputc('\n', f);
-	}
+	return (const char *)base + off;
 }
 
-static void listeners(FILE *f, const struct conf *c)
+static unsigned count(const struct conf_setting *s, const void *base)
 {
-	fprintf(f, "listeners:%s\n", c->n_listeners ? "" : " []");
-	for (unsigned i = 0; i < c->n_listeners; i++) {
-		const struct conf_listener *l = &c->listeners[i];
-		char hp[INET6_ADDRSTRLEN + 8];
-		snprintf(hp, sizeof(hp), strchr(l->address, ':') ? "[%s]:%u" : "%s:%u", l->address,
-			 l->port);
-		fprintf(f, "  - address: ");
-		str(f, hp);
-		fprintf(f, "\n    upstream_port: %u\n", l->upstream_port);
-		fprintf(f, "    protocol: %s\n    connect_ports: [",
-			conf_protocol_str(l->protocol));
-		for (unsigned j = 0; j < l->n_connect_ports; j++)
-			fprintf(f, "%s%u", j ? ", " : "", l->connect_ports[j]);
-		fprintf(f, "]\n    require_sni_match: %s\n",
-			l->require_sni_match ? "true" : "false");
-		/* CONF_MODE_DEFAULT has no spelling: it is the absence of the key. */
-		if (l->mode != CONF_MODE_DEFAULT)
-			fprintf(f, "    mode: %s\n", conf_mode_str(l->mode));
-		if (l->proxy_auth_file) {
-			fprintf(f, "    proxy_auth_file: ");
-			str(f, l->proxy_auth_file);
-			fputc('\n', f);
-		}
-	}
+	unsigned n;
 
-	fprintf(f, "allow:%s\n", c->n_allow ? "" : " []");
-	for (unsigned i = 0; i < c->n_allow; i++) {
-		fprintf(f, "  - ");
-		str(f, c->allow[i]);
-		fputc('\n', f);
-	}
+	memcpy(&n, at(base, s->n_offset), sizeof(n));
+	return n;
 }
 
-static void forwarders(FILE *f, const struct conf *c)
+static void ports(FILE *f, const struct conf_setting *s, const struct conf_listener *l);
+
+static char vbuf[CONF_MAX_CPUS * 5]; /* the longest value: a CPU list */
+
+/*
+ * Whether a single-valued row is written: not an unset string, nor a
+ * listener mode that follows the top-level one. An address that is off is
+ * written so.
+ */
+static bool is_written(const struct conf_setting *s, const void *base)
 {
-	fprintf(f, "  forwarders:%s\n", c->resolver.n_forwarders ? "" : " []");
-	for (unsigned i = 0; i < c->resolver.n_forwarders; i++) {
-		char fwd[INET6_ADDRSTRLEN + 8];
-		fprintf(f, "    - ");
-		str(f, conf_forwarder_str(c->resolver.forwarders[i], fwd, sizeof(fwd)));
-		fputc('\n', f);
-	}
+	return s->kind == CONF_K_ADDRESS || s->kind == CONF_K_PORTS ||
+	       conf_setting_str(s, base, vbuf, sizeof(vbuf));
 }
 
-/* resolver.hosts, then the upstream section. */
-static void hosts_upstream(FILE *f, const struct conf *c)
+/* A single-valued row's value, or "null" when it is not written. */
+static void scalar(FILE *f, const struct conf_setting *s, const void *base)
 {
-	fprintf(f, "  hosts:%s", c->resolver.n_hosts ? "" : " {}");
-	for (unsigned i = 0; i < c->resolver.n_hosts; i++) {
-		const struct conf_host *h = &c->resolver.hosts[i];
-		fprintf(f, "\n    ");
-		str(f, h->name);
-		fprintf(f, ": [");
-		for (unsigned j = 0; j < h->n; j++) {
-			char ip[INET6_ADDRSTRLEN];
-			inet_ntop(h->a[j].family, h->a[j].addr, ip, sizeof(ip));
-			fprintf(f, "%s", j ? ", " : "");
-			str(f, ip);
+	const char *v = conf_setting_str(s, base, vbuf, sizeof(vbuf));
+
+	if (!v)
+		fputs(s->kind == CONF_K_ADDRESS ? "off" : "null", f);
+	else if (s->kind == CONF_K_STRING || s->kind == CONF_K_ADDRESS ||
+		 s->kind == CONF_K_AFFINITY || s->kind == CONF_K_LISTEN)
+		str(f, v);
+	else
+		fputs(v, f);
+}
+
+/* A listener's field: connect_ports as a flow list, the rest as scalars. */
+static void item(FILE *f, const struct conf_setting *s, const struct conf_listener *l)
+{
+	if (s->kind == CONF_K_PORTS)
+		ports(f, s, l);
+	else
+		scalar(f, s, l);
+}
+
+/* connect_ports as a flow list: "[443, 8443]". */
+static void ports(FILE *f, const struct conf_setting *s, const struct conf_listener *l)
+{
+	const uint16_t *p = at(l, s->offset);
+
+	fputc('[', f);
+	for (unsigned j = 0; j < count(s, l); j++)
+		fprintf(f, "%s%u", j ? ", " : "", p[j]);
+	fputc(']', f);
+}
+
+/* Entry i of a list of texts, as the file writes it. */
+static const char *text_at(const struct conf_setting *s, const struct conf *c, unsigned i,
+			   char *buf, size_t len)
+{
+	char *const *v = *(char *const *const *)at(c, s->offset);
+
+	return s->kind == CONF_K_FORWARDERS ? conf_forwarder_str(v[i], buf, len) : v[i];
+}
+
+static void host(FILE *f, const struct conf_host *h)
+{
+	str(f, h->name);
+	fprintf(f, ": [");
+	for (unsigned j = 0; j < h->n; j++) {
+		char ip[INET6_ADDRSTRLEN];
+		inet_ntop(h->a[j].family, h->a[j].addr, ip, sizeof(ip));
+		fprintf(f, "%s", j ? ", " : "");
+		str(f, ip);
+	}
+	fputc(']', f);
+}
+
+/* The rows of a listener's fields, in table order. */
+#define FOR_ITEMS(s)                                                                            \
+	for (const struct conf_setting *s = conf_settings; s < conf_settings + conf_n_settings; \
+	     s++)                                                                               \
+		if (!conf_setting_is_item(s) || s->hidden) {                                    \
+		} else
+
+static const char *key_of(const struct conf_setting *s)
+{
+	const char *dot = strrchr(s->path, '.');
+
+	return dot ? dot + 1 : s->path;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Flow style, one line a row                                               */
+
+int conf_setting_write(const struct conf_setting *s, const struct conf *c, FILE *f)
+{
+	char buf[INET6_ADDRSTRLEN + 8];
+
+	switch (s->kind) {
+	case CONF_K_LISTENERS:
+		fputc('[', f);
+		for (unsigned i = 0; i < c->n_listeners; i++) {
+			const struct conf_listener *l = &c->listeners[i];
+			bool first = true;
+			fputs(i ? ", {" : "{", f);
+			FOR_ITEMS(t)
+			{
+				if (!is_written(t, l))
+					continue;
+				fprintf(f, "%s%s: ", first ? "" : ", ", key_of(t));
+				item(f, t, l);
+				first = false;
+			}
+			fputc('}', f);
 		}
 		fputc(']', f);
+		break;
+	case CONF_K_NAMES:
+	case CONF_K_FORWARDERS:
+	case CONF_K_CIDRS:
+		fputc('[', f);
+		for (unsigned i = 0; i < count(s, c); i++) {
+			fputs(i ? ", " : "", f);
+			str(f, text_at(s, c, i, buf, sizeof(buf)));
+		}
+		fputc(']', f);
+		break;
+	case CONF_K_HOSTS:
+		fputc('{', f);
+		for (unsigned i = 0; i < c->resolver.n_hosts; i++) {
+			fputs(i ? ", " : "", f);
+			host(f, &c->resolver.hosts[i]);
+		}
+		fputc('}', f);
+		break;
+	default:
+		scalar(f, s, c);
 	}
-	strings(f, "\nupstream:\n  deny:", c->upstream.deny, c->upstream.n_deny);
-	strings(f, "  allow:", c->upstream.allow, c->upstream.n_allow);
+	return ferror(f) ? -EIO : 0;
 }
 
-/* What the dump writes when it leaves section sec, of length n: the lists around it. */
-static void leave(FILE *f, const struct conf *c, const char *sec, size_t n)
+/* ------------------------------------------------------------------------ */
+/* The dump                                                                 */
+
+/* A list row after its key, in block style: entries at indent. */
+static void block(FILE *f, const struct conf_setting *s, const struct conf *c, int indent)
 {
-	if (n == 0)
-		listeners(f, c);
-	else if (n == strlen("resolver") && !strncmp(sec, "resolver", n))
-		hosts_upstream(f, c);
+	char buf[INET6_ADDRSTRLEN + 8];
+	unsigned n = s->kind == CONF_K_HOSTS ? c->resolver.n_hosts : count(s, c);
+
+	if (!n) {
+		fputs(s->kind == CONF_K_HOSTS ? " {}\n" : " []\n", f);
+		return;
+	}
+	fputc('\n', f);
+	for (unsigned i = 0; i < n; i++) {
+		switch (s->kind) {
+		case CONF_K_HOSTS:
+			fprintf(f, "%*s", indent, "");
+			host(f, &c->resolver.hosts[i]);
+			break;
+		case CONF_K_LISTENERS: {
+			const char *lead = "- ";
+			FOR_ITEMS(t)
+			{
+				if (!is_written(t, &c->listeners[i]))
+					continue;
+				fprintf(f, "%*s%s%s: ", indent, "", lead, key_of(t));
+				item(f, t, &c->listeners[i]);
+				fputc('\n', f);
+				lead = "  ";
+			}
+			continue;
+		}
+		default:
+			fprintf(f, "%*s- ", indent, "");
+			str(f, text_at(s, c, i, buf, sizeof(buf)));
+		}
+		fputc('\n', f);
+	}
 }
 
 /*
@@ -138,8 +236,7 @@ static void leave(FILE *f, const struct conf *c, const char *sec, size_t n)
  * (length tn), which are setting paths cut there: "admin" to
  * "admin.control" writes "  control:".
  */
-static void enter(FILE *f, const struct conf *c, const char *from, size_t fn, const char *to,
-		  size_t tn)
+static void enter(FILE *f, const char *from, size_t fn, const char *to, size_t tn)
 {
 	size_t i = 0, depth = 0;
 	bool same = true;
@@ -154,46 +251,46 @@ static void enter(FILE *f, const struct conf *c, const char *from, size_t fn, co
 		i += k + 1;
 		depth++;
 	}
-	if (tn == strlen("resolver") && !strncmp(to, "resolver", tn))
-		forwarders(f, c);
 }
 
 int conf_dump_yaml(const struct conf *c, FILE *f, unsigned flags)
 {
 	const char *sec = ""; /* the section written last */
 	size_t sn = 0;
-	char buf[CONF_MAX_CPUS * 5];
 
 	(void)flags;
 	for (unsigned i = 0; i < conf_n_settings; i++) {
 		const struct conf_setting *s = &conf_settings[i];
 		const char *dot = strrchr(s->path, '.');
 		size_t n = dot ? (size_t)(dot - s->path) : 0;
-		size_t depth = 0;
+		int indent = 0;
 
+		if (conf_setting_is_item(s) || s->hidden)
+			continue; /* inside "listeners" */
 		if (n != sn || strncmp(sec, s->path, n)) {
-			leave(f, c, sec, sn);
-			enter(f, c, sec, sn, s->path, n);
+			enter(f, sec, sn, s->path, n);
 			sec = s->path;
 			sn = n;
 		}
-		for (size_t j = 0; j < n; j++)
-			depth += s->path[j] == '.';
-		const char *v = conf_setting_str(s, c, buf, sizeof(buf));
-		/* An unset string is not written; an address that is off is written so. */
-		if (!v && s->kind == CONF_K_STRING)
-			continue;
-		fprintf(f, "%*s%s: ", n ? (int)(2 * (depth + 1)) : 0, "", dot ? dot + 1 : s->path);
-		if (!v)
-			fprintf(f, "off");
-		else if (s->kind == CONF_K_STRING || s->kind == CONF_K_ADDRESS ||
-			 s->kind == CONF_K_AFFINITY)
-			str(f, v);
-		else
-			fprintf(f, "%s", v);
-		fputc('\n', f);
+		for (size_t j = 0; n && j <= n; j++)
+			indent += j == n || s->path[j] == '.' ? 2 : 0;
+		switch (s->kind) {
+		case CONF_K_LISTENERS:
+		case CONF_K_NAMES:
+		case CONF_K_FORWARDERS:
+		case CONF_K_CIDRS:
+		case CONF_K_HOSTS:
+			fprintf(f, "%*s%s:", indent, "", key_of(s));
+			block(f, s, c, indent + 2);
+			break;
+		default:
+			if (!is_written(s, c))
+				break;
+			fprintf(f, "%*s%s: ", indent, "", key_of(s));
+			scalar(f, s, c);
+			fputc('\n', f);
+		}
 	}
-	leave(f, c, sec, sn);
 	return ferror(f) ? -EIO : 0;
 }
 
@@ -211,4 +308,32 @@ char *conf_dump_yaml_str(const struct conf *c, unsigned flags)
 		return NULL;
 	}
 	return buf;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The reference table                                                      */
+
+int conf_reference_md(FILE *f)
+{
+	char range[64];
+
+	fputs("| Field | Type | Default | Range / values |\n"
+	      "|-------|------|---------|----------------|\n",
+	      f);
+	for (unsigned i = 0; i < conf_n_settings; i++) {
+		const struct conf_setting *s = &conf_settings[i];
+
+		if (s->hidden)
+			continue;
+		fprintf(f, "| `%s` | %s | ", s->path, s->type);
+		if (s->def_doc)
+			fputs(s->def_doc, f);
+		else if (s->def)
+			fprintf(f, "`%s`", s->def);
+		else
+			fputs("none", f);
+		fprintf(f, " | %s%s |\n", conf_setting_range(s, range, sizeof(range)),
+			s->doc ? s->doc : "");
+	}
+	return ferror(f) ? -EIO : 0;
 }

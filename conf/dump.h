@@ -26,4 +26,18 @@ int conf_dump_yaml(const struct conf *c, FILE *f, unsigned flags);
 /* The same into a malloc'd, NUL-terminated string; NULL when out of memory. */
 char *conf_dump_yaml_str(const struct conf *c, unsigned flags);
 
+/*
+ * Any row's value in c as one line of YAML flow style: every entry of a
+ * list, every field of each listener in table order. What a round trip
+ * must keep. 0, or -EIO.
+ */
+int conf_setting_write(const struct conf_setting *s, const struct conf *c, FILE *f);
+
+/*
+ * conf/CONFIG.md's reference table, generated from conf_settings[]: "|
+ * Field | Type | Default | Range / values |", then a row a setting.
+ * 0, or -EIO.
+ */
+int conf_reference_md(FILE *f);
+
 #endif
