@@ -1,7 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 #
-# quick.sh: the figures of the gateway issue, snigate against a direct
+# quick.sh: the headline figures, snigate against a direct
 # loopback connection, in one run on this machine:
 #   - reset path: closes/s and server CPU per denied connection;
 #   - one bulk stream: MiB/s through snigate and direct, and snigate's CPU/GiB;
@@ -29,7 +29,7 @@ DNS=$(free_port); SINK=$(free_port); GWP=$(free_port)
 
 "$(dirname "$0")/localdns.sh" "$T" "$DNS" 3600 allowed.test & PIDS="$PIDS $!"
 "$LG" sink -l 127.0.0.1:$SINK > "$T/sink.log" & PIDS="$PIDS $!"
-"$GW" --listen 127.0.0.1:$GWP --allow allowed.test --resolver 127.0.0.1@$DNS \
+"$GW" --listen 127.0.0.1:$GWP --allow allowed.test --resolver 127.0.0.1:$DNS \
 	--allow-upstream 127.0.0.0/8 --upstream-port $SINK --no-access-log --admin 127.0.0.1:0 --control off > "$T/gw.out" 2> "$T/gw.err" & GWPID=$!
 PIDS="$PIDS $GWPID"
 for _ in $(seq 50); do grep -q ready "$T/gw.err" 2>/dev/null && break; sleep 0.1; done

@@ -142,7 +142,7 @@ start_gw() { # name threads
 	case $name in
 	snigate)
 		# shellcheck disable=SC2086
-		"$GW" --listen "127.0.0.1:$PORT" $ALLOW_FLAGS --resolver "127.0.0.1@$DNS" \
+		"$GW" --listen "127.0.0.1:$PORT" $ALLOW_FLAGS --resolver "127.0.0.1:$DNS" \
 			--upstream-port "$SINK" --threads "$th" --no-access-log --log-level warn \
 			--admin 127.0.0.1:0 --control off \
 			> /dev/null 2> "$T/snigate.err" &

@@ -2817,29 +2817,38 @@ int conf_add_forwarder(struct conf *c, const char *fwd, struct conf_error *err)
 	return 0;
 }
 
+/* One entry of upstream.deny or upstream.allow, as the command line gives it. */
+static int add_cidr(struct ectx *x, const struct conf_setting *s, struct conf *c, const char *cidr)
+{
+	char ***v = (char ***)((char *)c + s->offset);
+	unsigned **lines = (unsigned **)((char *)c + s->lines_offset);
+	unsigned *n = (unsigned *)((char *)c + s->n_offset);
+	const char *why = check_cidr(cidr);
+
+	if (why)
+		return fail(x, 0, "", "%s", bare(why));
+	if (*n >= s->max)
+		return fail(x, 0, "", "too many entries (at most %llu)", s->max);
+	char **nv = realloc(*v, (*n + 1) * sizeof(*nv));
+	if (!nv)
+		return oom(x);
+	*v = nv;
+	unsigned *nl = realloc(*lines, (*n + 1) * sizeof(*nl));
+	if (!nl)
+		return oom(x);
+	*lines = nl;
+	if (!(nv[*n] = strdup(cidr)))
+		return oom(x);
+	nl[(*n)++] = 0;
+	return 0;
+}
+
 int conf_add_upstream_allow(struct conf *c, const char *cidr, struct conf_error *err)
 {
 	struct conf_error dummy;
 	struct ectx x = {.err = err ? err : &dummy};
-	const char *why = check_cidr(cidr);
 
-	if (why)
-		return fail(&x, 0, "", "%s", bare(why));
-	if (c->upstream.n_allow >= UPSTREAM_MAX)
-		return fail(&x, 0, "", "too many entries (at most %u)", UPSTREAM_MAX);
-	char **v = realloc(c->upstream.allow, (c->upstream.n_allow + 1) * sizeof(*v));
-	if (!v)
-		return oom(&x);
-	c->upstream.allow = v;
-	unsigned *lines =
-		realloc(c->upstream.allow_lines, (c->upstream.n_allow + 1) * sizeof(*lines));
-	if (!lines)
-		return oom(&x);
-	c->upstream.allow_lines = lines;
-	if (!(v[c->upstream.n_allow] = strdup(cidr)))
-		return oom(&x);
-	lines[c->upstream.n_allow++] = 0;
-	return 0;
+	return add_cidr(&x, row("upstream.allow"), c, cidr);
 }
 
 void conf_clear_listeners(struct conf *c)
@@ -2879,6 +2888,65 @@ void conf_clear_upstream_allow(struct conf *c)
 	free_strings(&c->upstream.allow, &c->upstream.n_allow);
 	free(c->upstream.allow_lines);
 	c->upstream.allow_lines = NULL;
+}
+
+int conf_set(struct conf *c, const char *path, const char *text, struct conf_error *err)
+{
+	struct conf_error dummy;
+	struct ectx x = {.err = err ? err : &dummy};
+	const struct conf_setting *s = row(path);
+	int rc;
+
+	memset(x.err, 0, sizeof(*x.err));
+	if (!s || conf_setting_is_item(s) || s->hidden)
+		return fail(&x, 0, "", "%s is not a setting the command line can set", path);
+	switch (s->kind) {
+	case CONF_K_LISTENERS:
+		return conf_add_listener(c, text, err);
+	case CONF_K_NAMES:
+		return conf_add_allow(c, text, err);
+	case CONF_K_FORWARDERS:
+		return conf_add_forwarder(c, text, err);
+	case CONF_K_CIDRS:
+		return add_cidr(&x, s, c, text);
+	case CONF_K_HOSTS:
+		return fail(&x, 0, "", "%s is set in the file only", path);
+	default:
+		if ((rc = set_setting(&x, s, path, text, c)))
+			return rc;
+		/* Set here, not in the file: no line of it applies any more. */
+		if (!strcmp(path, "admin.control.address"))
+			c->control.address_line = 0;
+		else if (!strcmp(path, "admin.control.token_file"))
+			c->control.token_file_line = 0;
+		return 0;
+	}
+}
+
+void conf_clear(struct conf *c, const char *path)
+{
+	const struct conf_setting *s = row(path);
+
+	if (!s)
+		return;
+	switch (s->kind) {
+	case CONF_K_LISTENERS:
+		conf_clear_listeners(c);
+		break;
+	case CONF_K_NAMES:
+	case CONF_K_FORWARDERS:
+	case CONF_K_CIDRS:
+		free_strings((char ***)((char *)c + s->offset),
+			     (unsigned *)((char *)c + s->n_offset));
+		if (s->lines_offset) {
+			unsigned **lines = (unsigned **)((char *)c + s->lines_offset);
+			free(*lines);
+			*lines = NULL;
+		}
+		break;
+	default:
+		break;
+	}
 }
 
 static size_t append(char *buf, size_t len, size_t o, const char *fmt, ...)

@@ -308,6 +308,15 @@ int conf_add_allow(struct conf *c, const char *name, struct conf_error *err);
 int conf_add_forwarder(struct conf *c, const char *fwd, struct conf_error *err);
 /* An upstream.allow entry: "127.0.0.0/8", "::1". */
 int conf_add_upstream_allow(struct conf *c, const char *cidr, struct conf_error *err);
+/*
+ * The command line's way in, by the path of a row of conf_settings[]: set
+ * a single-valued setting from text as the file spells it, with the same
+ * checks and range, or add text as one entry of a list. Returns 0, or
+ * -EINVAL (-ENOMEM) with err->msg set and no file or line.
+ */
+int conf_set(struct conf *c, const char *path, const char *text, struct conf_error *err);
+/* Empty the list at path: a list flag's first use replaces the file's list. */
+void conf_clear(struct conf *c, const char *path);
 void conf_clear_listeners(struct conf *c);
 void conf_clear_allow(struct conf *c);
 void conf_clear_forwarders(struct conf *c);

@@ -238,82 +238,66 @@ static int flag_error(const char *flag, const char *val, const char *what)
 	return 2;
 }
 
+/*
+ * The flags that set a row of conf_settings[]: the file's parsing, range
+ * and message apply, and a list flag's first use replaces the file's list.
+ */
+static const struct {
+	int opt;
+	const char *path;
+} flag_settings[] = {
+	{OPT_LISTEN, "listeners"},
+	{OPT_ALLOW, "allow"},
+	{OPT_RESOLVER, "resolver.forwarders"},
+	{OPT_ALLOW_UPSTREAM, "upstream.allow"},
+	{OPT_THREADS, "threads"},
+	{OPT_CONCURRENCY, "threads"}, /* Envoy's name for it */
+	{OPT_CPU_AFFINITY, "cpu_affinity"},
+	{OPT_FAMILY, "resolver.lookup_family"},
+	{OPT_HELLO_TIMEOUT, "timeouts.client_hello"},
+	{OPT_CONNECT_TIMEOUT, "timeouts.connect"},
+	{OPT_DNS_TIMEOUT, "timeouts.dns"},
+	{OPT_IDLE_TIMEOUT, "timeouts.idle"},
+	{OPT_MAX_HELLO, "limits.max_client_hello"},
+	{OPT_ADMIN, "admin.address"},
+	{OPT_CONTROL, "admin.control.address"},
+	{OPT_CONTROL_TOKEN_FILE, "admin.control.token_file"},
+	{OPT_DRAIN_DELAY, "drain.delay"},
+	{OPT_DRAIN_TIMEOUT, "drain.timeout"},
+};
+
+#define N_FLAG_SETTINGS (sizeof(flag_settings) / sizeof(flag_settings[0]))
+
 /* Applies the command line on top of c; returns 0 or the exit status. */
 static int apply_flags(struct conf *c, int argc, char **argv)
 {
 	struct conf_error err = {0};
-	bool listen_seen = false, allow_seen = false, fwd_seen = false;
-	bool up_allow_seen = false;
+	bool seen[N_FLAG_SETTINGS] = {false};
 	int port_set = -1, opt;
-	unsigned long long ms;
 	unsigned v;
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, SHORT_OPTS, long_opts, NULL)) != -1) {
 		const char *name = NULL;
+		size_t k;
 		for (const struct option *o = long_opts; o->name; o++)
 			if (o->val == opt)
 				name = o->name;
+		for (k = 0; k < N_FLAG_SETTINGS && flag_settings[k].opt != opt; k++)
+			;
+		if (k < N_FLAG_SETTINGS) {
+			if (!seen[k])
+				conf_clear(c, flag_settings[k].path);
+			seen[k] = true;
+			if (conf_set(c, flag_settings[k].path, optarg, &err) < 0)
+				return flag_error(name, optarg, err.msg);
+			continue;
+		}
 		switch (opt) {
-		case OPT_LISTEN:
-			if (!listen_seen)
-				conf_clear_listeners(c);
-			listen_seen = true;
-			if (conf_add_listener(c, optarg, &err) < 0)
-				return flag_error(name, optarg, err.msg);
-			break;
-		case OPT_ALLOW:
-			if (!allow_seen)
-				conf_clear_allow(c);
-			allow_seen = true;
-			if (conf_add_allow(c, optarg, &err) < 0)
-				return flag_error(name, optarg, err.msg);
-			break;
-		case OPT_RESOLVER:
-			if (!fwd_seen)
-				conf_clear_forwarders(c);
-			fwd_seen = true;
-			if (conf_add_forwarder(c, optarg, &err) < 0)
-				return flag_error(name, optarg, err.msg);
-			break;
 		case OPT_UPSTREAM_PORT:
 			if (parse_uint(optarg, 65535, &v) < 0 || v == 0)
 				return flag_error(name, optarg, "not a port (1..65535)");
 			port_set = (int)v;
-			break;
-		case OPT_THREADS:
-		case OPT_CONCURRENCY: /* Envoy's name for it */
-			if (parse_uint(optarg, 1024, &v) < 0)
-				return flag_error(name, optarg, "not a thread count (0..1024)");
-			c->threads = v;
-			break;
-		case OPT_FAMILY:
-			if (conf_family_parse(optarg, &c->resolver.family) < 0)
-				return flag_error(
-					name, optarg,
-					"use v4_only, v6_only, v4_preferred, auto or all");
-			break;
-		case OPT_HELLO_TIMEOUT:
-		case OPT_CONNECT_TIMEOUT:
-		case OPT_DNS_TIMEOUT:
-		case OPT_IDLE_TIMEOUT:
-			if (conf_parse_duration_ms(optarg, &ms) < 0 || ms == 0 || ms > UINT_MAX)
-				return flag_error(name, optarg,
-						  "not a duration (250ms, 10s, 5m, 1h)");
-			v = (unsigned)ms;
-			if (opt == OPT_HELLO_TIMEOUT)
-				c->timeouts.client_hello_ms = v;
-			else if (opt == OPT_CONNECT_TIMEOUT)
-				c->timeouts.connect_ms = v;
-			else if (opt == OPT_DNS_TIMEOUT)
-				c->timeouts.dns_ms = v;
-			else
-				c->timeouts.idle_ms = v;
-			break;
-		case OPT_MAX_HELLO:
-			if (parse_uint(optarg, 65536, &v) < 0 || v < 512)
-				return flag_error(name, optarg, "not a size in 512..65536");
-			c->limits.max_client_hello = v;
 			break;
 		case 'l':
 		case OPT_LOG_LEVEL:
@@ -325,48 +309,6 @@ static int apply_flags(struct conf *c, int argc, char **argv)
 			break;
 		case OPT_NO_ACCESS_LOG:
 			c->access_log = false;
-			break;
-		case OPT_ALLOW_UPSTREAM:
-			if (!up_allow_seen)
-				conf_clear_upstream_allow(c);
-			up_allow_seen = true;
-			if (conf_add_upstream_allow(c, optarg, &err) < 0)
-				return flag_error(name, optarg, err.msg);
-			break;
-		case OPT_ADMIN:
-			free(c->admin_address);
-			c->admin_address = NULL;
-			if (strcmp(optarg, "off") && !(c->admin_address = strdup(optarg)))
-				return flag_error(name, optarg, "out of memory");
-			break;
-		case OPT_CONTROL:
-			free(c->control.address);
-			c->control.address = NULL;
-			c->control.address_line = 0;
-			if (strcmp(optarg, "off") && !(c->control.address = strdup(optarg)))
-				return flag_error(name, optarg, "out of memory");
-			break;
-		case OPT_CONTROL_TOKEN_FILE:
-			free(c->control.token_file);
-			c->control.token_file_line = 0;
-			if (!(c->control.token_file = strdup(optarg)))
-				return flag_error(name, optarg, "out of memory");
-			break;
-		case OPT_CPU_AFFINITY: {
-			const char *why;
-			if (conf_affinity_parse(optarg, c, &why) < 0)
-				return flag_error(name, optarg, why);
-			break;
-		}
-		case OPT_DRAIN_DELAY:
-		case OPT_DRAIN_TIMEOUT:
-			if (conf_parse_duration_ms(optarg, &ms) < 0 || ms > UINT_MAX)
-				return flag_error(name, optarg,
-						  "not a duration (0s, 250ms, 10s, 5m, 1h)");
-			if (opt == OPT_DRAIN_DELAY)
-				c->drain.delay_ms = (unsigned)ms;
-			else
-				c->drain.timeout_ms = (unsigned)ms;
 			break;
 		case OPT_AUDIT:
 			c->mode = CONF_AUDIT;
@@ -382,11 +324,11 @@ static int apply_flags(struct conf *c, int argc, char **argv)
 			break;
 		}
 	}
+	/* After the loop: --upstream-port applies to the listeners --listen adds too. */
 	if (port_set > 0)
 		for (unsigned i = 0; i < c->n_listeners; i++)
 			c->listeners[i].upstream_port = (uint16_t)port_set;
 	/* conf_validate() is the caller's: at start it exits 2, at a reload it refuses. */
-	(void)err;
 	return 0;
 }
 

@@ -994,6 +994,50 @@ Test(cli, add_allow)
 }
 
 /* The file, then the command line on top, as core/main.c does it. */
+/* The flags go through the rows: the file's parsing, range and messages. */
+Test(cli, set_by_path)
+{
+	struct conf_error err = {0};
+	struct conf *c = load_str("allow: [a.example]\nupstream: {deny: [10.0.0.0/8]}\n"
+				  "timeouts: {connect: 9s}\n",
+				  &err);
+
+	cr_assert_not_null(c, "%s", err_str(&err));
+	cr_assert_eq(conf_set(c, "timeouts.connect", "1500ms", &err), 0, "%s", err.msg);
+	cr_assert_eq(c->timeouts.connect_ms, 1500);
+	cr_assert_eq(conf_set(c, "timeouts.connect", "5", &err), -EINVAL);
+	cr_assert_str_eq(err.msg, "\"5\" has no unit: write 5s or 5ms");
+	cr_assert_eq(err.line, 0);
+	cr_assert_eq(conf_set(c, "threads", "1025", &err), -EINVAL);
+	cr_assert_str_eq(err.msg, "1025 is out of range (0..1024)");
+	cr_assert_eq(conf_set(c, "resolver.lookup_family", "V6_ONLY", &err), 0, "%s", err.msg);
+	cr_assert_eq(c->resolver.family, CONF_V6_ONLY);
+	cr_assert_eq(conf_set(c, "admin.address", "off", &err), 0, "%s", err.msg);
+	cr_assert_null(c->admin_address);
+
+	/* A list: cleared once, then one entry a call. */
+	conf_clear(c, "allow");
+	cr_assert_eq(c->n_allow, 0);
+	cr_assert_eq(conf_set(c, "allow", "b.example", &err), 0, "%s", err.msg);
+	cr_assert_eq(conf_set(c, "allow", "*.c.example", &err), 0, "%s", err.msg);
+	cr_assert_eq(c->n_allow, 2);
+	cr_assert_str_eq(c->allow[1], "*.c.example");
+	cr_assert_eq(conf_set(c, "upstream.deny", "192.0.2.0/24", &err), 0, "%s", err.msg);
+	cr_assert_eq(c->upstream.n_deny, 2);
+	cr_assert_eq(conf_set(c, "upstream.deny", "192.0.2.0/33", &err), -EINVAL);
+	cr_assert_eq(conf_set(c, "listeners", "127.0.0.1:8443", &err), 0, "%s", err.msg);
+	cr_assert_eq(c->listeners[0].upstream_port, 443, "a listener's row defaults apply");
+	cr_assert_eq(c->listeners[0].n_connect_ports, 1);
+
+	/* Not settable: unknown, a listener's field, the old spelling, the file-only map. */
+	cr_assert_eq(conf_set(c, "timeouts.conect", "1s", &err), -EINVAL);
+	cr_assert_eq(conf_set(c, "listeners[].mode", "audit", &err), -EINVAL);
+	cr_assert_eq(conf_set(c, "listeners[].port", "1", &err), -EINVAL);
+	cr_assert_eq(conf_set(c, "resolver.hosts", "a", &err), -EINVAL);
+	cr_assert_eq(conf_validate(c, &err), 0, "%s", err_str(&err));
+	conf_free(c);
+}
+
 Test(cli, file_then_flags)
 {
 	struct conf_error err = {0};

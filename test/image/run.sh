@@ -116,7 +116,7 @@ listeners:
 allow:
   - allowed.test
 resolver:
-  forwarders: ["127.0.0.1@$DNS"]
+  forwarders: ["127.0.0.1:$DNS"]
 admin:
   address: 127.0.0.1:$AP
 EOF

@@ -794,7 +794,7 @@ struct h_gw h_snigate_dns(int upstream_port, int dns_port, const char *const ext
 		h_start_unbound();
 		dns_port = H.dns_port;
 	}
-	snprintf(resolver, sizeof(resolver), "127.0.0.1@%d", dns_port);
+	snprintf(resolver, sizeof(resolver), "127.0.0.1:%d", dns_port);
 	snprintf(up, sizeof(up), "%d", upstream_port);
 
 	for (int attempt = 0; attempt < 3; attempt++) {

@@ -39,7 +39,7 @@ static struct h_gw start(const char *const extra[])
 	int n = 0, port = h_free_port();
 
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
-	snprintf(resolver, sizeof(resolver), "127.0.0.1@%d", H.dns_port);
+	snprintf(resolver, sizeof(resolver), "127.0.0.1:%d", H.dns_port);
 	args[n++] = "--listen";
 	args[n++] = listen;
 	args[n++] = "--allow";

@@ -591,7 +591,7 @@ Test(hostile, denied_names_cause_no_dns_query_and_no_connection)
 	cr_assert_geq(dns, 0);
 	cr_assert_eq(bind(dns, (struct sockaddr *)&a, sizeof(a)), 0);
 	cr_assert_eq(getsockname(dns, (struct sockaddr *)&a, &al), 0);
-	snprintf(resolver, sizeof(resolver), "127.0.0.1@%d", ntohs(a.sin_port));
+	snprintf(resolver, sizeof(resolver), "127.0.0.1:%d", ntohs(a.sin_port));
 	int port = h_free_port();
 	snprintf(listen_on, sizeof(listen_on), "127.0.0.1:%d", port);
 	snprintf(up, sizeof(up), "%d", h_sink_port(s));

@@ -129,7 +129,7 @@ static struct h_gw gw_start(int port, const char *const args[])
 
 	cr_assert(bin && *bin, "SNIGATE_BIN is not set (meson test sets it)");
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
-	snprintf(resolver, sizeof(resolver), "127.0.0.1@%d", dns_port);
+	snprintf(resolver, sizeof(resolver), "127.0.0.1:%d", dns_port);
 	argv[n++] = "--listen";
 	argv[n++] = listen;
 	argv[n++] = "--resolver";

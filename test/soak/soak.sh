@@ -93,7 +93,7 @@ listeners:
     upstream_port: $FLAKY
 allow: [allowed.test$1]
 resolver:
-  forwarders: ["127.0.0.1@$DNS"]
+  forwarders: ["127.0.0.1:$DNS"]
   min_ttl: 1s
   max_ttl: 5s
 upstream:
