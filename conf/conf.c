@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cyaml/cyaml.h>
@@ -45,6 +46,7 @@
 #include "conf/yamldoc.h"
 #include "sni/allowlist.h"
 #include "sni/connect.h"
+#include "sni/rules.h"
 
 #define PATH_LEN  320 /* as conf_error.field: "resolver.hosts.<253 bytes>[i]" fits */
 #define MAX_DEPTH 32  /* the schema is 3 deep; more is a mistake, not a config */
@@ -390,6 +392,11 @@ const struct conf_setting conf_settings[] = {
 	 .max = CONF_MAX_LISTENERS,
 	 .type = "list of listeners",
 	 .doc = "at most 64; each address once"},
+	{.path = "listeners[].name",
+	 .kind = CONF_K_STRING,
+	 LFIELD(name),
+	 .type = "name",
+	 .doc = "what `policies[].match.listeners` calls this listener; unique"},
 	{.path = "listeners[].address",
 	 .kind = CONF_K_LISTEN,
 	 LFIELD(address),
@@ -464,6 +471,18 @@ const struct conf_setting conf_settings[] = {
 	 .doc = "host names; `\"*.example.com\"` matches any name below `example.com`, "
 		"not `example.com` itself; case-insensitive; a trailing dot is ignored; "
 		"duplicates are fine"},
+	{.path = "policies",
+	 .kind = CONF_K_POLICIES,
+	 LIST(policies, n_policies),
+	 .max = CONF_MAX_POLICIES,
+	 .type = "list of policies",
+	 .doc = "at most 1024, in order; the first whose `match` fits a connection decides it. "
+		"Each has a `name`, a `match` (`listeners`: listener names, `sources`: CIDRs, "
+		"`proxy_users`: authenticated CONNECT users; a key left out matches any), its "
+		"own `mode` (default: the top-level `mode`) and its own `allow` entries: a name, "
+		"or `{name, ports, owner, expires}`. A connection no policy matches is reset "
+		"(`no_policy`); a non-empty top-level `allow` is one more policy, `default`, "
+		"after these, that matches every connection. See [Policies](#policies)"},
 	{.path = "resolver.forwarders",
 	 .kind = CONF_K_FORWARDERS,
 	 LIST(resolver.forwarders, resolver.n_forwarders),
@@ -919,7 +938,8 @@ static cyaml_schema_field_t row_field(struct schema *sc, unsigned i)
 			key, OPT, struct raw_sec, items, n_items, &sc->item_entry, 0,
 			CYAML_UNLIMITED);
 	case CONF_K_HOSTS:
-		/* Free-form names, which no schema describes: read from the document. */
+	case CONF_K_POLICIES:
+		/* Free-form names, or a name or a mapping: read from the document. */
 		return (cyaml_schema_field_t)CYAML_FIELD_IGNORE(key, CYAML_FLAG_OPTIONAL);
 	case CONF_K_NAMES:
 	case CONF_K_FORWARDERS:
@@ -1802,6 +1822,238 @@ static int check_allow(struct ectx *x, const struct conf *c)
 		    Q(c->allow[bad]), allow_reason(e, c->allow[bad], (char[96]){0}, 96));
 }
 
+/* A source CIDR as sni/rules takes it: IPv4 as IPv4-mapped IPv6. check_cidr() passed it. */
+static void rules_cidr_of(const char *s, struct rules_cidr *out)
+{
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *slash = strchr(s, '/');
+	size_t n = slash ? (size_t)(slash - s) : strlen(s);
+	unsigned bits;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(host, sizeof(host), "%.*s", (int)n, s);
+	if (inet_pton(AF_INET, host, out->addr + 12) == 1) {
+		out->addr[10] = out->addr[11] = 0xff;
+		bits = slash ? (unsigned)atoi(slash + 1) : 32;
+		out->bits = (uint8_t)(96 + bits);
+	} else {
+		inet_pton(AF_INET6, host, out->addr);
+		out->bits = (uint8_t)(slash ? atoi(slash + 1) : 128);
+	}
+}
+
+static unsigned at_line(const struct ectx *x, const char *path, unsigned fallback)
+{
+	unsigned line = line_of(x, path);
+	return line ? line : fallback;
+}
+
+/* What sni/rules is built from, with the storage it points into. */
+struct rules_spec {
+	struct rules_policy *p;
+	unsigned n;
+	void *mem[4];
+};
+
+static void rules_spec_free(struct rules_spec *rs)
+{
+	for (size_t i = 0; i < sizeof(rs->mem) / sizeof(rs->mem[0]); i++)
+		free(rs->mem[i]);
+	free(rs->p);
+}
+
+/*
+ * c's policies, then the top-level allow as "default" matching everything,
+ * as sni/rules takes them. Listener names become indexes; check_policies()
+ * has made sure each exists.
+ */
+static int rules_spec(const struct conf *c, struct rules_spec *rs)
+{
+	unsigned n_ent = 0, n_src = 0, n_lis = 0;
+
+	memset(rs, 0, sizeof(*rs));
+	for (unsigned i = 0; i < c->n_policies; i++) {
+		n_ent += c->policies[i].n_allow;
+		n_src += c->policies[i].n_sources;
+		n_lis += c->policies[i].n_listeners;
+	}
+	rs->n = c->n_policies + (c->n_allow ? 1 : 0);
+	struct rules_entry *ent = calloc(n_ent + c->n_allow + 1, sizeof(*ent));
+	struct rules_cidr *src = calloc(n_src + 1, sizeof(*src));
+	unsigned *lis = calloc(n_lis + 1, sizeof(*lis));
+	rs->mem[0] = ent;
+	rs->mem[1] = src;
+	rs->mem[2] = lis;
+	if (!(rs->p = calloc(rs->n + 1, sizeof(*rs->p))) || !ent || !src || !lis)
+		return -ENOMEM;
+	for (unsigned i = 0; i < c->n_policies; i++) {
+		const struct conf_policy *cp = &c->policies[i];
+		struct rules_policy *rp = &rs->p[i];
+		enum conf_mode m = cp->mode ? cp->mode : c->mode;
+
+		*rp = (struct rules_policy){
+			.name = cp->name,
+			.audit = m == CONF_AUDIT,
+			.listeners = lis,
+			.n_listeners = cp->n_listeners,
+			.sources = src,
+			.n_sources = cp->n_sources,
+			.users = (const char *const *)cp->users,
+			.n_users = cp->n_users,
+			.entries = ent,
+			.n_entries = cp->n_allow,
+		};
+		for (unsigned k = 0; k < cp->n_listeners; k++) {
+			unsigned l = 0;
+			while (l < c->n_listeners &&
+			       (!c->listeners[l].name ||
+				strcmp(c->listeners[l].name, cp->listeners[k])))
+				l++;
+			*lis++ = l;
+		}
+		for (unsigned k = 0; k < cp->n_sources; k++)
+			rules_cidr_of(cp->sources[k], src++);
+		for (unsigned k = 0; k < cp->n_allow; k++, ent++)
+			*ent = (struct rules_entry){.name = cp->allow[k].name,
+						    .ports = cp->allow[k].ports,
+						    .n_ports = cp->allow[k].n_ports,
+						    .expires = cp->allow[k].expires};
+	}
+	if (c->n_allow) {
+		struct rules_policy *rp = &rs->p[c->n_policies];
+		*rp = (struct rules_policy){.name = CONF_DEFAULT_POLICY,
+					    .audit = c->mode == CONF_AUDIT,
+					    .entries = ent,
+					    .n_entries = c->n_allow};
+		for (unsigned k = 0; k < c->n_allow; k++)
+			ent[k] = (struct rules_entry){.name = c->allow[k]};
+	}
+	return 0;
+}
+
+int conf_build_rules(const struct conf *c, struct rules **out, struct conf_error *err)
+{
+	struct conf_error dummy;
+	struct ectx x = {.file = c->path, .err = err ? err : &dummy};
+	struct rules_error re;
+	struct rules_spec rs;
+	char path[PATH_LEN];
+	int rc;
+
+	*out = NULL;
+	if ((rc = rules_spec(c, &rs))) {
+		rules_spec_free(&rs);
+		return oom(&x);
+	}
+	rc = rules_build(out, rs.p, rs.n, &re);
+	rules_spec_free(&rs);
+	if (!rc)
+		return 0;
+	if (re.code == RULES_E_NOMEM)
+		return oom(&x);
+	const struct conf_policy *cp = re.policy < c->n_policies ? &c->policies[re.policy] : NULL;
+	unsigned line = cp ? cp->line : 0;
+	snprintf(path, sizeof(path), cp ? "policies[%u]" : "allow", re.policy);
+	if (re.code == RULES_E_SHADOWED && cp) {
+		const char *other = re.other < c->n_policies ? c->policies[re.other].name : "?";
+		return fail(&x, line, path,
+			    "policy %s can never match: %s (policies[%u]) comes first and matches "
+			    "every connection it would",
+			    Q(cp->name), Q(other), re.other);
+	}
+	if (re.code == RULES_E_NAME && cp && re.entry < cp->n_allow) {
+		snprintf(path, sizeof(path), "policies[%u].allow[%u]", re.policy, re.entry);
+		return fail(
+			&x, cp->allow[re.entry].line, path, "%s is not a valid name: %s",
+			Q(cp->allow[re.entry].name),
+			allow_reason(re.allowlist, cp->allow[re.entry].name, (char[96]){0}, 96));
+	}
+	return fail(&x, line, path, "%s", rules_strerror(re.code));
+}
+
+/*
+ * Names, references and entries of the policies; conf_build_rules() then
+ * finds a policy that can never match.
+ */
+static int check_policies(struct ectx *x, const struct conf *c)
+{
+	char path[PATH_LEN];
+	const char *why;
+
+	for (unsigned i = 0; i < c->n_listeners; i++) {
+		const struct conf_listener *l = &c->listeners[i];
+		snprintf(path, sizeof(path), "listeners[%u].name", i);
+		for (unsigned j = 0; l->name && j < i; j++)
+			if (c->listeners[j].name && !strcmp(c->listeners[j].name, l->name))
+				return fail(x, listener_line(x, l, path), path,
+					    "%s is already the name of listeners[%u]", Q(l->name),
+					    j);
+	}
+	if (c->n_policies > CONF_MAX_POLICIES)
+		return fail(x, line_of(x, "policies"), "policies", "%u policies; at most %u",
+			    c->n_policies, CONF_MAX_POLICIES);
+	for (unsigned i = 0; i < c->n_policies; i++) {
+		const struct conf_policy *p = &c->policies[i];
+		enum conf_mode m = p->mode ? p->mode : c->mode;
+
+		snprintf(path, sizeof(path), "policies[%u].name", i);
+		/* It becomes a metrics label and a log field: keep it plain and short. */
+		size_t nl = strlen(p->name);
+		if (nl > CONF_POLICY_NAME_MAX || strspn(p->name, "abcdefghijklmnopqrstuvwxyz"
+								 "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+								 "0123456789_.-") != nl)
+			return fail(x, at_line(x, path, p->line), path,
+				    "%s: a policy name is 1..%u of A-Z a-z 0-9 _ . -", Q(p->name),
+				    CONF_POLICY_NAME_MAX);
+		if (c->n_allow && !strcmp(p->name, CONF_DEFAULT_POLICY))
+			return fail(x, at_line(x, path, p->line), path,
+				    "\"%s\" is the name of the top-level allow's policy; choose "
+				    "another",
+				    CONF_DEFAULT_POLICY);
+		for (unsigned j = 0; j < i; j++)
+			if (!strcmp(c->policies[j].name, p->name))
+				return fail(x, at_line(x, path, p->line), path,
+					    "%s is already the name of policies[%u] (line %u)",
+					    Q(p->name), j, c->policies[j].line);
+		for (unsigned k = 0; k < p->n_listeners; k++) {
+			unsigned l = 0;
+			while (l < c->n_listeners &&
+			       (!c->listeners[l].name ||
+				strcmp(c->listeners[l].name, p->listeners[k])))
+				l++;
+			snprintf(path, sizeof(path), "policies[%u].match.listeners[%u]", i, k);
+			if (l == c->n_listeners)
+				return fail(x, at_line(x, path, p->line), path,
+					    "%s is the name of no listener (listeners[].name)",
+					    Q(p->listeners[k]));
+		}
+		for (unsigned k = 0; k < p->n_sources; k++) {
+			snprintf(path, sizeof(path), "policies[%u].match.sources[%u]", i, k);
+			if ((why = check_cidr(p->sources[k])))
+				return fail(x, at_line(x, path, p->line), path, "%s %s",
+					    Q(p->sources[k]), why);
+		}
+		for (unsigned k = 0; k < p->n_users; k++) {
+			snprintf(path, sizeof(path), "policies[%u].match.proxy_users[%u]", i, k);
+			if (strchr(p->users[k], ':'))
+				return fail(x, at_line(x, path, p->line), path,
+					    "%s: a user name has no ':'", Q(p->users[k]));
+		}
+		/* Such a policy would take its connections and let none through. */
+		snprintf(path, sizeof(path), "policies[%u].allow", i);
+		if (!p->n_allow && m != CONF_AUDIT)
+			return fail(x, at_line(x, path, p->line), path,
+				    "no names: every connection it matches would be reset (list "
+				    "names, or set mode: audit to learn them)");
+	}
+	if (!c->n_policies)
+		return 0;
+	struct rules *r;
+	int rc = conf_build_rules(c, &r, x->err);
+	rules_free(r);
+	return rc;
+}
+
 static int check_resolver(struct ectx *x, const struct conf *c)
 {
 	char path[PATH_LEN];
@@ -2050,7 +2302,7 @@ static int check_conf(struct ectx *x, struct conf *c)
 
 	if ((rc = check_scalars(x, c)) || (rc = check_admin(x, c)) ||
 	    (rc = check_listeners(x, c)) || (rc = check_resolver(x, c)) ||
-	    (rc = check_upstream(x, c)) || (rc = check_allow(x, c)))
+	    (rc = check_upstream(x, c)) || (rc = check_allow(x, c)) || (rc = check_policies(x, c)))
 		return rc;
 	return 0;
 }
@@ -2516,6 +2768,268 @@ const char *conf_setting_range(const struct conf_setting *s, char *buf, size_t l
 	return buf;
 }
 
+/* ------------------------------------------------------------------------ */
+/* policies                                                                 */
+
+/*
+ * policies is a list of mappings whose allow entries are a name or a
+ * mapping, which a libcyaml schema cannot describe, so it is read from the
+ * document the line map came from. Every value is text handed to the same
+ * get_*() helpers as the rest of the file, so a message reads the same.
+ */
+
+/* "2027-03-01T00:00:00Z" or with an offset ("+02:00"), fraction allowed: Unix seconds. */
+static int parse_rfc3339(const char *s, int64_t *out)
+{
+	struct tm tm = {0};
+	int y, mo, d, h, mi, sec, n = 0;
+	long off = 0;
+
+	if (sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
+	    n != 19 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+		return -EINVAL;
+	s += n;
+	if (*s == '.')
+		for (s++; isdigit((unsigned char)*s); s++)
+			;
+	if ((*s == 'Z' || *s == 'z') && !s[1]) {
+		off = 0;
+	} else if ((*s == '+' || *s == '-') && isdigit((unsigned char)s[1]) &&
+		   isdigit((unsigned char)s[2]) && s[3] == ':' && isdigit((unsigned char)s[4]) &&
+		   isdigit((unsigned char)s[5]) && !s[6]) {
+		off = ((s[1] - '0') * 10 + (s[2] - '0')) * 3600L +
+		      ((s[4] - '0') * 10 + (s[5] - '0')) * 60L;
+		if (*s == '-')
+			off = -off;
+	} else {
+		return -EINVAL;
+	}
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	time_t t = timegm(&tm);
+	/* timegm() normalises 2027-02-30 into March: such a date was not meant. */
+	if (t == (time_t)-1 || tm.tm_mday != d || tm.tm_mon != mo - 1)
+		return -EINVAL;
+	*out = (int64_t)t - off;
+	return 0;
+}
+
+/* The keys of a mapping checked against the known ones, each found once. */
+static int known(struct ectx *x, struct conf_yaml *y, const yaml_node_t *m, const char *path,
+		 const char *const *keys, size_t nk, const yaml_node_t **vals)
+{
+	char p[PATH_LEN], list[160];
+	size_t o = 0;
+
+	for (size_t k = 0; k < nk; k++)
+		vals[k] = NULL;
+	for (yaml_node_pair_t *pr = m->data.mapping.pairs.start; pr < m->data.mapping.pairs.top;
+	     pr++) {
+		const char *key = conf_yaml_scalar(conf_yaml_node(y, pr->key));
+		const yaml_node_t *v = conf_yaml_node(y, pr->value);
+		size_t k;
+		for (k = 0; key && k < nk && strcmp(key, keys[k]); k++)
+			;
+		if (k < nk) {
+			vals[k] = conf_yaml_is_null(v) ? NULL : v;
+			continue;
+		}
+		snprintf(p, sizeof(p), "%s.%s", path, key ? key : "?");
+		for (size_t j = 0; j < nk && o < sizeof(list); j++)
+			o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s", j ? ", " : "",
+					      keys[j]);
+		return fail(x, line_of(x, p), p, "unknown key (known here: %s)", list);
+	}
+	return 0;
+}
+
+/* A scalar's text for the get_*() helpers; a collection is an error. */
+static int text_of(struct ectx *x, const yaml_node_t *v, const char *path, const char **out)
+{
+	*out = NULL;
+	if (!v)
+		return 0;
+	if (!(*out = conf_yaml_scalar(v)))
+		return fail(x, line_of(x, path), path, "expected a value, found %s",
+			    conf_yaml_kind(v));
+	return 0;
+}
+
+/* A list of values (a single value is a list of one). */
+static int strings_of(struct ectx *x, struct conf_yaml *y, const yaml_node_t *v, const char *path,
+		      char ***out, unsigned *n)
+{
+	char p[PATH_LEN];
+	const char *t;
+
+	if (!v)
+		return 0;
+	if (v->type != YAML_SEQUENCE_NODE) {
+		TRY(text_of(x, v, path, &t));
+		TRY(convert_strings(x, (char *const *)&t, 1, out, n));
+		return 0;
+	}
+	size_t k = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+	if (k && !(*out = calloc(k, sizeof(**out))))
+		return oom(x);
+	for (size_t i = 0; i < k; i++) {
+		snprintf(p, sizeof(p), "%s[%zu]", path, i);
+		TRY(text_of(x, conf_yaml_node(y, v->data.sequence.items.start[i]), p, &t));
+		if (!t || !*t)
+			return fail(x, line_of(x, p), p, "empty value");
+		if (!((*out)[i] = strdup(t)))
+			return oom(x);
+		*n = (unsigned)i + 1;
+	}
+	return 0;
+}
+
+static int policy_entry(struct ectx *x, struct conf_yaml *y, const yaml_node_t *v, const char *path,
+			struct conf_allow *e)
+{
+	static const char *const keys[] = {"name", "ports", "owner", "expires"};
+	const yaml_node_t *val[4];
+	char p[160];
+	const char *t;
+
+	e->line = line_of(x, path);
+	if (v && v->type != YAML_MAPPING_NODE) {
+		TRY(text_of(x, v, path, &t));
+		return get_string(x, path, t, &e->name);
+	}
+	if (!v)
+		return fail(x, e->line, path, "empty entry");
+	TRY(known(x, y, v, path, keys, 4, val));
+	snprintf(p, sizeof(p), "%s.name", path);
+	TRY(text_of(x, val[0], p, &t));
+	if (!t)
+		return fail(x, e->line, path,
+			    "an entry needs a name (write {name: api.example.com})");
+	TRY(get_string(x, p, t, &e->name));
+	snprintf(p, sizeof(p), "%s.ports", path);
+	if (val[1]) {
+		char **ports = NULL;
+		unsigned n = 0;
+		int rc = strings_of(x, y, val[1], p, &ports, &n);
+		if (!rc && n > CONF_MAX_CONNECT_PORTS)
+			rc = fail(x, line_of(x, p), p, "%u ports; at most %u", n,
+				  CONF_MAX_CONNECT_PORTS);
+		for (unsigned i = 0; !rc && i < n; i++) {
+			char q[192];
+			snprintf(q, sizeof(q), "%s[%u]", p, i);
+			rc = get_port(x, q, ports[i], &e->ports[i]);
+		}
+		if (!rc)
+			e->n_ports = n;
+		for (unsigned i = 0; i < n; i++)
+			free(ports[i]);
+		free(ports);
+		TRY(rc);
+	}
+	snprintf(p, sizeof(p), "%s.owner", path);
+	TRY(text_of(x, val[2], p, &t));
+	TRY(get_string(x, p, t, &e->owner));
+	snprintf(p, sizeof(p), "%s.expires", path);
+	TRY(text_of(x, val[3], p, &t));
+	if (t && parse_rfc3339(t, &e->expires))
+		return fail(x, line_of(x, p), p,
+			    "%s is not an RFC 3339 time (write 2027-03-01T00:00:00Z)", Q(t));
+	return 0;
+}
+
+static int policy(struct ectx *x, struct conf_yaml *y, const yaml_node_t *v, const char *path,
+		  struct conf_policy *pol)
+{
+	static const char *const keys[] = {"name", "match", "mode", "allow"};
+	static const char *const mkeys[] = {"listeners", "sources", "proxy_users"};
+	const yaml_node_t *val[4], *mval[3];
+	char p[64];
+	const char *t;
+
+	pol->line = line_of(x, path);
+	if (!v || v->type != YAML_MAPPING_NODE)
+		return fail(x, pol->line, path,
+			    "expected a policy (name, match, mode, allow), found %s",
+			    v ? conf_yaml_kind(v) : "nothing");
+	TRY(known(x, y, v, path, keys, 4, val));
+	snprintf(p, sizeof(p), "%s.name", path);
+	TRY(text_of(x, val[0], p, &t));
+	if (!t)
+		return fail(x, pol->line, path, "a policy needs a name");
+	TRY(get_string(x, p, t, &pol->name));
+	snprintf(p, sizeof(p), "%s.mode", path);
+	TRY(text_of(x, val[2], p, &t));
+	if (t) {
+		unsigned m;
+		int rc = get_word(x, p, t, mode_names, CONF_ENFORCE, 3, &m);
+		if (rc == 1)
+			return fail(x, line_of(x, p), p, "%s is not a mode (use enforce or audit)",
+				    Q(t));
+		TRY(rc);
+		pol->mode = (enum conf_mode)m;
+	}
+	snprintf(p, sizeof(p), "%s.match", path);
+	if (val[1]) {
+		if (val[1]->type != YAML_MAPPING_NODE)
+			return fail(x, line_of(x, p), p,
+				    "expected listeners, sources and/or proxy_users, found %s",
+				    conf_yaml_kind(val[1]));
+		TRY(known(x, y, val[1], p, mkeys, 3, mval));
+		char q[96];
+		snprintf(q, sizeof(q), "%s.listeners", p);
+		TRY(strings_of(x, y, mval[0], q, &pol->listeners, &pol->n_listeners));
+		snprintf(q, sizeof(q), "%s.sources", p);
+		TRY(strings_of(x, y, mval[1], q, &pol->sources, &pol->n_sources));
+		snprintf(q, sizeof(q), "%s.proxy_users", p);
+		TRY(strings_of(x, y, mval[2], q, &pol->users, &pol->n_users));
+	}
+	snprintf(p, sizeof(p), "%s.allow", path);
+	const yaml_node_t *al = val[3];
+	if (al && al->type != YAML_SEQUENCE_NODE)
+		return fail(x, line_of(x, p), p, "expected a list of names, found %s",
+			    conf_yaml_kind(al));
+	size_t n = al ? (size_t)(al->data.sequence.items.top - al->data.sequence.items.start) : 0;
+	if (n && !(pol->allow = calloc(n, sizeof(*pol->allow))))
+		return oom(x);
+	for (size_t i = 0; i < n; i++) {
+		char q[96];
+		snprintf(q, sizeof(q), "%s[%zu]", p, i);
+		pol->n_allow = (unsigned)i + 1;
+		TRY(policy_entry(x, y, conf_yaml_node(y, al->data.sequence.items.start[i]), q,
+				 &pol->allow[i]));
+	}
+	return 0;
+}
+
+static int parse_policies(struct ectx *x, struct conf_yaml *y, const struct conf_setting *s,
+			  struct conf *c)
+{
+	const yaml_node_t *v = conf_yaml_get(y, conf_yaml_root(y), "policies");
+	char p[32];
+
+	if (conf_yaml_is_null(v))
+		return 0;
+	if (v->type != YAML_SEQUENCE_NODE)
+		return fail(x, conf_yaml_line(v), s->path, "expected a list of policies, found %s",
+			    conf_yaml_kind(v));
+	size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+	if (n > s->max)
+		return fail(x, conf_yaml_line(v), s->path, "%zu policies; at most %llu", n, s->max);
+	if (n && !(c->policies = calloc(n, sizeof(*c->policies))))
+		return oom(x);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(p, sizeof(p), "policies[%zu]", i);
+		c->n_policies = (unsigned)i + 1;
+		TRY(policy(x, y, conf_yaml_node(y, v->data.sequence.items.start[i]), p,
+			   &c->policies[i]));
+	}
+	return 0;
+}
+
 /* The file's settings into c, row by row. */
 static int convert(struct ectx *x, const struct raw_sec *r, struct conf *c)
 {
@@ -2533,6 +3047,9 @@ static int convert(struct ectx *x, const struct raw_sec *r, struct conf *c)
 			break;
 		case CONF_K_HOSTS:
 			TRY(parse_hosts(x, x->y, c));
+			break;
+		case CONF_K_POLICIES:
+			TRY(parse_policies(x, x->y, s, c));
 			break;
 		case CONF_K_NAMES:
 		case CONF_K_FORWARDERS:
@@ -2727,7 +3244,7 @@ int conf_validate(struct conf *c, struct conf_error *err)
 	if (!c->n_listeners)
 		return fail(&x, 0, "listeners",
 			    "no listener configured (add one under listeners:, or use --listen)");
-	if (!c->n_allow)
+	if (!c->n_allow && !c->n_policies)
 		return fail(
 			&x, 0, "allow",
 			"the allowlist is empty, so every connection would be refused (add names under allow:, or use --allow)");
@@ -2856,6 +3373,7 @@ void conf_clear_listeners(struct conf *c)
 	for (unsigned i = 0; i < c->n_listeners; i++) {
 		free(c->listeners[i].address);
 		free(c->listeners[i].proxy_auth_file);
+		free(c->listeners[i].name);
 	}
 	free(c->listeners);
 	c->listeners = NULL;
@@ -2869,6 +3387,25 @@ static void free_strings(char ***v, unsigned *n)
 	free(*v);
 	*v = NULL;
 	*n = 0;
+}
+
+void conf_clear_policies(struct conf *c)
+{
+	for (unsigned i = 0; i < c->n_policies; i++) {
+		struct conf_policy *p = &c->policies[i];
+		free(p->name);
+		free_strings(&p->listeners, &p->n_listeners);
+		free_strings(&p->sources, &p->n_sources);
+		free_strings(&p->users, &p->n_users);
+		for (unsigned k = 0; k < p->n_allow; k++) {
+			free(p->allow[k].name);
+			free(p->allow[k].owner);
+		}
+		free(p->allow);
+	}
+	free(c->policies);
+	c->policies = NULL;
+	c->n_policies = 0;
 }
 
 void conf_clear_allow(struct conf *c)
@@ -3035,6 +3572,7 @@ void conf_free(struct conf *c)
 		return;
 	conf_clear_listeners(c);
 	conf_clear_allow(c);
+	conf_clear_policies(c);
 	conf_clear_forwarders(c);
 	conf_clear_upstream_allow(c);
 	free_strings(&c->upstream.deny, &c->upstream.n_deny);

@@ -76,6 +76,7 @@ struct conf_listener {
 	unsigned n_connect_ports; /* 0..CONF_MAX_CONNECT_PORTS; 0: every CONNECT gets 403 */
 	bool require_sni_match;	  /* the hello after CONNECT must name the host; default true */
 	char *proxy_auth_file;	  /* owned; Proxy-Authorization credentials; NULL = none */
+	char *name;		  /* owned; what policies[].match.listeners names; NULL = none */
 };
 
 /* resolver.hosts: one name answered from the config, never from DNS. */
@@ -87,6 +88,35 @@ struct conf_host {
 		uint8_t addr[16];   /* network order; 4 bytes used for AF_INET */
 	} a[CONF_MAX_HOST_ADDRS];
 	unsigned line; /* source line of the name */
+};
+
+#define CONF_MAX_POLICIES    1024 /* RULES_MAX_POLICIES */
+#define CONF_POLICY_NAME_MAX 63	  /* bytes of A-Z a-z 0-9 _ . - */
+
+/* policies[].allow: one name a policy lets through, with what it says besides. */
+struct conf_allow {
+	char *name;				/* owned; "api.github.com", "*.example.com" */
+	uint16_t ports[CONF_MAX_CONNECT_PORTS]; /* CONNECT ports; none: the listener's */
+	unsigned n_ports;
+	char *owner;	 /* owned; who asked for it; NULL = not said */
+	int64_t expires; /* Unix seconds from which it no longer matches; 0 = never */
+	unsigned line;
+};
+
+/* policies[]: who may reach which names. The first whose match fits decides. */
+struct conf_policy {
+	char *name;	     /* owned; unique */
+	enum conf_mode mode; /* CONF_MODE_DEFAULT: the top-level mode */
+	/* match: each list empty = any */
+	char **listeners; /* listener names */
+	unsigned n_listeners;
+	char **sources; /* CIDRs, as written */
+	unsigned n_sources;
+	char **users; /* authenticated proxy users (HTTP CONNECT) */
+	unsigned n_users;
+	struct conf_allow *allow;
+	unsigned n_allow;
+	unsigned line;
 };
 
 struct conf {
@@ -106,6 +136,14 @@ struct conf {
 	char **allow;	       /* "api.github.com", "*.githubusercontent.com" */
 	unsigned *allow_lines; /* source line per entry, 0 when from the command line */
 	unsigned n_allow;
+
+	/*
+	 * Ordered; the first that matches a connection decides. The top-level
+	 * allow, when not empty, is one more policy after these that matches
+	 * every connection (named "default"); with no policies it is the only one.
+	 */
+	struct conf_policy *policies;
+	unsigned n_policies;
 
 	struct {
 		/*
@@ -232,6 +270,7 @@ enum conf_kind {
 	CONF_K_FORWARDERS, /* resolver.forwarders: a list of "IP" or "IP:port" */
 	CONF_K_HOSTS,	   /* resolver.hosts: a mapping of name to addresses */
 	CONF_K_CIDRS,	   /* upstream.deny, upstream.allow: a list of CIDRs */
+	CONF_K_POLICIES,   /* policies: a list of mappings, read from the document */
 };
 
 struct conf_setting {
@@ -318,6 +357,7 @@ int conf_set(struct conf *c, const char *path, const char *text, struct conf_err
 /* Empty the list at path: a list flag's first use replaces the file's list. */
 void conf_clear(struct conf *c, const char *path);
 void conf_clear_listeners(struct conf *c);
+void conf_clear_policies(struct conf *c);
 void conf_clear_allow(struct conf *c);
 void conf_clear_forwarders(struct conf *c);
 void conf_clear_upstream_allow(struct conf *c);
@@ -348,6 +388,19 @@ int conf_mode_parse(const char *s, enum conf_mode *out); /* 0 or -EINVAL */
 
 const char *conf_log_level_str(enum conf_log_level l);		   /* "error" ... "debug" */
 int conf_log_level_parse(const char *s, enum conf_log_level *out); /* 0 or -EINVAL */
+
+/* The name of the policy that the top-level allow is. */
+#define CONF_DEFAULT_POLICY "default"
+
+struct rules;
+/*
+ * The access policies of c as sni/rules.h evaluates them: c's policies in
+ * order, then the top-level allow (when not empty) as CONF_DEFAULT_POLICY
+ * matching every connection. Returns 0 and *out (free with rules_free()),
+ * or -EINVAL / -ENOMEM with err, which names a policy that can never match.
+ * Call after conf_validate().
+ */
+int conf_build_rules(const struct conf *c, struct rules **out, struct conf_error *err);
 
 void conf_free(struct conf *c);
 

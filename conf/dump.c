@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "conf/dump.h"
 
@@ -126,6 +127,104 @@ static void host(FILE *f, const struct conf_host *h)
 	fputc(']', f);
 }
 
+/* A flow list of quoted strings: ["a", "b"]. */
+static void flow_strings(FILE *f, char *const *v, unsigned n)
+{
+	fputc('[', f);
+	for (unsigned i = 0; i < n; i++) {
+		fputs(i ? ", " : "", f);
+		str(f, v[i]);
+	}
+	fputc(']', f);
+}
+
+/* A policy's match, in flow style: {listeners: [...], sources: [...]}; {} for any. */
+static void policy_match(FILE *f, const struct conf_policy *p)
+{
+	const char *sep = "";
+
+	fputc('{', f);
+	if (p->n_listeners) {
+		fputs("listeners: ", f);
+		flow_strings(f, p->listeners, p->n_listeners);
+		sep = ", ";
+	}
+	if (p->n_sources) {
+		fprintf(f, "%ssources: ", sep);
+		flow_strings(f, p->sources, p->n_sources);
+		sep = ", ";
+	}
+	if (p->n_users) {
+		fprintf(f, "%sproxy_users: ", sep);
+		flow_strings(f, p->users, p->n_users);
+	}
+	fputc('}', f);
+}
+
+/* One allow entry of a policy: a quoted name, or a flow mapping when it says more. */
+static void policy_entry(FILE *f, const struct conf_allow *e)
+{
+	if (!e->n_ports && !e->owner && !e->expires) {
+		str(f, e->name);
+		return;
+	}
+	fputs("{name: ", f);
+	str(f, e->name);
+	if (e->n_ports) {
+		fputs(", ports: [", f);
+		for (unsigned j = 0; j < e->n_ports; j++)
+			fprintf(f, "%s%u", j ? ", " : "", e->ports[j]);
+		fputc(']', f);
+	}
+	if (e->owner) {
+		fputs(", owner: ", f);
+		str(f, e->owner);
+	}
+	if (e->expires) {
+		char t[32];
+		time_t tt = (time_t)e->expires;
+		struct tm tm;
+		strftime(t, sizeof(t), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&tt, &tm));
+		fprintf(f, ", expires: \"%s\"", t);
+	}
+	fputc('}', f);
+}
+
+/* Policy p, block style at indent ("- name: ..." and its keys below). */
+static void policy_block(FILE *f, const struct conf_policy *p, int indent)
+{
+	fprintf(f, "%*s- name: ", indent, "");
+	str(f, p->name);
+	fputc('\n', f);
+	if (p->mode)
+		fprintf(f, "%*s  mode: %s\n", indent, "", conf_mode_str(p->mode));
+	fprintf(f, "%*s  match: ", indent, "");
+	policy_match(f, p);
+	fprintf(f, "\n%*s  allow:%s\n", indent, "", p->n_allow ? "" : " []");
+	for (unsigned k = 0; k < p->n_allow; k++) {
+		fprintf(f, "%*s    - ", indent, "");
+		policy_entry(f, &p->allow[k]);
+		fputc('\n', f);
+	}
+}
+
+/* Policy p in flow style. */
+static void policy_flow(FILE *f, const struct conf_policy *p)
+{
+	fputs("{name: ", f);
+	str(f, p->name);
+	if (p->mode)
+		fprintf(f, ", mode: %s", conf_mode_str(p->mode));
+	fputs(", match: ", f);
+	policy_match(f, p);
+	fputs(", allow: [", f);
+	for (unsigned k = 0; k < p->n_allow; k++) {
+		fputs(k ? ", " : "", f);
+		policy_entry(f, &p->allow[k]);
+	}
+	fputs("]}", f);
+}
+
 /* The rows of a listener's fields, in table order. */
 #define FOR_ITEMS(s)                                                                            \
 	for (const struct conf_setting *s = conf_settings; s < conf_settings + conf_n_settings; \
@@ -184,6 +283,14 @@ int conf_setting_write(const struct conf_setting *s, const struct conf *c, FILE 
 		}
 		fputc('}', f);
 		break;
+	case CONF_K_POLICIES:
+		fputc('[', f);
+		for (unsigned i = 0; i < c->n_policies; i++) {
+			fputs(i ? ", " : "", f);
+			policy_flow(f, &c->policies[i]);
+		}
+		fputc(']', f);
+		break;
 	default:
 		scalar(f, s, c);
 	}
@@ -198,6 +305,13 @@ static void block(FILE *f, const struct conf_setting *s, const struct conf *c, i
 {
 	char buf[INET6_ADDRSTRLEN + 8];
 	unsigned n = s->kind == CONF_K_HOSTS ? c->resolver.n_hosts : count(s, c);
+
+	if (s->kind == CONF_K_POLICIES && n) {
+		fputc('\n', f);
+		for (unsigned i = 0; i < n; i++)
+			policy_block(f, &c->policies[i], indent);
+		return;
+	}
 
 	if (!n) {
 		fputs(s->kind == CONF_K_HOSTS ? " {}\n" : " []\n", f);
@@ -280,6 +394,7 @@ int conf_dump_yaml(const struct conf *c, FILE *f, unsigned flags)
 		case CONF_K_FORWARDERS:
 		case CONF_K_CIDRS:
 		case CONF_K_HOSTS:
+		case CONF_K_POLICIES:
 			fprintf(f, "%*s%s:", indent, "", key_of(s));
 			block(f, s, c, indent + 2);
 			break;

@@ -72,9 +72,32 @@ size_t accesslog_addr(const struct sockaddr *sa, char *buf, size_t len)
 	return (size_t)snprintf(buf, len, "?");
 }
 
+/* s as a JSON string into buf ("null" for NULL): quotes, backslashes and control bytes escaped. */
+static const char *json_str(const char *s, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	if (!s)
+		return "null";
+	buf[o++] = '"';
+	for (; *s && o + 8 < len; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			o += (size_t)snprintf(buf + o, len - o, "\\%c", ch);
+		else if (ch < 0x20 || ch == 0x7f)
+			o += (size_t)snprintf(buf + o, len - o, "\\u%04x", ch);
+		else
+			buf[o++] = (char)ch;
+	}
+	buf[o++] = '"';
+	buf[o] = '\0';
+	return buf;
+}
+
 void accesslog_write(const struct access_entry *e)
 {
-	char line[1280], client[64] = "?", up[64] = "", ts[40], auth[300] = "null";
+	char line[1600], client[64] = "?", up[64] = "", ts[40], auth[300] = "null";
+	char pol[160], user[160];
 	struct timespec rt;
 	struct tm tm;
 
@@ -101,11 +124,12 @@ void accesslog_write(const struct access_entry *e)
 		"{\"ts\":\"%s\",\"client\":\"%s\",\"listener\":\"%s\",\"path\":\"%s\","
 		"\"authority\":%s,\"sni\":%s%s%s,\"decision\":\"%s\",\"reason\":\"%s\",\"upstream\":%s%s%s,"
 		"\"bytes_up\":%llu,\"bytes_down\":%llu,\"hello_ms\":%lld,\"dns_ms\":%lld,"
-		"\"connect_ms\":%lld,\"duration_ms\":%llu,\"ech\":%s}",
+		"\"connect_ms\":%lld,\"duration_ms\":%llu,\"ech\":%s,\"policy\":%s,\"user\":%s}",
 		ts, client, e->listener, path_str(e->path), auth, sq, e->sni ? e->sni : "null", sq,
 		decision_str(e->decision), reason_str(e->reason), uq, up[0] ? up : "null", uq,
 		(unsigned long long)e->bytes_up, (unsigned long long)e->bytes_down, hello_ms,
-		dns_ms, conn_ms, (unsigned long long)(e->now - e->t0), e->ech ? "true" : "false");
+		dns_ms, conn_ms, (unsigned long long)(e->now - e->t0), e->ech ? "true" : "false",
+		json_str(e->policy, pol, sizeof(pol)), json_str(e->user, user, sizeof(user)));
 	if (n > 0)
 		log_access(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }

@@ -42,6 +42,8 @@ struct access_entry {
 	uint64_t t_connect;  /* upstream connected */
 	uint64_t now;	     /* ended */
 	bool ech;	     /* the hello offered Encrypted Client Hello */
+	const char *policy;  /* the policy that decided, or NULL before one did */
+	const char *user;    /* CONNECT: the authenticated proxy user, or NULL */
 };
 
 /* seed: differs per thread, so that threads sample different connections. */

@@ -136,7 +136,13 @@ struct conn {
 	uint16_t connect_port; /* CONNECT: the authority's port */
 	char *sni;	       /* owned, exactly sni_len + 1 bytes; NULL before the hello */
 	char *host;	       /* owned: lower case name, or IP text; NULL unless CONNECT */
-	struct hs *hs;	       /* while resolving and connecting; owned */
+	char *user;	       /* owned: the authenticated proxy user (CONNECT), or NULL */
+	/*
+	 * Owned: the name of the policy that decided, or NULL before one did.
+	 * A copy, since the connection may outlive its configuration.
+	 */
+	char *policy;
+	struct hs *hs; /* while resolving and connecting; owned */
 	union addr up;
 	socklen_t up_len;
 	union addr peer;    /* the client, taken at accept: a reset socket forgets it */
@@ -330,6 +336,8 @@ static void access_line(const struct conn *c)
 		.t_connect = c->t_connect,
 		.now = c->w->now,
 		.ech = c->ech,
+		.policy = c->policy,
+		.user = c->user,
 	};
 	accesslog_write(&e);
 }
@@ -389,6 +397,8 @@ static void conn_finish(struct conn *c)
 	hs_put(c);
 	free(c->sni);
 	free(c->host);
+	free(c->user);
+	free(c->policy);
 	free(c);
 }
 
@@ -917,37 +927,93 @@ static void wait_more(struct conn *c, size_t want, enum reason eof)
 	arm_poll(c, OP_CIN, c->cfd, POLLIN | POLLRDHUP);
 }
 
+/* The client's address as sni/rules takes it: 16 bytes, IPv4 as IPv4-mapped. */
+static void peer16(const union addr *a, uint8_t out[16])
+{
+	if (a->sa.sa_family == AF_INET) {
+		memset(out, 0, 10);
+		out[10] = out[11] = 0xff;
+		memcpy(out + 12, &a->in.sin_addr, 4);
+	} else {
+		memcpy(out, &a->in6.sin6_addr, 16);
+	}
+}
+
 /*
- * The allowlist's verdict on name (at: what allowlist_lookup() found),
- * counted. True when the connection may go on: allowed, or let through by
- * audit mode.
+ * Whether policy p lets names off its list through: its own mode, else the
+ * listener's, else the top-level one. p indexes w->conf->policies, with the
+ * top-level allow's policy after them.
  */
-static bool gate(struct conn *c, long at, const char *name, size_t len)
+static bool audit_of(const struct conn *c, int p)
+{
+	const struct conf *cf = c->w->conf;
+	enum conf_mode m = (unsigned)p < cf->n_policies ? cf->policies[p].mode : CONF_MODE_DEFAULT;
+
+	if (!m)
+		m = c->l->cl->mode;
+	if (!m)
+		m = cf->mode;
+	return m == CONF_AUDIT;
+}
+
+/*
+ * The access policies' verdict on name (port: the CONNECT port, 0 on the
+ * TLS path), counted. RS_NONE when the connection may go on: allowed, or let
+ * through by its policy's audit mode; else why not. A CONNECT port must be
+ * in the entry's ports when it lists some, else in the listener's
+ * connect_ports, whatever the mode. An IP address (ip_literal) that no
+ * entry lists is refused in audit mode too: it names no host a policy
+ * could vouch for.
+ */
+static enum reason gate(struct conn *c, const char *name, size_t len, uint16_t port,
+			bool ip_literal)
 {
 	struct worker *w = c->w;
+	const struct rules *r = w->wc->rules;
+	bool ports_checked = false;
+	uint8_t a[16];
+	long at;
 
-	if (at >= 0) {
+	peer16(&c->peer, a);
+	int p = rules_match(r, (unsigned)(c->l - w->ls), a, c->user, c->user ? strlen(c->user) : 0);
+	if (p < 0)
+		return RS_NO_POLICY;
+	free(c->policy);
+	if (!(c->policy = strdup(rules_name(r, p))))
+		return RS_INTERNAL;
+	enum rules_verdict v =
+		rules_check(r, p, name, len, port, (int64_t)time(NULL), &at, &ports_checked);
+	if (port && !ports_checked && !port_allowed(c->l->cl, port))
+		v = RULES_PORT;
+	switch (v) {
+	case RULES_ALLOW:
 		c->allowed = true;
 		w->st.allowed++;
 		w->names[at]++;
-		return true;
+		return RS_NONE;
+	case RULES_PORT:
+		return RS_PORT_NOT_ALLOWED;
+	case RULES_NOT_LISTED:
+		if (ip_literal)
+			return RS_IP_LITERAL;
+		break;
+	case RULES_EXPIRED:
+		break;
 	}
 	pthread_mutex_lock(&w->mu);
 	topk_add(w->denied, name, len);
 	pthread_mutex_unlock(&w->mu);
-	enum conf_mode m = c->l->cl->mode ? c->l->cl->mode : w->conf->mode;
-	if (m != CONF_AUDIT)
-		return false;
+	if (!audit_of(c, p))
+		return v == RULES_EXPIRED ? RS_EXPIRED : RS_NOT_ALLOWED;
 	c->would_deny = true;
 	w->st.would_deny++;
-	return true;
+	return RS_NONE;
 }
 
 /* CONN_ST_HEAD: n bytes of the request head are in w->peek. */
 static void head_try(struct conn *c, size_t n)
 {
 	struct worker *w = c->w;
-	const struct conf_listener *cl = c->l->cl;
 	struct connect_req rq;
 	char body[320];
 
@@ -983,27 +1049,38 @@ static void head_try(struct conn *c, size_t n)
 	/* Credentials first: who may not use the proxy learns nothing of its policy. */
 	const struct proxy_auth *auth = w->wc->auth ? w->wc->auth[c->l - w->ls] : NULL;
 	if (auth) {
-		enum proxy_auth_result r = proxy_auth_check(auth, rq.auth, rq.auth_len);
+		const char *user;
+		enum proxy_auth_result r = proxy_auth_check_user(auth, rq.auth, rq.auth_len, &user);
 		if (r != PROXY_AUTH_OK) {
 			http_reply(c, 407, "proxy authentication required",
 				   r == PROXY_AUTH_MISSING ? RS_AUTH_REQUIRED : RS_AUTH_FAILED);
 			return;
 		}
+		if (!(c->user = strdup(user))) {
+			conn_end(c, RS_INTERNAL, true);
+			return;
+		}
 	}
-	if (!port_allowed(cl, rq.port)) {
+	enum reason why = gate(c, c->host, c->host_len, rq.port, rq.host_kind != CONNECT_HOST_NAME);
+	switch (why) {
+	case RS_NONE:
+		break;
+	case RS_PORT_NOT_ALLOWED:
 		snprintf(body, sizeof(body), "port %u is not allowed", rq.port);
-		http_reply(c, 403, body, RS_PORT_NOT_ALLOWED);
+		http_reply(c, 403, body, why);
 		return;
-	}
-	long at = allowlist_lookup(w->al, c->host, c->host_len);
-	if (at < 0 && rq.host_kind != CONNECT_HOST_NAME) {
-		/* An address names no host the allowlist could vouch for: only a listed one. */
-		http_reply(c, 403, "IP address targets are not allowed", RS_IP_LITERAL);
+	case RS_NO_POLICY:
+		http_reply(c, 403, "no policy applies to this client", why);
 		return;
-	}
-	if (!gate(c, at, c->host, c->host_len)) {
+	case RS_INTERNAL:
+		conn_end(c, why, true);
+		return;
+	case RS_IP_LITERAL:
+		http_reply(c, 403, "IP address targets are not allowed", why);
+		return;
+	default:
 		snprintf(body, sizeof(body), "%s is not on the allowlist", c->host);
-		http_reply(c, 403, body, RS_NOT_ALLOWED);
+		http_reply(c, 403, body, why);
 		return;
 	}
 	/* Exactly the head is consumed: whatever follows is the client's, and is relayed. */
@@ -1119,8 +1196,9 @@ static void hello_try(struct conn *c)
 		return;
 	}
 	c->t_hello = w->now;
-	if (!gate(c, allowlist_lookup(w->al, c->sni, c->sni_len), c->sni, c->sni_len)) {
-		conn_end(c, RS_NOT_ALLOWED, true);
+	enum reason why = gate(c, c->sni, c->sni_len, 0, false);
+	if (why != RS_NONE) {
+		conn_end(c, why, true);
 		return;
 	}
 	resolve(c);

@@ -51,7 +51,7 @@ enum state { ST_STARTING, ST_SERVING, ST_DRAINING };
 struct gen {
 	struct worker_config wc;
 	struct conf *conf;
-	struct allowlist *al;
+	struct rules *rules; /* owned: the access policies; wc.al is their union of names */
 	/* Owned: the one upstream policy of this generation; wc.policy lends it out. */
 	struct upstream_policy *policy;
 	struct proxy_auth **auth; /* per listener */
@@ -193,7 +193,7 @@ static void gen_free(struct gen *g)
 	for (unsigned i = 0; g->auth && i < g->conf->n_listeners; i++)
 		proxy_auth_free(g->auth[i]);
 	free(g->auth);
-	allowlist_free(g->al);
+	rules_free(g->rules);
 	conf_free(g->conf);
 	free(g);
 }
@@ -202,9 +202,8 @@ static void gen_free(struct gen *g)
 static struct gen *gen_build(struct conf *c, unsigned id, char *why, size_t len)
 {
 	struct gen *g = calloc(1, sizeof(*g));
-	enum allowlist_err aerr;
+	struct conf_error cerr;
 	const char *bad = NULL;
-	size_t badi;
 
 	if (!g) {
 		conf_free(c);
@@ -212,9 +211,8 @@ static struct gen *gen_build(struct conf *c, unsigned id, char *why, size_t len)
 		return NULL;
 	}
 	g->conf = c;
-	g->al = allowlist_build((const char *const *)c->allow, c->n_allow, &aerr, &badi);
-	if (!g->al) {
-		snprintf(why, len, "allowlist: %s", allowlist_strerror(aerr));
+	if (conf_build_rules(c, &g->rules, &cerr) < 0) {
+		conf_error_str(&cerr, why, len);
 		gen_free(g);
 		return NULL;
 	}
@@ -260,7 +258,8 @@ static struct gen *gen_build(struct conf *c, unsigned id, char *why, size_t len)
 		}
 	}
 	g->wc.conf = c;
-	g->wc.al = g->al;
+	g->wc.rules = g->rules;
+	g->wc.al = rules_allowlist(g->rules);
 	g->wc.policy = g->policy;
 	g->wc.auth = (const struct proxy_auth *const *)g->auth;
 	g->wc.gen = id;
@@ -407,8 +406,10 @@ static void reload(struct gw *gw, const char *why)
 	pipepool_set_budget(g->conf->relay.pipe_memory_max);
 	for (unsigned i = 0; i < gw->n; i++)
 		worker_set_config(gw->ws[i], &g->wc);
-	log_msg(CONF_LOG_INFO, "reload (%s): generation %u, %zu allowed names, mode %s", why,
-		g->wc.gen, allowlist_count(g->al), conf_mode_str(g->conf->mode));
+	log_msg(CONF_LOG_INFO,
+		"reload (%s): generation %u, %zu allowed names in %u policies, mode %s", why,
+		g->wc.gen, allowlist_count(g->wc.al), rules_count(g->rules),
+		conf_mode_str(g->conf->mode));
 	return;
 failed:
 	pthread_mutex_lock(&gw->mu);
@@ -516,7 +517,7 @@ static void cb_metrics(void *arg, struct admin_buf *b)
 		.ws = gw->ws,
 		.n = gw->n,
 		.conf = gw->cur->conf,
-		.al = gw->cur->al,
+		.al = gw->cur->wc.al,
 		.gen = gw->cur->wc.gen,
 		.plan = &gw->plan,
 		.started_at = gw->started_at,
@@ -855,7 +856,7 @@ int gateway_run(struct conf *c, gateway_load_fn load, void *arg)
 		fprintf(stderr,
 			"snigate: ready: %u threads (%s), %zu allowed names, listening on %s, "
 			"admin %s, control %s, mode %s\n",
-			n, gw.plan.why, allowlist_count(gw.cur->al), lst, adm, ctl,
+			n, gw.plan.why, allowlist_count(gw.cur->wc.al), lst, adm, ctl,
 			conf_mode_str(c->mode));
 		watch_start(&gw.watch, c);
 		serve(&gw, sfd);

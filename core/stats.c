@@ -72,6 +72,10 @@ const char *reason_str(enum reason r)
 		return "auth_failed";
 	case RS_SNI_MISMATCH:
 		return "sni_mismatch";
+	case RS_NO_POLICY:
+		return "no_policy";
+	case RS_EXPIRED:
+		return "expired";
 	default:
 		return NULL;
 	}

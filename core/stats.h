@@ -47,6 +47,8 @@ enum reason {
 	RS_AUTH_REQUIRED,    /* CONNECT: no Proxy-Authorization (407) */
 	RS_AUTH_FAILED,	     /* CONNECT: wrong or malformed credentials (407) */
 	RS_SNI_MISMATCH,     /* CONNECT: the ClientHello names another host than the CONNECT */
+	RS_NO_POLICY,	     /* no policy matches the connection (policies[].match) */
+	RS_EXPIRED,	     /* the policy's entry for the name is past its expires */
 	RS__COUNT
 };
 

@@ -16,6 +16,7 @@
 #include "core/topk.h"
 #include "resolver/policy.h"
 #include "sni/connect.h"
+#include "sni/rules.h"
 #include "resolver/resolver.h"
 
 struct worker;
@@ -27,6 +28,8 @@ struct worker;
  */
 struct worker_config {
 	const struct conf *conf;
+	/* The access policies; al is their union of names (rules_allowlist()). */
+	const struct rules *rules;
 	const struct allowlist *al;
 	/*
 	 * Where allowed names may connect; never NULL. Borrowed, like the rest:

@@ -89,6 +89,12 @@ static bool ascii_case_eq(const uint8_t *p, size_t n, const char *lc)
 enum proxy_auth_result proxy_auth_check(const struct proxy_auth *a, const uint8_t *value,
 					size_t len)
 {
+	return proxy_auth_check_user(a, value, len, NULL);
+}
+
+enum proxy_auth_result proxy_auth_check_user(const struct proxy_auth *a, const uint8_t *value,
+					     size_t len, const char **user)
+{
 	/*
 	 * The decoder wants room for n / 4 * 3 bytes, padding counted, so a
 	 * value at the limit needs up to 2 bytes more than it decodes to.
@@ -96,9 +102,11 @@ enum proxy_auth_result proxy_auth_check(const struct proxy_auth *a, const uint8_
 	uint8_t text[PROXY_AUTH_MAX_USER_PASS + 3];
 	uint8_t hash[SHA256_LEN];
 	unsigned match = 0;
-	size_t i, j;
+	size_t i, j, who = 0;
 	long n;
 
+	if (user)
+		*user = NULL;
 	if (!value)
 		return PROXY_AUTH_MISSING;
 	/* RFC 9110 11.1: the scheme is case-insensitive; 11.4: token68 after 1*SP. */
@@ -124,9 +132,14 @@ enum proxy_auth_result proxy_auth_check(const struct proxy_auth *a, const uint8_
 		for (j = 0; j < SHA256_LEN; j++)
 			diff |= (unsigned)(a->v[i].hash[j] ^ hash[j]);
 		/* 1 when diff == 0, without a branch on it. */
-		match |= ((diff | (0u - diff)) >> (sizeof(unsigned) * 8 - 1)) ^ 1u;
+		unsigned m = ((diff | (0u - diff)) >> (sizeof(unsigned) * 8 - 1)) ^ 1u;
+		size_t mask = 0 - (size_t)m;
+		match |= m;
+		who = (who & ~mask) | (i & mask);
 	}
 	explicit_bzero(hash, sizeof(hash));
+	if (match && user)
+		*user = a->v[who].user;
 	return match ? PROXY_AUTH_OK : PROXY_AUTH_WRONG;
 }
 

@@ -71,6 +71,14 @@ enum proxy_auth_result {
 enum proxy_auth_result proxy_auth_check(const struct proxy_auth *a, const uint8_t *value,
 					size_t len);
 
+/*
+ * The same, and on PROXY_AUTH_OK *user (may be NULL) points at the user
+ * that matched, owned by a; which entry matched is picked without a
+ * branch, so the compare stays constant time.
+ */
+enum proxy_auth_result proxy_auth_check_user(const struct proxy_auth *a, const uint8_t *value,
+					     size_t len, const char **user);
+
 /* "ok", "missing", "scheme", "malformed", "wrong": for logs and counters. */
 const char *proxy_auth_result_str(enum proxy_auth_result r);
 

@@ -46,7 +46,7 @@ struct rules_entry {
 	const char *name;     /* "api.github.com", "*.example.com"; the allowlist's rule */
 	const uint16_t *ports; /* CONNECT ports this name may be reached on; NULL/0: the listener's */
 	unsigned n_ports;      /* 0..RULES_MAX_PORTS */
-	int64_t expires;       /* Unix seconds after which the entry no longer matches; 0: never */
+	int64_t expires;       /* Unix seconds from which the entry no longer matches; 0: never */
 };
 
 struct rules_policy {

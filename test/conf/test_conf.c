@@ -18,6 +18,7 @@
 #include "conf/conf.h"
 #include "conf/dump.h"
 #include "test/conf/reference.h"
+#include "sni/rules.h"
 
 static const char *data_path(const char *name)
 {
@@ -594,10 +595,10 @@ static const struct bad bad_files[] = {
 	{"bad_unknown_key.yaml", 6, "timeouts.conect",
 	 "unknown key (known here: client_hello, connect, dns, idle"},
 	{"bad_unknown_top.yaml", 2, "listener",
-	 "unknown key (known here: threads, cpu_affinity, mode, listeners, allow, resolver, upstream, "
-	 "timeouts, limits, relay, admin, drain, log)"},
+	 "unknown key (known here: threads, cpu_affinity, mode, listeners, allow, policies, resolver, "
+	 "upstream, timeouts, limits, relay, admin, drain, log)"},
 	{"bad_unknown_listener_key.yaml", 6, "listeners[1].upstream",
-	 "unknown key (known here: address, upstream_port, protocol"},
+	 "unknown key (known here: name, address, upstream_port, protocol"},
 	{"bad_port_zero.yaml", 2, "listeners[0].address",
 	 "\"127.0.0.1:0\" has no valid port (1..65535) after the ':'"},
 	{"bad_port_high.yaml", 4, "listeners[1].address",
@@ -995,6 +996,175 @@ Test(cli, add_allow)
 
 /* The file, then the command line on top, as core/main.c does it. */
 /* The flags go through the rows: the file's parsing, range and messages. */
+/* ---- policies ---- */
+
+static const char policies_text[] =
+	"listeners:\n"
+	"  - {name: main, address: 127.0.0.1:8443}\n"
+	"  - {name: side, address: 127.0.0.1:8444}\n"
+	"policies:\n"
+	"  - name: review\n"
+	"    match: {sources: [10.42.1.0/24], listeners: [main]}\n"
+	"    allow: [api.github.com, \"*.githubusercontent.com\"]\n"
+	"  - name: dev\n"
+	"    match:\n"
+	"      sources: 10.42.2.0/24\n"
+	"      proxy_users: [ci, alice]\n"
+	"    mode: audit\n"
+	"    allow:\n"
+	"      - registry.npmjs.org\n"
+	"      - {name: git.example.com, ports: [443, 22], owner: platform,\n"
+	"         expires: 2027-03-01T00:00:00Z}\n"
+	"      - {name: b.example.com, expires: \"2027-03-01T01:00:00+01:00\"}\n"
+	"allow: [fallback.example]\n";
+
+Test(policies, load_in_order_with_their_entries)
+{
+	struct conf_error err = {0};
+	struct conf *c = load_str(policies_text, &err);
+
+	cr_assert_not_null(c, "%s", err_str(&err));
+	cr_assert_eq(conf_validate(c, &err), 0, "%s", err_str(&err));
+	cr_assert_str_eq(c->listeners[1].name, "side");
+	cr_assert_eq(c->n_policies, 2);
+	const struct conf_policy *r = &c->policies[0], *d = &c->policies[1];
+	cr_assert_str_eq(r->name, "review");
+	cr_assert_eq(r->line, 5);
+	cr_assert_eq(r->mode, CONF_MODE_DEFAULT);
+	cr_assert_eq(r->n_sources, 1);
+	cr_assert_str_eq(r->listeners[0], "main");
+	cr_assert_eq(r->n_users, 0);
+	cr_assert_eq(r->n_allow, 2);
+	cr_assert_str_eq(r->allow[1].name, "*.githubusercontent.com");
+	cr_assert_eq(d->mode, CONF_AUDIT);
+	cr_assert_str_eq(d->sources[0], "10.42.2.0/24", "a single value is a list of one");
+	cr_assert_eq(d->n_users, 2);
+	cr_assert_str_eq(d->users[1], "alice");
+	cr_assert_eq(d->n_allow, 3);
+	const struct conf_allow *g = &d->allow[1];
+	cr_assert_str_eq(g->name, "git.example.com");
+	cr_assert_eq(g->n_ports, 2);
+	cr_assert_eq(g->ports[1], 22);
+	cr_assert_str_eq(g->owner, "platform");
+	cr_assert_eq(g->expires, 1803859200); /* date -d 2027-03-01T00:00:00Z +%s */
+	cr_assert_eq(g->line, 15);
+	cr_assert_eq(d->allow[2].expires, 1803859200, "an offset is taken off");
+
+	/* The top-level allow is one more policy, last, that matches everything. */
+	struct rules *rl;
+	cr_assert_eq(conf_build_rules(c, &rl, &err), 0, "%s", err_str(&err));
+	cr_assert_eq(rules_count(rl), 3);
+	cr_assert_str_eq(rules_name(rl, 2), CONF_DEFAULT_POLICY);
+	uint8_t a[16] = {[10] = 0xff, [11] = 0xff, 10, 42, 1, 7};
+	cr_assert_eq(rules_match(rl, 0, a, NULL, 0), 0);
+	cr_assert_eq(rules_match(rl, 1, a, NULL, 0), 2, "review is for listener main only");
+	a[14] = 2;
+	cr_assert_eq(rules_match(rl, 1, a, NULL, 0), 2, "dev needs a proxy user");
+	cr_assert_eq(rules_match(rl, 1, a, "ci", 2), 1);
+	rules_free(rl);
+	conf_free(c);
+}
+
+Test(policies, without_a_top_level_allow_no_match_is_no_policy)
+{
+	struct conf_error err = {0};
+	struct conf *c = load_str("listeners: [{address: 127.0.0.1:8443}]\n"
+				  "policies: [{name: only, match: {sources: [127.0.0.2]}, "
+				  "allow: [a.example]}]\n",
+				  &err);
+	struct rules *rl;
+
+	cr_assert_not_null(c, "%s", err_str(&err));
+	cr_assert_eq(conf_validate(c, &err), 0, "no top-level allow is fine with policies: %s",
+		     err_str(&err));
+	cr_assert_eq(conf_build_rules(c, &rl, &err), 0, "%s", err_str(&err));
+	cr_assert_eq(rules_count(rl), 1);
+	uint8_t a[16] = {[10] = 0xff, [11] = 0xff, 127, 0, 0, 3};
+	cr_assert_eq(rules_match(rl, 0, a, NULL, 0), -1);
+	rules_free(rl);
+	conf_free(c);
+}
+
+Test(policies, every_mistake_names_its_line_and_field)
+{
+	static const struct {
+		const char *text;
+		unsigned line;
+		const char *field, *msg;
+	} t[] = {
+		{"policies: {name: x}\n", 1, "policies", "expected a list of policies"},
+		{"policies:\n  - name: x\n    alow: [a.com]\n", 3, "policies[0].alow",
+		 "unknown key (known here: name, match, mode, allow)"},
+		{"policies:\n  - name: x\n    match: {source: [10.0.0.0/8]}\n    allow: [a.com]\n",
+		 3, "policies[0].match.source",
+		 "unknown key (known here: listeners, sources, proxy_users)"},
+		{"policies:\n  - match: {}\n    allow: [a.com]\n", 2, "policies[0]",
+		 "a policy needs a name"},
+		{"policies:\n  - {name: x, match: {sources: [10.0.0.1/8]}, allow: [a.com]}\n", 2,
+		 "policies[0].match.sources[0]", "has bits set past the prefix length"},
+		{"policies:\n  - {name: x, match: {listeners: [nope]}, allow: [a.com]}\n", 2,
+		 "policies[0].match.listeners[0]", "\"nope\" is the name of no listener"},
+		{"policies:\n  - {name: x, match: {sources: [10.0.0.0/8]}, allow: [a.com]}\n"
+		 "  - {name: x, allow: [b.com]}\n",
+		 3, "policies[1].name", "\"x\" is already the name of policies[0]"},
+		{"allow: [c.com]\npolicies:\n  - {name: default, allow: [a.com]}\n", 3,
+		 "policies[0].name", "is the name of the top-level allow's policy"},
+		{"policies:\n  - {name: \"a b\", allow: [a.com]}\n", 2, "policies[0].name",
+		 "a policy name is 1..63 of"},
+		{"policies:\n  - {name: x, match: {sources: [10.0.0.0/8]}}\n", 2,
+		 "policies[0].allow", "no names: every connection it matches would be reset"},
+		{"policies:\n  - name: x\n    allow:\n      - {name: a.com, expires: tomorrow}\n",
+		 4, "policies[0].allow[0].expires", "\"tomorrow\" is not an RFC 3339 time"},
+		{"policies:\n  - name: x\n    allow:\n      - {name: a.com, expires: 2027-02-30T00:00:00Z}\n",
+		 4, "policies[0].allow[0].expires", "is not an RFC 3339 time"},
+		{"policies:\n  - name: x\n    allow:\n      - {name: a.com, ports: [0]}\n", 4,
+		 "policies[0].allow[0].ports[0]", "0 is out of range (1..65535)"},
+		{"policies:\n  - name: x\n    allow:\n      - {ports: [443]}\n", 4,
+		 "policies[0].allow[0]", "an entry needs a name"},
+		{"policies:\n  - name: x\n    allow:\n      - \"a..com\"\n", 4,
+		 "policies[0].allow[0]", "is not a valid name"},
+		{"policies:\n  - {name: wide, match: {sources: [10.0.0.0/8]}, allow: [a.com]}\n"
+		 "  - {name: narrow, match: {sources: [10.1.0.0/16]}, allow: [b.com]}\n",
+		 3, "policies[1]",
+		 "policy \"narrow\" can never match: \"wide\" (policies[0]) comes first"},
+		{"policies:\n  - {name: x, match: {proxy_users: [\"a:b\"]}, allow: [a.com]}\n", 2,
+		 "policies[0].match.proxy_users[0]", "a user name has no ':'"},
+		{"listeners:\n  - {name: m, address: 127.0.0.1:1}\n  - {name: m, address: 127.0.0.1:2}\n"
+		 "allow: [a.com]\n",
+		 3, "listeners[1].name", "\"m\" is already the name of listeners[0]"},
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct conf_error err = {0};
+		char text[512];
+		snprintf(text, sizeof(text), "%s%s",
+			 strstr(t[i].text, "listeners:") ? ""
+							 : "listeners: [{address: 127.0.0.1:9}]\n",
+			 t[i].text);
+		struct conf *c = load_str(text, &err);
+		if (c && !conf_validate(c, &err))
+			cr_assert_fail("case %zu loaded:\n%s", i, text);
+		unsigned want = t[i].line + (strstr(t[i].text, "listeners:") ? 0 : 1);
+		cr_assert_eq(err.line, want, "case %zu: %s", i, err_str(&err));
+		cr_assert_str_eq(err.field, t[i].field, "case %zu: %s", i, err_str(&err));
+		cr_assert(strstr(err.msg, t[i].msg), "case %zu: %s", i, err_str(&err));
+		conf_free(c);
+	}
+}
+
+/* An empty policy is a way to learn what a group of clients reaches: audit only. */
+Test(policies, an_empty_policy_is_fine_in_audit_mode)
+{
+	struct conf_error err = {0};
+	struct conf *c = load_str("listeners: [{address: 127.0.0.1:9}]\n"
+				  "policies: [{name: learn, mode: audit}]\n",
+				  &err);
+
+	cr_assert_not_null(c, "%s", err_str(&err));
+	cr_assert_eq(conf_validate(c, &err), 0, "%s", err_str(&err));
+	conf_free(c);
+}
+
 Test(cli, set_by_path)
 {
 	struct conf_error err = {0};

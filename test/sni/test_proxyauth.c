@@ -281,6 +281,26 @@ Test(proxy_auth, check)
 }
 
 /* The limit is on the decoded "user:password": 512 bytes pass the decoder, 513 do not. */
+/* Which user matched: what a policy's proxy_users is checked against. */
+Test(proxy_auth, check_user_says_who)
+{
+	struct proxy_auth *a = two_users();
+	const char *who = "x";
+
+	cr_assert_eq(proxy_auth_check_user(a, flush("Basic YWxpY2U6czNjcmV0", 22), 22, &who),
+		     PROXY_AUTH_OK);
+	cr_assert_str_eq(who, "alice");
+	cr_assert_eq(proxy_auth_check_user(a, flush("Basic dTpw", 10), 10, &who), PROXY_AUTH_OK);
+	cr_assert_str_eq(who, "u");
+	cr_assert_eq(proxy_auth_check_user(a, flush("Basic dTpx", 10), 10, &who),
+		     PROXY_AUTH_WRONG);
+	cr_assert_null(who, "no user on a failure");
+	cr_assert_eq(proxy_auth_check_user(a, NULL, 0, &who), PROXY_AUTH_MISSING);
+	cr_assert_null(who);
+	cr_assert_eq(proxy_auth_check_user(a, flush("Basic dTpw", 10), 10, NULL), PROXY_AUTH_OK);
+	proxy_auth_free(a);
+}
+
 Test(proxy_auth, user_pass_limit)
 {
 	static const char b64[] =

@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Policies per workload, with real clients: curl from two loopback source
+ * addresses (127.0.0.2 and 127.0.0.3, which Linux routes to lo without any
+ * set-up), and curl through HTTP CONNECT as two proxy users. The first
+ * policy that matches decides; one that none matches is a reset with
+ * reason no_policy; the access line names the policy and the user.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <criterion/criterion.h>
+
+#include "test/integration/harness.h"
+
+static void setup(void)
+{
+	h_start_unbound();
+	h_start_s_server();
+}
+
+TestSuite(policies, .init = setup, .fini = h_teardown, .timeout = 120);
+
+/* alice:s3cret and bob:hunter2, as `printf %s alice:s3cret | sha256sum` gives them. */
+#define ALICE_HASH "1fe25d9a2d615222be6f64cccdf98ccb67023a1b492f090876ad1bf896833f04"
+#define BOB_HASH   "d1821c3f59d1c8bf4047bc688d2f23d25eb1161ffd863fe9e6993724e582395b"
+
+static struct h_gw start(const char *body)
+{
+	char conf[256], text[4096];
+	int port = h_free_port();
+
+	h_path(conf, sizeof(conf), "policies.yaml");
+	snprintf(text, sizeof(text),
+		 "listeners:\n"
+		 "  - name: main\n"
+		 "    address: 127.0.0.1:%d\n"
+		 "    upstream_port: %d\n"
+		 "    connect_ports: [%d]\n"
+		 "%s"
+		 "resolver:\n"
+		 "  forwarders: [\"127.0.0.1:%d\"]\n"
+		 "upstream:\n"
+		 "  allow: [127.0.0.0/8]\n"
+		 "timeouts: {client_hello: 2s, connect: 2s}\n",
+		 port, H.tls_port, H.tls_port, body, H.dns_port);
+	h_write_file(conf, text);
+	const char *args[] = {"-c", conf, "--threads", "2", NULL};
+	return h_snigate_args(port, args);
+}
+
+/* curl from source address src to https://host/ through the gateway; the HTTP code or -exit. */
+static int curl_from(const struct h_gw *g, const char *src, const char *host, char *err, size_t len)
+{
+	char connect_to[128], url[128], body[300];
+	struct h_proc *p;
+
+	h_make_cert();
+	snprintf(connect_to, sizeof(connect_to), "%s:443:127.0.0.1:%d", host, g->port);
+	snprintf(url, sizeof(url), "https://%s/", host);
+	h_path(body, sizeof(body), "body");
+	const char *argv[] = {"curl", "-sS",	      "--max-time", "10",	    "--interface",
+			      src,    "--connect-to", connect_to,   "--cacert",	    H.cert,
+			      "-o",   body,	      "-w",	    "%{http_code}", url,
+			      NULL};
+	int rc = h_run("curl", argv, NULL, 20000, &p);
+	snprintf(err, len, "%s", h_read_file(p->err));
+	return rc ? -rc : atoi(h_read_file(p->out));
+}
+
+/* curl as user through the gateway's HTTP CONNECT to host; the HTTP code or -exit. */
+static int curl_as(const struct h_gw *g, const char *userinfo, const char *host, char *err,
+		   size_t len)
+{
+	char proxy[160], url[128], body[300];
+	struct h_proc *p;
+
+	h_make_cert();
+	snprintf(proxy, sizeof(proxy), "http://%s@127.0.0.1:%d", userinfo, g->port);
+	snprintf(url, sizeof(url), "https://%s:%d/", host, H.tls_port);
+	h_path(body, sizeof(body), "body");
+	const char *argv[] = {"curl", "-sS", "--max-time", "10", "-x",		 proxy, "--cacert",
+			      H.cert, "-o",  body,	   "-w", "%{http_code}", url,	NULL};
+	int rc = h_run("curl", argv, NULL, 20000, &p);
+	snprintf(err, len, "%s", h_read_file(p->err));
+	return rc ? -rc : atoi(h_read_file(p->out));
+}
+
+static void expect_line(const struct h_gw *g, const char *const needles[])
+{
+	char line[2048];
+
+	if (h_log_wait(g, needles, 5000, line, sizeof(line)))
+		return;
+	cr_assert_fail("no access line with %s and %s; the log is:\n%s", needles[0],
+		       needles[1] ? needles[1] : "", h_read_file(g->p->out));
+}
+
+Test(policies, the_source_address_picks_the_policy)
+{
+	struct h_gw g = start("policies:\n"
+			      "  - name: review\n"
+			      "    match: {sources: [127.0.0.2/32]}\n"
+			      "    allow: [allowed.test]\n"
+			      "  - name: dev\n"
+			      "    match: {sources: [127.0.0.3]}\n"
+			      "    allow: [x.wild.test]\n");
+	char err[2048];
+
+	cr_assert_eq(curl_from(&g, "127.0.0.2", "allowed.test", err, sizeof(err)), 200, "%s", err);
+	const char *a[] = {"\"sni\":\"allowed.test\"", "\"policy\":\"review\"",
+			   "\"decision\":\"allow\"", NULL};
+	expect_line(&g, a);
+
+	/* dev may not reach review's name, and review may not reach dev's. */
+	cr_assert_lt(curl_from(&g, "127.0.0.3", "allowed.test", err, sizeof(err)), 0);
+	const char *b[] = {"\"client\":\"127.0.0.3:", "\"policy\":\"dev\"",
+			   "\"reason\":\"not_allowed\"", NULL};
+	expect_line(&g, b);
+	cr_assert_lt(curl_from(&g, "127.0.0.2", "x.wild.test", err, sizeof(err)), 0);
+	cr_assert_eq(curl_from(&g, "127.0.0.3", "x.wild.test", err, sizeof(err)), 200, "%s", err);
+
+	/* 127.0.0.1 is in no policy and there is no top-level allow: no_policy. */
+	cr_assert_lt(curl_from(&g, "127.0.0.1", "allowed.test", err, sizeof(err)), 0);
+	const char *c[] = {"\"client\":\"127.0.0.1:", "\"reason\":\"no_policy\"", "\"policy\":null",
+			   NULL};
+	expect_line(&g, c);
+	cr_assert_eq(h_snigate_stop(&g), 0);
+}
+
+Test(policies, the_top_level_allow_catches_the_rest_and_audit_is_per_policy)
+{
+	struct h_gw g = start("policies:\n"
+			      "  - name: learn\n"
+			      "    match: {sources: [127.0.0.3/32]}\n"
+			      "    mode: audit\n"
+			      "allow: [allowed.test]\n");
+	char err[2048];
+
+	/* The audit policy lets a name off every list through, and says so. */
+	cr_assert_eq(curl_from(&g, "127.0.0.3", "x.wild.test", err, sizeof(err)), 200, "%s", err);
+	const char *a[] = {"\"sni\":\"x.wild.test\"", "\"decision\":\"would_deny\"",
+			   "\"policy\":\"learn\"", NULL};
+	expect_line(&g, a);
+	/* Anyone else falls to the top-level allow, enforced. */
+	cr_assert_eq(curl_from(&g, "127.0.0.2", "allowed.test", err, sizeof(err)), 200, "%s", err);
+	const char *b[] = {"\"client\":\"127.0.0.2:", "\"policy\":\"default\"", NULL};
+	expect_line(&g, b);
+	cr_assert_lt(curl_from(&g, "127.0.0.2", "x.wild.test", err, sizeof(err)), 0);
+	cr_assert_eq(h_snigate_stop(&g), 0);
+}
+
+Test(policies, the_proxy_user_picks_the_policy_and_entries_carry_ports_and_expiry)
+{
+	char users[256], body[2048], past[64];
+	time_t t = time(NULL) - 3600;
+	struct tm tm;
+
+	strftime(past, sizeof(past), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+	h_path(users, sizeof(users), "users");
+	h_write_file(users, "alice:{SHA256}" ALICE_HASH "\n"
+			    "bob:{SHA256}" BOB_HASH "\n");
+	snprintf(body, sizeof(body),
+		 "    proxy_auth_file: %s\n"
+		 "policies:\n"
+		 "  - name: ci\n"
+		 "    match: {proxy_users: [alice]}\n"
+		 "    allow:\n"
+		 "      - allowed.test\n"
+		 "      - {name: a.b.wild.test, expires: \"%s\", owner: platform}\n"
+		 "  - name: other\n"
+		 "    match: {proxy_users: [bob]}\n"
+		 "    allow: [{name: x.wild.test, ports: [1]}]\n",
+		 users, past);
+	struct h_gw g = start(body);
+	char err[2048];
+
+	cr_assert_eq(curl_as(&g, "alice:s3cret", "allowed.test", err, sizeof(err)), 200, "%s", err);
+	const char *a[] = {"\"user\":\"alice\"", "\"policy\":\"ci\"", "\"decision\":\"allow\"",
+			   NULL};
+	expect_line(&g, a);
+	/* An entry past its expiry no longer matches, with its own reason. */
+	cr_assert_lt(curl_as(&g, "alice:s3cret", "a.b.wild.test", err, sizeof(err)), 0);
+	cr_assert(strstr(err, "403"), "%s", err);
+	const char *b[] = {"\"authority\":\"a.b.wild.test:", "\"reason\":\"expired\"", NULL};
+	expect_line(&g, b);
+	/* bob's policy lists x.wild.test on port 1 only: its ports replace the listener's. */
+	cr_assert_lt(curl_as(&g, "bob:hunter2", "x.wild.test", err, sizeof(err)), 0);
+	const char *c[] = {"\"user\":\"bob\"", "\"reason\":\"port_not_allowed\"",
+			   "\"policy\":\"other\"", NULL};
+	expect_line(&g, c);
+	/* and bob's policy is not alice's. */
+	cr_assert_lt(curl_as(&g, "bob:hunter2", "allowed.test", err, sizeof(err)), 0);
+	const char *d[] = {"\"user\":\"bob\"", "\"reason\":\"not_allowed\"", NULL};
+	expect_line(&g, d);
+	cr_assert_eq(h_snigate_stop(&g), 0);
+}
