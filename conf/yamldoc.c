@@ -270,7 +270,7 @@ static unsigned alias_line(struct walk *w)
 		else if (b[i] == '#' && (!i || isspace((unsigned char)b[i - 1])))
 			while (i + 1 < w->y->len && b[i + 1] != '\n')
 				i++;
-		else if (b[i] == '*' && (!i || strchr(" \t\n[{,:-?", b[i - 1]))) {
+		else if (b[i] == '*' && (!i || strchr(" \t\r\n[{,:-?", b[i - 1]))) {
 			w->end = i + 1;
 			return line;
 		}
@@ -317,10 +317,12 @@ static int walk_node(struct walk *w, const yaml_node_t *n, size_t plen, unsigned
 			const char *key = conf_yaml_scalar(k);
 
 			w->path[plen] = '\0';
-			if (seen(w, k))
-				return conf_error_set(w->err, -EINVAL, w->file, alias_line(w),
-						      w->path,
+			if (seen(w, k)) {
+				unsigned at = alias_line(w);
+				return conf_error_set(w->err, -EINVAL, w->file,
+						      at ? at : conf_yaml_line(k), w->path,
 						      "keys must be plain names, not aliases");
+			}
 			if (!key)
 				return conf_error_set(w->err, -EINVAL, w->file, conf_yaml_line(k),
 						      w->path, "keys must be plain names, not %s",
