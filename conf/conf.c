@@ -82,6 +82,7 @@
 #define PIPE_MEMORY_MAX (1024 * GIB)
 
 #define DEFAULT_UPSTREAM_PORT 443
+#define EXPIRY_WARN_S	      (7 * 24 * 3600) /* an entry this close to expiring is warned about */
 #define DEFAULT_RESOLV_CONF   "/etc/resolv.conf"
 
 /* ------------------------------------------------------------------------ */
@@ -1931,6 +1932,34 @@ static int rules_spec(const struct conf *c, struct rules_spec *rs)
 	return 0;
 }
 
+int conf_names(const struct conf *c, const char ***names, unsigned **lines, unsigned *n)
+{
+	unsigned total = c->n_allow, k = 0;
+
+	for (unsigned i = 0; i < c->n_policies; i++)
+		total += c->policies[i].n_allow;
+	*names = calloc(total + 1, sizeof(**names));
+	*lines = calloc(total + 1, sizeof(**lines));
+	if (!*names || !*lines) {
+		free(*names);
+		free(*lines);
+		*names = NULL;
+		*lines = NULL;
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < c->n_allow; i++, k++) {
+		(*names)[k] = c->allow[i];
+		(*lines)[k] = c->allow_lines ? c->allow_lines[i] : 0;
+	}
+	for (unsigned i = 0; i < c->n_policies; i++)
+		for (unsigned j = 0; j < c->policies[i].n_allow; j++, k++) {
+			(*names)[k] = c->policies[i].allow[j].name;
+			(*lines)[k] = c->policies[i].allow[j].line;
+		}
+	*n = total;
+	return 0;
+}
+
 int conf_build_rules(const struct conf *c, struct rules **out, struct conf_error *err)
 {
 	struct conf_error dummy;
@@ -2938,6 +2967,14 @@ static int policy_entry(struct ectx *x, struct conf_yaml *y, const yaml_node_t *
 	if (t && parse_rfc3339(t, &e->expires))
 		return fail(x, line_of(x, p), p,
 			    "%s is not an RFC 3339 time (write 2027-03-01T00:00:00Z)", Q(t));
+	/* Said at every load and --check, so a list is pruned before it bites. */
+	int64_t left = e->expires ? e->expires - (int64_t)time(NULL) : INT64_MAX;
+	if (left <= 0)
+		return warn(x, line_of(x, p), p, "%s has expired: %s no longer matches", t,
+			    Q(e->name));
+	if (left < EXPIRY_WARN_S)
+		return warn(x, line_of(x, p), p, "%s: %s stops matching in %lld h", t, Q(e->name),
+			    (long long)(left + 3599) / 3600);
 	return 0;
 }
 

@@ -389,6 +389,14 @@ int conf_mode_parse(const char *s, enum conf_mode *out); /* 0 or -EINVAL */
 const char *conf_log_level_str(enum conf_log_level l);		   /* "error" ... "debug" */
 int conf_log_level_parse(const char *s, enum conf_log_level *out); /* 0 or -EINVAL */
 
+/*
+ * Every name the configuration allows in any policy: the top-level allow,
+ * then each policy's entries in order, duplicates kept. *names points into
+ * c and *lines holds each one's source line (0: the command line); free
+ * both arrays (not the names). 0 or -ENOMEM.
+ */
+int conf_names(const struct conf *c, const char ***names, unsigned **lines, unsigned *n);
+
 /* The name of the policy that the top-level allow is. */
 #define CONF_DEFAULT_POLICY "default"
 

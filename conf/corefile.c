@@ -165,6 +165,8 @@ int corefile_generate(const struct conf *c, const struct corefile_opts *o, char 
 {
 	char *gw = NULL, *buf = NULL, **seen = NULL;
 	size_t len = 0, n_seen = 0;
+	const char **names = NULL;
+	unsigned *lines = NULL, n_names = 0;
 	const char *zone;
 	FILE *f = NULL;
 	int rc = 0;
@@ -196,7 +198,9 @@ int corefile_generate(const struct conf *c, const struct corefile_opts *o, char 
 			goto out;
 		}
 	}
-	if (!(f = open_memstream(&buf, &len)) || !(seen = calloc(c->n_allow + 1, sizeof(*seen)))) {
+	/* Every policy's names: DNS must send each of them to the gateway. */
+	if (conf_names(c, &names, &lines, &n_names) ||
+	    !(f = open_memstream(&buf, &len)) || !(seen = calloc(n_names + 1, sizeof(*seen)))) {
 		rc = nomem(err);
 		goto out;
 	}
@@ -213,8 +217,8 @@ int corefile_generate(const struct conf *c, const struct corefile_opts *o, char 
 		gw);
 	fprintf(f, ". {\n    errors\n    health :8080 {\n        lameduck 5s\n    }\n"
 		   "    ready :8181\n    reload\n");
-	for (unsigned i = 0; i < c->n_allow; i++) {
-		char *name = norm_name(c->allow[i]);
+	for (unsigned i = 0; i < n_names; i++) {
+		char *name = norm_name(names[i]);
 		bool dup = false;
 		if (!name) {
 			rc = nomem(err);
@@ -250,6 +254,8 @@ out:
 	for (size_t j = 0; j < n_seen; j++)
 		free(seen[j]);
 	free(seen);
+	free(names);
+	free(lines);
 	free(gw);
 	if (rc) {
 		free(buf);
@@ -621,35 +627,38 @@ int corefile_diff(const struct conf *c, const struct corefile *cf, const char *g
 {
 	struct corefile_drift *v = NULL;
 	size_t nv = 0;
-	char **names = calloc(c->n_allow + 1, sizeof(*names));
+	const char **all = NULL;
+	unsigned *lines = NULL, n_all = 0;
+	char **names = NULL;
 	char *gw = gateway ? norm_name(gateway) : NULL;
 	int rc = 0;
 
 	*out = NULL;
 	*n = 0;
-	if (!names || (gateway && !gw)) {
+	/* Every policy's names, as the Corefile must send each to the gateway. */
+	if (conf_names(c, &all, &lines, &n_all) || !(names = calloc(n_all + 1, sizeof(*names))) ||
+	    (gateway && !gw)) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	for (unsigned i = 0; i < c->n_allow; i++)
-		if (!(names[i] = norm_name(c->allow[i]))) {
+	for (unsigned i = 0; i < n_all; i++)
+		if (!(names[i] = norm_name(all[i]))) {
 			rc = -ENOMEM;
 			goto out;
 		}
-	for (unsigned i = 0; i < c->n_allow && !rc; i++) {
+	for (unsigned i = 0; i < n_all && !rc; i++) {
 		bool found = false, dup = false;
 		for (unsigned j = 0; j < i && !dup; j++)
 			dup = !strcmp(names[j], names[i]);
 		for (size_t j = 0; j < cf->n && !found; j++)
 			found = cf->v[j].understood && !strcmp(cf->v[j].name, names[i]);
 		if (!found && !dup)
-			rc = drift_add(&v, &nv, COREFILE_ONLY_IN_CONFIG, names[i],
-				       c->allow_lines ? c->allow_lines[i] : 0, NULL);
+			rc = drift_add(&v, &nv, COREFILE_ONLY_IN_CONFIG, names[i], lines[i], NULL);
 	}
 	const char *want = gw ? gw : cf->n ? cf->v[0].target : NULL;
 	for (size_t j = 0; j < cf->n && !rc; j++) {
 		bool found = false;
-		for (unsigned i = 0; i < c->n_allow && !found; i++)
+		for (unsigned i = 0; i < n_all && !found; i++)
 			found = cf->v[j].understood && !strcmp(cf->v[j].name, names[i]);
 		if (!found)
 			rc = drift_add(&v, &nv, COREFILE_ONLY_IN_COREFILE, cf->v[j].name,
@@ -659,9 +668,11 @@ int corefile_diff(const struct conf *c, const struct corefile *cf, const char *g
 				       cf->v[j].target);
 	}
 out:
-	for (unsigned i = 0; names && i < c->n_allow; i++)
+	for (unsigned i = 0; names && i < n_all; i++)
 		free(names[i]);
 	free(names);
+	free(all);
+	free(lines);
 	free(gw);
 	if (rc) {
 		corefile_drift_free(v, nv);

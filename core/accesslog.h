@@ -44,6 +44,7 @@ struct access_entry {
 	bool ech;	     /* the hello offered Encrypted Client Hello */
 	const char *policy;  /* the policy that decided, or NULL before one did */
 	const char *user;    /* CONNECT: the authenticated proxy user, or NULL */
+	unsigned gen;	     /* the configuration generation that decided, when policy is set */
 };
 
 /* seed: differs per thread, so that threads sample different connections. */

@@ -142,6 +142,7 @@ struct conn {
 	 * A copy, since the connection may outlive its configuration.
 	 */
 	char *policy;
+	unsigned gen;  /* the configuration generation that decided, once policy is set */
 	struct hs *hs; /* while resolving and connecting; owned */
 	union addr up;
 	socklen_t up_len;
@@ -338,6 +339,7 @@ static void access_line(const struct conn *c)
 		.ech = c->ech,
 		.policy = c->policy,
 		.user = c->user,
+		.gen = c->gen,
 	};
 	accesslog_write(&e);
 }
@@ -981,6 +983,7 @@ static enum reason gate(struct conn *c, const char *name, size_t len, uint16_t p
 	free(c->policy);
 	if (!(c->policy = strdup(rules_name(r, p))))
 		return RS_INTERNAL;
+	c->gen = w->wc->gen;
 	enum rules_verdict v =
 		rules_check(r, p, name, len, port, (int64_t)time(NULL), &at, &ports_checked);
 	if (port && !ports_checked && !port_allowed(c->l->cl, port))

@@ -486,8 +486,20 @@ int main(int argc, char **argv)
 	}
 	pfo.threads = pf_plan.threads;
 	if (check) {
-		printf("snigate: %s: ok (%u listeners, %u allowlist entries)\n",
-		       config ? config : "command line", c->n_listeners, c->n_allow);
+		const char **names;
+		unsigned *lines, n_names = 0;
+		if (!conf_names(c, &names, &lines, &n_names)) {
+			free(names);
+			free(lines);
+		}
+		if (c->n_policies)
+			printf("snigate: %s: ok (%u listeners, %u policies%s, %u allow entries)\n",
+			       config ? config : "command line", c->n_listeners,
+			       c->n_policies + (c->n_allow ? 1 : 0),
+			       c->n_allow ? " with default" : "", n_names);
+		else
+			printf("snigate: %s: ok (%u listeners, %u allowlist entries)\n",
+			       config ? config : "command line", c->n_listeners, c->n_allow);
 		fflush(stdout);
 		preflight_run(c, &pfo, &pf);
 		preflight_print(&pf, true);

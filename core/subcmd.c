@@ -109,7 +109,7 @@ static int sub_load(const char *config, enum conf_format fmt, struct conf **c)
 	}
 	if (conf_load_file_as(config, fmt, c, &used, &err) < 0)
 		return subcmd_config_error(&err);
-	if (!(*c)->n_allow) {
+	if (!(*c)->n_allow && !(*c)->n_policies) {
 		fprintf(stderr, "snigate: error: %s: the allowlist is empty\n", config);
 		conf_free(*c);
 		*c = NULL;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -1150,6 +1151,37 @@ Test(policies, every_mistake_names_its_line_and_field)
 		cr_assert(strstr(err.msg, t[i].msg), "case %zu: %s", i, err_str(&err));
 		conf_free(c);
 	}
+}
+
+/* An entry past or near its expiry still loads, with a warning that says when. */
+Test(policies, expired_and_expiring_entries_are_warned_about)
+{
+	struct conf_error err = {0};
+	char text[512], soon[32];
+	time_t t = time(NULL) + 3 * 24 * 3600;
+	struct tm tm;
+
+	strftime(soon, sizeof(soon), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+	snprintf(text, sizeof(text),
+		 "listeners: [{address: 127.0.0.1:9}]\n"
+		 "policies:\n"
+		 "  - name: p\n"
+		 "    allow:\n"
+		 "      - {name: old.example, expires: 2020-01-01T00:00:00Z}\n"
+		 "      - {name: soon.example, expires: \"%s\"}\n"
+		 "      - {name: later.example, expires: 2099-01-01T00:00:00Z}\n",
+		 soon);
+	struct conf *c = load_str(text, &err);
+
+	cr_assert_not_null(c, "%s", err_str(&err));
+	cr_assert_eq(c->n_warnings, 2);
+	cr_assert_eq(c->warnings[0].line, 5);
+	cr_assert(strstr(c->warnings[0].msg, "has expired: \"old.example\" no longer matches"),
+		  "%s", c->warnings[0].msg);
+	cr_assert_eq(c->warnings[1].line, 6);
+	cr_assert(strstr(c->warnings[1].msg, "\"soon.example\" stops matching in 72 h"), "%s",
+		  c->warnings[1].msg);
+	conf_free(c);
 }
 
 /* An empty policy is a way to learn what a group of clients reaches: audit only. */

@@ -416,3 +416,35 @@ Test(corefile_parse, broken_structure)
 		cr_expect(strstr(err.msg, table[i].msg), "case %zu: %s", i, err_str(&err));
 	}
 }
+
+/* Every policy's names go to the gateway, once each, and the drift check knows them. */
+Test(corefile, every_policys_names)
+{
+	static const char text[] =
+		"listeners: [{address: 127.0.0.1:8443}]\n"
+		"policies:\n"
+		"  - {name: a, match: {sources: [10.0.0.0/8]}, allow: [x.example]}\n"
+		"  - name: b\n"
+		"    allow: [x.example, {name: \"*.y.example\", ports: [22]}]\n";
+	struct conf_error err = {0};
+	struct conf *c = NULL;
+	struct corefile cf;
+	struct corefile_drift *d;
+	size_t n;
+
+	cr_assert_eq(conf_load_buf(text, strlen(text), "p.yaml", &c, &err), 0, "%s", err_str(&err));
+	char *out = generate(c);
+	cr_assert(strstr(out, "rewrite name exact x.example " GW " answer auto\n"), "%s", out);
+	cr_assert(strstr(out, "rewrite name regex ^([a-z0-9_-]+\\.)+y\\.example\\.$ " GW), "%s",
+		  out);
+	const char *first = strstr(out, "exact x.example ");
+	cr_assert_null(strstr(first + 1, "exact x.example "), "x.example twice:\n%s", out);
+	cr_assert_eq(corefile_parse(out, strlen(out), "Corefile", &cf, &err), 0, "%s",
+		     err_str(&err));
+	cr_assert_eq(corefile_diff(c, &cf, GW, &d, &n), 0);
+	cr_assert_eq(n, 0, "in sync, but %zu drifts (first: %s)", n, n ? d[0].name : "");
+	corefile_drift_free(d, n);
+	corefile_free(&cf);
+	free(out);
+	conf_free(c);
+}

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <time.h>
 
 #include <criterion/criterion.h>
@@ -27,10 +28,10 @@ TestSuite(policies, .init = setup, .fini = h_teardown, .timeout = 120);
 #define ALICE_HASH "1fe25d9a2d615222be6f64cccdf98ccb67023a1b492f090876ad1bf896833f04"
 #define BOB_HASH   "d1821c3f59d1c8bf4047bc688d2f23d25eb1161ffd863fe9e6993724e582395b"
 
-static struct h_gw start(const char *body)
+/* The test's config: one listener "main" on port, with body (policies, top-level allow). */
+static void write_conf(int port, const char *body)
 {
 	char conf[256], text[4096];
-	int port = h_free_port();
 
 	h_path(conf, sizeof(conf), "policies.yaml");
 	snprintf(text, sizeof(text),
@@ -47,6 +48,15 @@ static struct h_gw start(const char *body)
 		 "timeouts: {client_hello: 2s, connect: 2s}\n",
 		 port, H.tls_port, H.tls_port, body, H.dns_port);
 	h_write_file(conf, text);
+}
+
+static struct h_gw start(const char *body)
+{
+	char conf[256];
+	int port = h_free_port();
+
+	write_conf(port, body);
+	h_path(conf, sizeof(conf), "policies.yaml");
 	const char *args[] = {"-c", conf, "--threads", "2", NULL};
 	return h_snigate_args(port, args);
 }
@@ -195,5 +205,30 @@ Test(policies, the_proxy_user_picks_the_policy_and_entries_carry_ports_and_expir
 	cr_assert_lt(curl_as(&g, "bob:hunter2", "allowed.test", err, sizeof(err)), 0);
 	const char *d[] = {"\"user\":\"bob\"", "\"reason\":\"not_allowed\"", NULL};
 	expect_line(&g, d);
+	cr_assert_eq(h_snigate_stop(&g), 0);
+}
+
+/* A reload changes the policies for new connections; each line says which generation decided. */
+Test(policies, a_reload_swaps_the_policies_and_the_log_names_the_generation)
+{
+	const char *v1 = "policies:\n"
+			 "  - {name: review, match: {sources: [127.0.0.2]}, allow: [allowed.test]}\n";
+	const char *v2 = "policies:\n"
+			 "  - {name: review, match: {sources: [127.0.0.2]}, allow: [x.wild.test]}\n";
+	struct h_gw g = start(v1);
+	char err[2048];
+
+	cr_assert_eq(curl_from(&g, "127.0.0.2", "allowed.test", err, sizeof(err)), 200, "%s", err);
+	const char *a[] = {"\"sni\":\"allowed.test\"", "\"decision\":\"allow\"", "\"gen\":0",
+			   NULL};
+	expect_line(&g, a);
+	write_conf(g.port, v2);
+	kill(g.p->pid, SIGHUP);
+	cr_assert(h_file_wait(g.p->err, "reload (SIGHUP): generation 1", 5000), "%s",
+		  h_read_file(g.p->err));
+	cr_assert_lt(curl_from(&g, "127.0.0.2", "allowed.test", err, sizeof(err)), 0);
+	const char *b[] = {"\"reason\":\"not_allowed\"", "\"gen\":1", NULL};
+	expect_line(&g, b);
+	cr_assert_eq(curl_from(&g, "127.0.0.2", "x.wild.test", err, sizeof(err)), 200, "%s", err);
 	cr_assert_eq(h_snigate_stop(&g), 0);
 }
