@@ -199,8 +199,8 @@ int corefile_generate(const struct conf *c, const struct corefile_opts *o, char 
 		}
 	}
 	/* Every policy's names: DNS must send each of them to the gateway. */
-	if (conf_names(c, &names, &lines, &n_names) ||
-	    !(f = open_memstream(&buf, &len)) || !(seen = calloc(n_names + 1, sizeof(*seen)))) {
+	if (conf_names(c, &names, &lines, &n_names) || !(f = open_memstream(&buf, &len)) ||
+	    !(seen = calloc(n_names + 1, sizeof(*seen)))) {
 		rc = nomem(err);
 		goto out;
 	}

@@ -211,16 +211,17 @@ Test(policies, the_proxy_user_picks_the_policy_and_entries_carry_ports_and_expir
 /* A reload changes the policies for new connections; each line says which generation decided. */
 Test(policies, a_reload_swaps_the_policies_and_the_log_names_the_generation)
 {
-	const char *v1 = "policies:\n"
-			 "  - {name: review, match: {sources: [127.0.0.2]}, allow: [allowed.test]}\n";
-	const char *v2 = "policies:\n"
-			 "  - {name: review, match: {sources: [127.0.0.2]}, allow: [x.wild.test]}\n";
+	const char *v1 =
+		"policies:\n"
+		"  - {name: review, match: {sources: [127.0.0.2]}, allow: [allowed.test]}\n";
+	const char *v2 =
+		"policies:\n"
+		"  - {name: review, match: {sources: [127.0.0.2]}, allow: [x.wild.test]}\n";
 	struct h_gw g = start(v1);
 	char err[2048];
 
 	cr_assert_eq(curl_from(&g, "127.0.0.2", "allowed.test", err, sizeof(err)), 200, "%s", err);
-	const char *a[] = {"\"sni\":\"allowed.test\"", "\"decision\":\"allow\"", "\"gen\":0",
-			   NULL};
+	const char *a[] = {"\"sni\":\"allowed.test\"", "\"decision\":\"allow\"", "\"gen\":0", NULL};
 	expect_line(&g, a);
 	write_conf(g.port, v2);
 	kill(g.p->pid, SIGHUP);
