@@ -310,6 +310,12 @@ static const char *const mode_names[] = {
 	[CONF_AUDIT] = "audit",
 };
 
+static const char *const ech_names[] = {
+	[CONF_ECH_DEFAULT] = "default",
+	[CONF_ECH_ALLOW] = "allow",
+	[CONF_ECH_DENY] = "deny",
+};
+
 static const char *const family_names[] = {
 	[CONF_V4_ONLY] = "v4_only",
 	[CONF_V6_ONLY] = "v6_only",
@@ -387,6 +393,18 @@ const struct conf_setting conf_settings[] = {
 		"`\"decision\":\"would_deny\"` and counted, so a new list can burn in on "
 		"real traffic. No SNI, malformed hellos and the upstream policy are "
 		"enforced in both modes"},
+	{.path = "ech",
+	 .kind = CONF_K_ENUM,
+	 FIELD(ech),
+	 NAMES(ech_names),
+	 .first = CONF_ECH_ALLOW,
+	 .def = "allow",
+	 .what = "choice",
+	 .type = "name",
+	 .doc = "`allow` or `deny`: a ClientHello that offers Encrypted Client Hello "
+		"names the provider's client-facing server in its SNI, not the site behind "
+		"it, so allowing that name allows every site the provider fronts. `deny` "
+		"resets such a hello (`ech`). A policy's own `ech` overrides this"},
 	{.path = "listeners",
 	 .kind = CONF_K_LISTENERS,
 	 LIST(listeners, n_listeners),
@@ -480,7 +498,7 @@ const struct conf_setting conf_settings[] = {
 	 .doc = "at most 1024, in order; the first whose `match` fits a connection decides it. "
 		"Each has a `name`, a `match` (`listeners`: listener names, `sources`: CIDRs, "
 		"`proxy_users`: authenticated CONNECT users; a key left out matches any), its "
-		"own `mode` (default: the top-level `mode`) and its own `allow` entries: a name, "
+		"own `mode` and `ech` (default: the top-level ones) and its own `allow` entries: a name, "
 		"or `{name, ports, owner, expires}`. A connection no policy matches is reset "
 		"(`no_policy`); a non-empty top-level `allow` is one more policy, `default`, "
 		"after these, that matches every connection. See [Policies](#policies)"},
@@ -2001,6 +2019,49 @@ int conf_build_rules(const struct conf *c, struct rules **out, struct conf_error
 }
 
 /*
+ * Client-facing server names of large Encrypted Client Hello deployments:
+ * a hello to any site behind the provider carries this name in its SNI.
+ */
+static const char *const ech_public_names[] = {
+	"cloudflare-ech.com",
+};
+
+/* Whether entry (exact or "*.suffix") lets a hello for name through. */
+static bool covers(const char *entry, const char *name)
+{
+	if (strncmp(entry, "*.", 2))
+		return !strcasecmp(entry, name);
+	size_t n = strlen(name), s = strlen(entry + 1); /* ".suffix" */
+	return n > s && !strcasecmp(name + n - s, entry + 1);
+}
+
+/* A warning for every entry that would let ECH hellos to a whole provider through. */
+static int warn_ech_names(struct ectx *x, const struct conf *c)
+{
+	const char **names;
+	unsigned *lines, n;
+
+	if (!x->warn_to)
+		return 0;
+	int rc = 0;
+
+	if (conf_names(c, &names, &lines, &n))
+		return oom(x);
+	for (unsigned i = 0; i < n && !rc; i++)
+		for (size_t k = 0; k < sizeof(ech_public_names) / sizeof(ech_public_names[0]); k++)
+			if (!rc && covers(names[i], ech_public_names[k]))
+				rc = warn(
+					x, lines[i], "",
+					"%s lets through %s, the name every Encrypted Client "
+					"Hello to that provider's sites carries, so it allows all "
+					"of them (ech: deny resets such hellos)",
+					Q(names[i]), ech_public_names[k]);
+	free(names);
+	free(lines);
+	return rc;
+}
+
+/*
  * Names, references and entries of the policies; conf_build_rules() then
  * finds a policy that can never match.
  */
@@ -2331,7 +2392,8 @@ static int check_conf(struct ectx *x, struct conf *c)
 
 	if ((rc = check_scalars(x, c)) || (rc = check_admin(x, c)) ||
 	    (rc = check_listeners(x, c)) || (rc = check_resolver(x, c)) ||
-	    (rc = check_upstream(x, c)) || (rc = check_allow(x, c)) || (rc = check_policies(x, c)))
+	    (rc = check_upstream(x, c)) || (rc = check_allow(x, c)) ||
+	    (rc = check_policies(x, c)) || (rc = warn_ech_names(x, c)))
 		return rc;
 	return 0;
 }
@@ -2981,9 +3043,9 @@ static int policy_entry(struct ectx *x, struct conf_yaml *y, const yaml_node_t *
 static int policy(struct ectx *x, struct conf_yaml *y, const yaml_node_t *v, const char *path,
 		  struct conf_policy *pol)
 {
-	static const char *const keys[] = {"name", "match", "mode", "allow"};
+	static const char *const keys[] = {"name", "match", "mode", "allow", "ech"};
 	static const char *const mkeys[] = {"listeners", "sources", "proxy_users"};
-	const yaml_node_t *val[4], *mval[3];
+	const yaml_node_t *val[5], *mval[3];
 	char p[64];
 	const char *t;
 
@@ -2992,11 +3054,25 @@ static int policy(struct ectx *x, struct conf_yaml *y, const yaml_node_t *v, con
 		return fail(x, pol->line, path,
 			    "expected a policy (name, match, mode, allow), found %s",
 			    v ? conf_yaml_kind(v) : "nothing");
-	TRY(known(x, y, v, path, keys, 4, val));
+	TRY(known(x, y, v, path, keys, 5, val));
 	snprintf(p, sizeof(p), "%s.name", path);
 	TRY(text_of(x, val[0], p, &t));
 	if (!t)
 		return fail(x, pol->line, path, "a policy needs a name");
+	TRY(get_string(x, p, t, &pol->name));
+	snprintf(p, sizeof(p), "%s.ech", path);
+	TRY(text_of(x, val[4], p, &t));
+	if (t) {
+		unsigned e;
+		int rc = get_word(x, p, t, ech_names, CONF_ECH_ALLOW, 3, &e);
+		if (rc == 1)
+			return fail(x, line_of(x, p), p, "%s is not a choice (use allow or deny)",
+				    Q(t));
+		TRY(rc);
+		pol->ech = (enum conf_ech)e;
+	}
+	snprintf(p, sizeof(p), "%s.name", path);
+	TRY(text_of(x, val[0], p, &t));
 	TRY(get_string(x, p, t, &pol->name));
 	snprintf(p, sizeof(p), "%s.mode", path);
 	TRY(text_of(x, val[2], p, &t));

@@ -104,9 +104,17 @@ struct conf_allow {
 };
 
 /* policies[]: who may reach which names. The first whose match fits decides. */
+/* Whether a ClientHello that offers Encrypted Client Hello may pass. */
+enum conf_ech {
+	CONF_ECH_DEFAULT = 0, /* policies only: the top-level ech */
+	CONF_ECH_ALLOW,	      /* routed by its outer SNI, as any hello (default) */
+	CONF_ECH_DENY,	      /* reset, reason ech */
+};
+
 struct conf_policy {
 	char *name;	     /* owned; unique */
 	enum conf_mode mode; /* CONF_MODE_DEFAULT: the top-level mode */
+	enum conf_ech ech;   /* CONF_ECH_DEFAULT: the top-level ech */
 	/* match: each list empty = any */
 	char **listeners; /* listener names */
 	unsigned n_listeners;
@@ -129,6 +137,7 @@ struct conf {
 		unsigned n_cpus;
 	} cpu_affinity;
 	enum conf_mode mode; /* CONF_ENFORCE or CONF_AUDIT; default CONF_ENFORCE */
+	enum conf_ech ech;   /* CONF_ECH_ALLOW or CONF_ECH_DENY; default CONF_ECH_ALLOW */
 
 	struct conf_listener *listeners;
 	unsigned n_listeners;

@@ -198,6 +198,9 @@ static void policy_block(FILE *f, const struct conf_policy *p, int indent)
 	fputc('\n', f);
 	if (p->mode)
 		fprintf(f, "%*s  mode: %s\n", indent, "", conf_mode_str(p->mode));
+	if (p->ech)
+		fprintf(f, "%*s  ech: %s\n", indent, "",
+			p->ech == CONF_ECH_DENY ? "deny" : "allow");
 	fprintf(f, "%*s  match: ", indent, "");
 	policy_match(f, p);
 	fprintf(f, "\n%*s  allow:%s\n", indent, "", p->n_allow ? "" : " []");
@@ -215,6 +218,8 @@ static void policy_flow(FILE *f, const struct conf_policy *p)
 	str(f, p->name);
 	if (p->mode)
 		fprintf(f, ", mode: %s", conf_mode_str(p->mode));
+	if (p->ech)
+		fprintf(f, ", ech: %s", p->ech == CONF_ECH_DENY ? "deny" : "allow");
 	fputs(", match: ", f);
 	policy_match(f, p);
 	fputs(", allow: [", f);

@@ -13,7 +13,7 @@
  *            -> LINGER    CONNECT: no answer, or none allowed; 502 or 403 went out
  *   CONNECT  -> CONNECT   that address failed: the next one
  *            -> RELAY     connected (TLS, or CONNECT without require_sni_match)
- *            -> HELLO     connected, CONNECT with require_sni_match
+ *            -> HELLO     connected, CONNECT with require_sni_match or ech: deny
  *            -> LINGER    CONNECT: no address left; 502, 504 or 403 went out
  *   all but NEW and CLOSING -> CLOSING   the end: done, refused, timed out, failed
  *
@@ -129,6 +129,7 @@ struct conn {
 	bool timed_out; /* the connect in flight was cancelled by its deadline */
 	bool rst;	/* end with a reset rather than a FIN */
 	bool ech;
+	bool ech_denied; /* the deciding policy resets a hello that offers ECH */
 	enum reason reason;
 	enum reason connect_err; /* why the last address failed */
 	uint8_t sni_len;
@@ -894,7 +895,8 @@ static void connect_established(struct conn *c)
 		return;
 	}
 	c->replied = true;
-	if (!c->l->cl->require_sni_match) {
+	/* Denying ECH needs the hello read even where its name need not match. */
+	if (!c->l->cl->require_sni_match && !c->ech_denied) {
 		relay_start(c);
 		return;
 	}
@@ -958,6 +960,15 @@ static bool audit_of(const struct conn *c, int p)
 	return m == CONF_AUDIT;
 }
 
+/* Whether policy p resets a hello that offers ECH: its own ech, else the top-level one. */
+static bool ech_denied(const struct conn *c, int p)
+{
+	const struct conf *cf = c->w->conf;
+	enum conf_ech e = (unsigned)p < cf->n_policies ? cf->policies[p].ech : CONF_ECH_DEFAULT;
+
+	return (e ? e : cf->ech) == CONF_ECH_DENY;
+}
+
 /*
  * The access policies' verdict on name (port: the CONNECT port, 0 on the
  * TLS path), counted. RS_NONE when the connection may go on: allowed, or let
@@ -984,6 +995,14 @@ static enum reason gate(struct conn *c, const char *name, size_t len, uint16_t p
 	if (!(c->policy = strdup(rules_name(r, p))))
 		return RS_INTERNAL;
 	c->gen = w->wc->gen;
+	/*
+	 * An ECH hello's SNI is the provider's client-facing name: allowing it
+	 * would allow every site behind it. CONNECT learns of ECH only from the
+	 * hello after the 200, where hello_try() checks ech_denied.
+	 */
+	c->ech_denied = ech_denied(c, p);
+	if (c->ech && c->ech_denied)
+		return RS_ECH;
 	enum rules_verdict v =
 		rules_check(r, p, name, len, port, (int64_t)time(NULL), &at, &ports_checked);
 	if (port && !ports_checked && !port_allowed(c->l->cl, port))
@@ -1190,9 +1209,15 @@ static void hello_try(struct conn *c)
 	stats_hello(&w->st, h.wire_len);
 	if (c->path == PATH_CONNECT) {
 		/* The gate already passed the host; the hello must not change the name. */
-		if (c->sni_len != c->host_len || memcmp(c->sni, c->host, c->host_len)) {
+		if (c->l->cl->require_sni_match &&
+		    (c->sni_len != c->host_len || memcmp(c->sni, c->host, c->host_len))) {
 			c->allowed = c->would_deny = false;
 			conn_end(c, RS_SNI_MISMATCH, true);
+			return;
+		}
+		if (c->ech && c->ech_denied) {
+			c->allowed = c->would_deny = false;
+			conn_end(c, RS_ECH, true);
 			return;
 		}
 		relay_start(c);

@@ -76,6 +76,8 @@ const char *reason_str(enum reason r)
 		return "no_policy";
 	case RS_EXPIRED:
 		return "expired";
+	case RS_ECH:
+		return "ech";
 	default:
 		return NULL;
 	}

@@ -49,6 +49,7 @@ enum reason {
 	RS_SNI_MISMATCH,     /* CONNECT: the ClientHello names another host than the CONNECT */
 	RS_NO_POLICY,	     /* no policy matches the connection (policies[].match) */
 	RS_EXPIRED,	     /* the policy's entry for the name is past its expires */
+	RS_ECH,		     /* the hello offers Encrypted Client Hello, which its policy denies */
 	RS__COUNT
 };
 

@@ -596,7 +596,7 @@ static const struct bad bad_files[] = {
 	{"bad_unknown_key.yaml", 6, "timeouts.conect",
 	 "unknown key (known here: client_hello, connect, dns, idle"},
 	{"bad_unknown_top.yaml", 2, "listener",
-	 "unknown key (known here: threads, cpu_affinity, mode, listeners, allow, policies, resolver, "
+	 "unknown key (known here: threads, cpu_affinity, mode, ech, listeners, allow, policies, resolver, "
 	 "upstream, timeouts, limits, relay, admin, drain, log)"},
 	{"bad_unknown_listener_key.yaml", 6, "listeners[1].upstream",
 	 "unknown key (known here: name, address, upstream_port, protocol"},
@@ -1095,7 +1095,7 @@ Test(policies, every_mistake_names_its_line_and_field)
 	} t[] = {
 		{"policies: {name: x}\n", 1, "policies", "expected a list of policies"},
 		{"policies:\n  - name: x\n    alow: [a.com]\n", 3, "policies[0].alow",
-		 "unknown key (known here: name, match, mode, allow)"},
+		 "unknown key (known here: name, match, mode, allow, ech)"},
 		{"policies:\n  - name: x\n    match: {source: [10.0.0.0/8]}\n    allow: [a.com]\n",
 		 3, "policies[0].match.source",
 		 "unknown key (known here: listeners, sources, proxy_users)"},
@@ -1181,6 +1181,28 @@ Test(policies, expired_and_expiring_entries_are_warned_about)
 	cr_assert_eq(c->warnings[1].line, 6);
 	cr_assert(strstr(c->warnings[1].msg, "\"soon.example\" stops matching in 72 h"), "%s",
 		  c->warnings[1].msg);
+	conf_free(c);
+}
+
+/* An entry that covers an ECH provider's client-facing name allows every site behind it. */
+Test(policies, an_ech_client_facing_name_is_warned_about)
+{
+	struct conf_error err = {0};
+	struct conf *c =
+		load_str("listeners: [{address: 127.0.0.1:9}]\n"
+			 "policies:\n"
+			 "  - name: p\n"
+			 "    ech: deny\n"
+			 "    allow: [a.example, \"*.cloudflare-ech.com\", Cloudflare-ECH.com]\n",
+			 &err);
+
+	cr_assert_not_null(c, "%s", err_str(&err));
+	cr_assert_eq(c->policies[0].ech, CONF_ECH_DENY);
+	cr_assert_eq(c->ech, CONF_ECH_ALLOW, "the top-level default");
+	cr_assert_eq(c->n_warnings, 1, "the wildcard does not cover the name itself");
+	cr_assert_eq(c->warnings[0].line, 5);
+	cr_assert(strstr(c->warnings[0].msg, "lets through cloudflare-ech.com"), "%s",
+		  c->warnings[0].msg);
 	conf_free(c);
 }
 

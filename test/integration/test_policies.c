@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <criterion/criterion.h>
@@ -231,5 +234,64 @@ Test(policies, a_reload_swaps_the_policies_and_the_log_names_the_generation)
 	const char *b[] = {"\"reason\":\"not_allowed\"", "\"gen\":1", NULL};
 	expect_line(&g, b);
 	cr_assert_eq(curl_from(&g, "127.0.0.2", "x.wild.test", err, sizeof(err)), 200, "%s", err);
+	cr_assert_eq(h_snigate_stop(&g), 0);
+}
+
+/* A TCP connection to port from source address src. */
+static int connect_from(const char *src, int port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET}, b = {.sin_family = AF_INET};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	cr_assert(fd >= 0);
+	inet_pton(AF_INET, src, &a.sin_addr);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0, "bind %s", src);
+	b.sin_port = htons((uint16_t)port);
+	inet_pton(AF_INET, "127.0.0.1", &b.sin_addr);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&b, sizeof(b)), 0);
+	return fd;
+}
+
+/*
+ * An ECH hello names the provider's client-facing server, not the site: a
+ * policy with ech: deny resets it; the default lets it through by that name.
+ */
+Test(policies, ech_deny_resets_an_ech_hello_for_its_policy_only)
+{
+	struct h_gw g = start("policies:\n"
+			      "  - name: strict\n"
+			      "    match: {sources: [127.0.0.2]}\n"
+			      "    ech: deny\n"
+			      "    allow: [allowed.test]\n"
+			      "allow: [allowed.test]\n");
+	struct hello_opts o = {.sni = "allowed.test", .ech = true, .grease = true};
+	uint8_t hello[4096], buf[64];
+	size_t n = h_hello(&o, hello, sizeof(hello)), got;
+
+	int fd = connect_from("127.0.0.2", g.port);
+	h_send_all(fd, hello, n);
+	enum h_outcome r = h_wait(fd, 5000, buf, sizeof(buf), &got);
+	close(fd);
+	cr_assert_eq(r, H_RESET, "strict: %s", h_outcome_str(r));
+	const char *a[] = {"\"reason\":\"ech\"", "\"policy\":\"strict\"", "\"ech\":true", NULL};
+	expect_line(&g, a);
+
+	/* The default policy lets the same hello through to the upstream. */
+	fd = connect_from("127.0.0.3", g.port);
+	h_send_all(fd, hello, n);
+	r = h_wait(fd, 5000, buf, sizeof(buf), &got);
+	close(fd);
+	cr_assert_neq(r, H_RESET, "default: %s", h_outcome_str(r));
+	const char *b[] = {"\"client\":\"127.0.0.3:", "\"decision\":\"allow\"",
+			   "\"policy\":\"default\"", NULL};
+	expect_line(&g, b);
+	/* And without ECH, strict lets its name through. */
+	struct hello_opts plain = {.sni = "allowed.test"};
+	n = h_hello(&plain, hello, sizeof(hello));
+	fd = connect_from("127.0.0.2", g.port);
+	h_send_all(fd, hello, n);
+	r = h_wait(fd, 5000, buf, sizeof(buf), &got);
+	close(fd);
+	cr_assert_neq(r, H_RESET, "strict without ECH: %s", h_outcome_str(r));
 	cr_assert_eq(h_snigate_stop(&g), 0);
 }
