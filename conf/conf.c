@@ -1981,7 +1981,8 @@ int conf_names(const struct conf *c, const char ***names, unsigned **lines, unsi
 int conf_build_rules(const struct conf *c, struct rules **out, struct conf_error *err)
 {
 	struct conf_error dummy;
-	struct ectx x = {.file = c->path, .err = err ? err : &dummy};
+	/* Policies come from the file only; a line-less error still belongs to it. */
+	struct ectx x = {.file = c->path, .in_file = c->path != NULL, .err = err ? err : &dummy};
 	struct rules_error re;
 	struct rules_spec rs;
 	char path[PATH_LEN];
@@ -2001,6 +2002,11 @@ int conf_build_rules(const struct conf *c, struct rules **out, struct conf_error
 	const struct conf_policy *cp = re.policy < c->n_policies ? &c->policies[re.policy] : NULL;
 	unsigned line = cp ? cp->line : 0;
 	snprintf(path, sizeof(path), cp ? "policies[%u]" : "allow", re.policy);
+	if (re.code == RULES_E_SHADOWED && !cp && re.other < c->n_policies)
+		return fail(&x, c->allow_lines ? c->allow_lines[0] : 0, "allow",
+			    "the top-level allow can never match: %s (policies[%u]) matches every "
+			    "connection first (give it a match, or move its names here)",
+			    Q(c->policies[re.other].name), re.other);
 	if (re.code == RULES_E_SHADOWED && cp) {
 		const char *other = re.other < c->n_policies ? c->policies[re.other].name : "?";
 		return fail(&x, line, path,

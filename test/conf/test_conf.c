@@ -1128,6 +1128,9 @@ Test(policies, every_mistake_names_its_line_and_field)
 		 "  - {name: narrow, match: {sources: [10.1.0.0/16]}, allow: [b.com]}\n",
 		 3, "policies[1]",
 		 "policy \"narrow\" can never match: \"wide\" (policies[0]) comes first"},
+		{"policies:\n  - {name: all, allow: [a.com]}\nallow: [b.com]\n", 3, "allow",
+		 "the top-level allow can never match: \"all\" (policies[0]) matches every "
+		 "connection first"},
 		{"policies:\n  - {name: x, match: {proxy_users: [\"a:b\"]}, allow: [a.com]}\n", 2,
 		 "policies[0].match.proxy_users[0]", "a user name has no ':'"},
 		{"listeners:\n  - {name: m, address: 127.0.0.1:1}\n  - {name: m, address: 127.0.0.1:2}\n"
