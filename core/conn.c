@@ -1271,7 +1271,8 @@ void conn_accept(struct worker *w, struct listener *l, int fd)
 		refuse(w, l, fd, RS_PENDING_LIMIT, NULL);
 		return;
 	}
-	if (cf->limits.max_per_source_ip || (cf->access_log && log_enabled(CONF_LOG_INFO))) {
+	if (cf->limits.max_per_source_ip || w->wc->need_source ||
+	    (cf->access_log && log_enabled(CONF_LOG_INFO))) {
 		socklen_t sl = sizeof(peer);
 		memset(&peer, 0, sizeof(peer));
 		have_peer = getpeername(fd, &peer.sa, &sl) == 0;

@@ -259,6 +259,7 @@ static struct gen *gen_build(struct conf *c, unsigned id, char *why, size_t len)
 	}
 	g->wc.conf = c;
 	g->wc.rules = g->rules;
+	g->wc.need_source = rules_uses_sources(g->rules);
 	g->wc.al = rules_allowlist(g->rules);
 	g->wc.policy = g->policy;
 	g->wc.auth = (const struct proxy_auth *const *)g->auth;

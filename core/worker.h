@@ -30,6 +30,7 @@ struct worker_config {
 	const struct conf *conf;
 	/* The access policies; al is their union of names (rules_allowlist()). */
 	const struct rules *rules;
+	bool need_source; /* a policy matches on sources: take each client's address */
 	const struct allowlist *al;
 	/*
 	 * Where allowed names may connect; never NULL. Borrowed, like the rest:

@@ -43,10 +43,11 @@ struct rules_cidr {
 
 /* One allow entry of one policy. */
 struct rules_entry {
-	const char *name;     /* "api.github.com", "*.example.com"; the allowlist's rule */
-	const uint16_t *ports; /* CONNECT ports this name may be reached on; NULL/0: the listener's */
-	unsigned n_ports;      /* 0..RULES_MAX_PORTS */
-	int64_t expires;       /* Unix seconds from which the entry no longer matches; 0: never */
+	const char *name; /* "api.github.com", "*.example.com"; the allowlist's rule */
+	const uint16_t
+		*ports;	  /* CONNECT ports this name may be reached on; NULL/0: the listener's */
+	unsigned n_ports; /* 0..RULES_MAX_PORTS */
+	int64_t expires;  /* Unix seconds from which the entry no longer matches; 0: never */
 };
 
 struct rules_policy {
@@ -101,8 +102,8 @@ void rules_free(struct rules *r);
  * user or NULL for none (a policy that names users matches no connection
  * without one).
  */
-int rules_match(const struct rules *r, unsigned listener, const uint8_t addr[16],
-		const char *user, size_t user_len);
+int rules_match(const struct rules *r, unsigned listener, const uint8_t addr[16], const char *user,
+		size_t user_len);
 
 enum rules_verdict {
 	RULES_ALLOW = 0,
@@ -123,6 +124,8 @@ enum rules_verdict rules_check(const struct rules *r, int p, const char *name, s
 			       uint16_t port, int64_t now, long *entry, bool *ports_checked);
 
 unsigned rules_count(const struct rules *r); /* policies */
+/* Whether any policy matches on sources: only then is a client's address needed. */
+bool rules_uses_sources(const struct rules *r);
 const char *rules_name(const struct rules *r, int p);
 bool rules_audit(const struct rules *r, int p);
 /* The union of every policy's names: what per-name counters and /metrics index. */

@@ -295,3 +295,20 @@ Test(policies, ech_deny_resets_an_ech_hello_for_its_policy_only)
 	cr_assert_neq(r, H_RESET, "strict without ECH: %s", h_outcome_str(r));
 	cr_assert_eq(h_snigate_stop(&g), 0);
 }
+
+/* Sources decide even when nothing else needs the client's address (no access log). */
+Test(policies, sources_match_with_the_access_log_off)
+{
+	struct h_gw g =
+		start("policies:\n"
+		      "  - {name: review, match: {sources: [127.0.0.2]}, allow: [allowed.test]}\n"
+		      "log: {access: false}\n");
+	char err[2048];
+
+	cr_assert_eq(curl_from(&g, "127.0.0.2", "allowed.test", err, sizeof(err)), 200, "%s", err);
+	cr_assert_lt(curl_from(&g, "127.0.0.3", "allowed.test", err, sizeof(err)), 0);
+	cr_assert_eq(h_snigate_stop(&g), 0);
+	long long v;
+	cr_assert(h_stats(&g, "no_policy", &v) && v == 1, "no_policy %lld", v);
+	cr_assert(h_stats(&g, "allowed", &v) && v == 1, "allowed %lld", v);
+}

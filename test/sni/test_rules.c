@@ -151,6 +151,27 @@ Test(rules, first_match_wins)
 	rules_free(r);
 }
 
+/* Only a policy with sources makes the gateway take each client's address. */
+Test(rules, uses_sources)
+{
+	const struct rules_policy none[] = {
+		{.name = "a", LISTENERS(1), ENTRIES(E("a.com"))},
+		{.name = "b", USERS("bob"), ENTRIES(E("b.com"))},
+	};
+	const struct rules_policy some[] = {
+		{.name = "a", LISTENERS(1), ENTRIES(E("a.com"))},
+		{.name = "b", SOURCES("::/0"), ENTRIES(E("b.com"))},
+	};
+	struct rules *r = build(none, 2);
+
+	cr_assert_not(rules_uses_sources(r));
+	rules_free(r);
+	r = build(some, 2);
+	cr_assert(rules_uses_sources(r), "even a source of ::/0 is a source");
+	rules_free(r);
+	cr_assert_not(rules_uses_sources(NULL));
+}
+
 Test(rules, no_policy_matches)
 {
 	const struct rules_policy p[] = {
