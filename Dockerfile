@@ -16,7 +16,7 @@ RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         gcc libc6-dev pkg-config meson ninja-build binutils \
         liburing-dev libcyaml-dev libyaml-dev libunbound-dev \
-        libevent-dev nettle-dev libgmp-dev \
+        libevent-dev nettle-dev libgmp-dev publicsuffix python3 \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

@@ -11,7 +11,7 @@ MESON_TEST  = meson test --print-errorlogs --num-processes 2
 # the integration tests start (unbound, openssl, curl, python3).
 DEBS = gcc pkg-config meson ninja-build liburing-dev libcyaml-dev libyaml-dev \
        libunbound-dev libcriterion-dev libssl-dev unbound openssl curl clang-format \
-       ca-certificates python3
+       ca-certificates python3 publicsuffix
 # promtool lints /metrics in the tests. It ships in Debian's prometheus package,
 # whose install would also start a Prometheus server, so only the tool is
 # unpacked, into .cache/ (the test is skipped where apt cannot fetch it).

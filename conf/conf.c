@@ -46,6 +46,7 @@
 #include "conf/yamldoc.h"
 #include "sni/allowlist.h"
 #include "sni/connect.h"
+#include "sni/psl.h"
 #include "sni/rules.h"
 
 #define PATH_LEN  320 /* as conf_error.field: "resolver.hosts.<253 bytes>[i]" fits */
@@ -1821,6 +1822,47 @@ static int check_listeners(struct ectx *x, struct conf *c)
 	return 0;
 }
 
+/*
+ * A wildcard at a public suffix ("*.com", "*.co.uk") lets through every name
+ * anyone registers there: refused. One at a suffix where anyone can host
+ * content ("*.github.io"), or above one ("*.amazonaws.com" holds
+ * s3.amazonaws.com), is allowed with a warning. The Public Suffix List is
+ * compiled in (sni/psl.h).
+ */
+static int check_wildcard(struct ectx *x, const char *entry, unsigned line, const char *path)
+{
+	char s[256];
+	size_t n;
+	int below;
+
+	if (strncmp(entry, "*.", 2) || (n = strlen(entry + 2)) >= sizeof(s))
+		return 0;
+	for (size_t i = 0; i <= n; i++)
+		s[i] = (char)tolower((unsigned char)entry[2 + i]);
+	if (n && s[n - 1] == '.')
+		s[n - 1] = '\0';
+	switch (psl_suffix(s, &below)) {
+	case PSL_IS_ICANN:
+		return fail(x, line, path,
+			    "%s covers every name anyone registers under %s, a public suffix "
+			    "(list the names, or a wildcard under a domain of your own)",
+			    Q(entry), s);
+	case PSL_IS_PRIVATE:
+		return warn(x, line, path,
+			    "%s covers %s, under which anyone can host content (the Public Suffix "
+			    "List's private section): every tenant there is allowed",
+			    Q(entry), s);
+	case PSL_NOT:
+		break;
+	}
+	if (below)
+		return warn(x, line, path,
+			    "%s covers suffixes under %s where anyone can host content (the Public "
+			    "Suffix List's private section): every tenant there is allowed",
+			    Q(entry), s);
+	return 0;
+}
+
 static int check_allow(struct ectx *x, const struct conf *c)
 {
 	enum allowlist_err e;
@@ -1832,6 +1874,13 @@ static int check_allow(struct ectx *x, const struct conf *c)
 	struct allowlist *al = allowlist_build((const char *const *)c->allow, c->n_allow, &e, &bad);
 	if (al) {
 		allowlist_free(al);
+		for (unsigned i = 0; i < c->n_allow; i++) {
+			snprintf(path, sizeof(path), "allow[%u]", i);
+			int rc = check_wildcard(x, c->allow[i],
+						c->allow_lines ? c->allow_lines[i] : 0, path);
+			if (rc)
+				return rc;
+		}
 		return 0;
 	}
 	if (e == ALLOWLIST_E_NOMEM || bad >= c->n_allow)
@@ -2134,6 +2183,12 @@ static int check_policies(struct ectx *x, const struct conf *c)
 			if (strchr(p->users[k], ':'))
 				return fail(x, at_line(x, path, p->line), path,
 					    "%s: a user name has no ':'", Q(p->users[k]));
+		}
+		for (unsigned k = 0; k < p->n_allow; k++) {
+			snprintf(path, sizeof(path), "policies[%u].allow[%u]", i, k);
+			int rc = check_wildcard(x, p->allow[k].name, p->allow[k].line, path);
+			if (rc)
+				return rc;
 		}
 		/* Such a policy would take its connections and let none through. */
 		snprintf(path, sizeof(path), "policies[%u].allow", i);

@@ -1209,6 +1209,49 @@ Test(policies, an_ech_client_facing_name_is_warned_about)
 	conf_free(c);
 }
 
+/* A wildcard at a public suffix is refused; at or above a private one, warned about. */
+Test(policies, wildcards_against_the_public_suffix_list)
+{
+	static const struct {
+		const char *text;
+		unsigned line;
+		const char *field, *msg;
+	} bad[] = {
+		{"allow: [a.example, \"*.com\"]\n", 2, "allow[1]",
+		 "\"*.com\" covers every name anyone registers under com, a public suffix"},
+		{"allow: [\"*.CO.UK.\"]\n", 2, "allow[0]", "under co.uk, a public suffix"},
+		{"policies:\n  - name: p\n    allow: [a.example, \"*.foo.ck\"]\n", 4,
+		 "policies[0].allow[1]", "under foo.ck, a public suffix"},
+		{"allow: [\"*.zz-no-such-tld\"]\n", 2, "allow[0]", "a public suffix"},
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct conf_error err = {0};
+		char text[256];
+		snprintf(text, sizeof(text), "listeners: [{address: 127.0.0.1:9}]\n%s",
+			 bad[i].text);
+		struct conf *c = load_str(text, &err);
+		cr_assert_null(c, "case %zu loaded", i);
+		cr_assert_eq(err.line, bad[i].line, "case %zu: %s", i, err_str(&err));
+		cr_assert_str_eq(err.field, bad[i].field, "case %zu: %s", i, err_str(&err));
+		cr_assert(strstr(err.msg, bad[i].msg), "case %zu: %s", i, err_str(&err));
+	}
+
+	struct conf_error err = {0};
+	struct conf *c =
+		load_str("listeners: [{address: 127.0.0.1:9}]\n"
+			 "allow: [\"*.github.io\", \"*.amazonaws.com\", \"*.example.co.uk\",\n"
+			 "        \"*.www.ck\"]\n",
+			 &err);
+	cr_assert_not_null(c, "%s", err_str(&err));
+	cr_assert_eq(c->n_warnings, 2);
+	cr_assert(strstr(c->warnings[0].msg, "covers github.io, under which anyone can host"), "%s",
+		  c->warnings[0].msg);
+	cr_assert(strstr(c->warnings[1].msg, "covers suffixes under amazonaws.com"), "%s",
+		  c->warnings[1].msg);
+	conf_free(c);
+}
+
 /* An empty policy is a way to learn what a group of clients reaches: audit only. */
 Test(policies, an_empty_policy_is_fine_in_audit_mode)
 {
