@@ -292,8 +292,7 @@ Test(proxy_auth, check_user_says_who)
 	cr_assert_str_eq(who, "alice");
 	cr_assert_eq(proxy_auth_check_user(a, flush("Basic dTpw", 10), 10, &who), PROXY_AUTH_OK);
 	cr_assert_str_eq(who, "u");
-	cr_assert_eq(proxy_auth_check_user(a, flush("Basic dTpx", 10), 10, &who),
-		     PROXY_AUTH_WRONG);
+	cr_assert_eq(proxy_auth_check_user(a, flush("Basic dTpx", 10), 10, &who), PROXY_AUTH_WRONG);
 	cr_assert_null(who, "no user on a failure");
 	cr_assert_eq(proxy_auth_check_user(a, NULL, 0, &who), PROXY_AUTH_MISSING);
 	cr_assert_null(who);
