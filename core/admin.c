@@ -285,6 +285,7 @@ static bool head_prefix_bad(const char *p, size_t n)
 struct request {
 	char method[16];
 	char path[256];
+	char query[160];  /* after '?', up to '#': "policy=dev"; "" when none */
 	const char *auth; /* the Authorization value, trimmed, inside the head; NULL if none */
 	size_t auth_len;
 };
@@ -336,6 +337,17 @@ static int parse_head(const char *p, size_t n, struct request *rq)
 		return -EINVAL;
 	memcpy(rq->path, target, (size_t)(q - target));
 	rq->path[q - target] = '\0';
+	rq->query[0] = '\0';
+	if (q < sp && *q == '?') {
+		const char *qs = ++q;
+		for (; q < sp && *q != '#'; q++)
+			if ((unsigned char)*q <= ' ' || (unsigned char)*q >= 0x7f)
+				return -EINVAL;
+		if ((size_t)(q - qs) >= sizeof(rq->query))
+			return -EINVAL;
+		memcpy(rq->query, qs, (size_t)(q - qs));
+		rq->query[q - qs] = '\0';
+	}
 	rq->auth = NULL;
 	rq->auth_len = 0;
 
@@ -511,7 +523,7 @@ static void dispatch(struct admin *a, struct client *c, const struct request *rq
 		break;
 	case R_DENIED:
 		ctype = CT_JSON;
-		a->ops.denied(a->arg, &b);
+		a->ops.denied(a->arg, rq->query, &b);
 		break;
 	case R_DRAIN:
 		break; /* handled above */

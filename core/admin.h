@@ -83,8 +83,11 @@ struct admin_ops {
 	void (*metrics)(void *arg, struct admin_buf *out);
 	/* GET /config: the body, YAML; the callee redacts secrets. */
 	void (*config)(void *arg, struct admin_buf *out);
-	/* GET /denied: the body, JSON. */
-	void (*denied)(void *arg, struct admin_buf *out);
+	/*
+	 * GET /denied: the body, JSON. query is the request's query string
+	 * without the '?' (printable ASCII, at most 159 bytes; "" for none).
+	 */
+	void (*denied)(void *arg, const char *query, struct admin_buf *out);
 	/* POST /drain: start a drain; answered 202. Called once per request. */
 	void (*drain)(void *arg);
 };

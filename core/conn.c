@@ -1022,8 +1022,14 @@ static enum reason gate(struct conn *c, const char *name, size_t len, uint16_t p
 	case RULES_EXPIRED:
 		break;
 	}
+	/* Counted as "policy/name", so /denied can answer for one policy. */
+	char key[TOPK_NAME_MAX + 1];
+	int kl = snprintf(key, sizeof(key), "%s/%.*s", c->policy, (int)len, name);
 	pthread_mutex_lock(&w->mu);
-	topk_add(w->denied, name, len);
+	topk_add(w->denied, key,
+		 kl < 0			    ? 0
+		 : (size_t)kl < sizeof(key) ? (size_t)kl
+					    : sizeof(key) - 1);
 	pthread_mutex_unlock(&w->mu);
 	if (!audit_of(c, p))
 		return v == RULES_EXPIRED ? RS_EXPIRED : RS_NOT_ALLOWED;

@@ -462,11 +462,17 @@ static void cb_config(void *arg, struct admin_buf *out)
 	free(s);
 }
 
-static void cb_denied(void *arg, struct admin_buf *out)
+/*
+ * GET /denied, or /denied?policy=NAME for one policy's. The workers count
+ * "policy/name" (neither holds a '/'), so one table serves both.
+ */
+static void cb_denied(void *arg, const char *query, struct admin_buf *out)
 {
 	struct gw *gw = arg;
 	struct topk *t = topk_new(TOPK_MAX_K);
-	struct topk_item *items = calloc(DENIED_SHOWN, sizeof(*items));
+	struct topk_item *items = calloc(TOPK_MAX_K, sizeof(*items));
+	const char *only = !strncmp(query, "policy=", 7) ? query + 7 : NULL;
+	uint64_t total = 0;
 
 	if (!t || !items) {
 		out->err = -ENOMEM;
@@ -476,13 +482,26 @@ static void cb_denied(void *arg, struct admin_buf *out)
 	}
 	for (unsigned i = 0; i < gw->n; i++)
 		worker_read_denied(gw->ws[i], t);
-	unsigned n = topk_list(t, items, DENIED_SHOWN);
-	admin_buf_printf(out, "{\"total\":%" PRIu64 ",\"names\":[", topk_total(t));
-	for (unsigned i = 0; i < n; i++)
-		/* Names passed the SNI parser's [a-z0-9._-] check: nothing to escape. */
-		admin_buf_printf(
-			out, "%s\n{\"name\":\"%s\",\"count\":%" PRIu64 ",\"error\":%" PRIu64 "}",
-			i ? "," : "", items[i].name, items[i].count, items[i].err);
+	unsigned n = topk_list(t, items, TOPK_MAX_K), shown = 0;
+	for (unsigned i = 0; i < n; i++) {
+		const char *slash = strchr(items[i].name, '/');
+		size_t pl = slash ? (size_t)(slash - items[i].name) : 0;
+		if (only && (!slash || strlen(only) != pl || strncmp(only, items[i].name, pl)))
+			continue;
+		total += items[i].count;
+		items[shown++] = items[i];
+	}
+	admin_buf_printf(out, "{\"total\":%" PRIu64 ",\"names\":[", only ? total : topk_total(t));
+	for (unsigned i = 0; i < shown && i < DENIED_SHOWN; i++) {
+		const char *slash = strchr(items[i].name, '/');
+		/* Names passed the SNI parser's check, policy names conf's: nothing to escape. */
+		admin_buf_printf(out,
+				 "%s\n{\"name\":\"%s\",\"policy\":\"%.*s\",\"count\":%" PRIu64
+				 ",\"error\":%" PRIu64 "}",
+				 i ? "," : "", slash ? slash + 1 : items[i].name,
+				 slash ? (int)(slash - items[i].name) : 0, items[i].name,
+				 items[i].count, items[i].err);
+	}
 	admin_buf_printf(out, "]}\n");
 	topk_free(t);
 	free(items);

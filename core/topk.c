@@ -17,7 +17,7 @@ struct entry {
 	uint64_t hash;	/* of name under the table's key; saves rehashing on eviction */
 	uint32_t hnext; /* next entry in the same hash bucket, or NIL */
 	uint32_t hpos;	/* index in heap[] */
-	uint8_t len;
+	uint16_t len;
 	char name[TOPK_NAME_MAX];
 };
 
@@ -222,7 +222,7 @@ static void entry_fill(struct topk *t, uint32_t i, uint64_t h, const char *name,
 	e->count = count;
 	e->err = err;
 	e->hash = h;
-	e->len = (uint8_t)len;
+	e->len = (uint16_t)len;
 	memcpy(e->name, name, len);
 	hash_insert(t, i);
 }

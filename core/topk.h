@@ -28,7 +28,7 @@
 #include <stdint.h>
 
 #define TOPK_MAX_K    1024
-#define TOPK_NAME_MAX 255
+#define TOPK_NAME_MAX 320 /* "policy/name": 63 + 1 + 253, and some spare */
 
 struct topk;
 

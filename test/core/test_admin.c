@@ -69,11 +69,13 @@ static void t_config(void *arg, struct admin_buf *out)
 	admin_buf_printf(out, "listeners:\n  - address: 127.0.0.1:8443\nproxy_auth: <redacted>\n");
 }
 
-static void t_denied(void *arg, struct admin_buf *out)
+static void t_denied(void *arg, const char *query, struct admin_buf *out)
 {
 	(void)arg;
-	admin_buf_printf(
-		out, "{\"total\":3,\"top\":[{\"sni\":\"evil.example\",\"count\":3,\"err\":0}]}\n");
+	admin_buf_printf(out,
+			 "{\"total\":3,\"top\":[{\"sni\":\"evil.example\",\"count\":3,\"err\":0}]"
+			 ",\"query\":\"%s\"}\n",
+			 query);
 }
 
 static void t_drain(void *arg)
@@ -326,9 +328,11 @@ Test(admin, config_and_denied)
 	cr_assert_eq(r.status, 200);
 	cr_assert_str_eq(header(&r, "Content-Type", h, sizeof(h)), "application/json");
 	cr_assert_eq(r.body[0], '{');
-	/* A query string does not change the route. */
-	cr_assert_eq(curl(&r, NULL, NULL, "/denied?limit=5"), 0);
+	cr_assert(strstr(r.body, ",\"query\":\"\"}"), "%s", r.body);
+	/* A query string does not change the route, and reaches the callback whole. */
+	cr_assert_eq(curl(&r, NULL, NULL, "/denied?policy=dev#frag"), 0);
 	cr_assert_eq(r.status, 200);
+	cr_assert(strstr(r.body, ",\"query\":\"policy=dev\"}"), "%s", r.body);
 }
 
 Test(admin, drain_is_post_only)

@@ -834,8 +834,10 @@ Test(ops, metrics_parse_strictly_and_count_a_known_sequence)
 	/* GET /denied: the two names, most denied first, with exact counts. */
 	char *body = get_ok(h_control_port(&g), "/denied", 200);
 	cr_assert(strstr(body, "{\"total\":3,"), "/denied total: %s", body);
-	const char *a = strstr(body, "{\"name\":\"denied.test\",\"count\":2,\"error\":0}");
-	const char *b = strstr(body, "{\"name\":\"zzz.test\",\"count\":1,\"error\":0}");
+	const char *a = strstr(
+		body, "{\"name\":\"denied.test\",\"policy\":\"default\",\"count\":2,\"error\":0}");
+	const char *b = strstr(
+		body, "{\"name\":\"zzz.test\",\"policy\":\"default\",\"count\":1,\"error\":0}");
 	cr_assert(a && b && a < b, "/denied: %s", body);
 	cr_assert_null(strstr(body, "allowed.test"), "an allowed name in /denied: %s", body);
 	free(body);
@@ -1401,7 +1403,8 @@ Test(ops, audit_lets_a_denied_name_through_and_counts_it)
 	cr_assert_eq(m, 0, "a deny series in audit mode");
 	promdoc_free(d);
 	char *body = get_ok(h_control_port(&g), "/denied", 200);
-	cr_assert(strstr(body, "{\"name\":\"denied.test\",\"count\":1,"), "/denied: %s", body);
+	cr_assert(strstr(body, "{\"name\":\"denied.test\",\"policy\":\"default\",\"count\":1,"),
+		  "/denied: %s", body);
 	free(body);
 
 	/* The same name without --audit: reset, nothing reaches the upstream. */

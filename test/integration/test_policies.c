@@ -101,6 +101,18 @@ static int curl_as(const struct h_gw *g, const char *userinfo, const char *host,
 	return rc ? -rc : atoi(h_read_file(p->out));
 }
 
+/* GET path from the control endpoint, with curl: the body. */
+static char *control_get(const struct h_gw *g, const char *path)
+{
+	char url[256];
+	struct h_proc *p;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", h_control_port(g), path);
+	const char *argv[] = {"curl", "-sS", "--max-time", "10", url, NULL};
+	cr_assert_eq(h_run("curl", argv, NULL, 20000, &p), 0, "%s", h_read_file(p->err));
+	return h_read_file(p->out);
+}
+
 static void expect_line(const struct h_gw *g, const char *const needles[])
 {
 	char line[2048];
@@ -134,6 +146,18 @@ Test(policies, the_source_address_picks_the_policy)
 	expect_line(&g, b);
 	cr_assert_lt(curl_from(&g, "127.0.0.2", "x.wild.test", err, sizeof(err)), 0);
 	cr_assert_eq(curl_from(&g, "127.0.0.3", "x.wild.test", err, sizeof(err)), 200, "%s", err);
+
+	/* /denied for one policy shows only what that policy denied. */
+	char *dev = control_get(&g, "/denied?policy=dev");
+	cr_assert(strstr(dev, "{\"name\":\"allowed.test\",\"policy\":\"dev\",\"count\":1,"), "%s",
+		  dev);
+	cr_assert_null(strstr(dev, "x.wild.test"), "%s", dev);
+	cr_assert(strstr(dev, "{\"total\":1,"), "%s", dev);
+	char *all = control_get(&g, "/denied");
+	cr_assert(strstr(all, "\"name\":\"x.wild.test\",\"policy\":\"review\""), "%s", all);
+	cr_assert(strstr(all, "{\"total\":2,"), "%s", all);
+	free(dev);
+	free(all);
 
 	/* 127.0.0.1 is in no policy and there is no top-level allow: no_policy. */
 	cr_assert_lt(curl_from(&g, "127.0.0.1", "allowed.test", err, sizeof(err)), 0);
