@@ -20,35 +20,10 @@
 # test/k8s/package-lock.json.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
-SRC=$(cd "$HERE/../.." && pwd)
-offline=no
-[ "${1:-}" = --offline ] && offline=yes
-skip() { echo "k8s-check: skipped: $*"; exit 77; }
-die() { echo "k8s-check: $*" >&2; exit 1; }
-
-# ---- tools
-if command -v kubectl >/dev/null 2>&1; then
-	kustomize() { kubectl kustomize "$@"; }
-	kver=$(kubectl version --client 2>/dev/null | sed -n 's/^Kustomize Version: //p')
-elif command -v kustomize >/dev/null 2>&1; then
-	kver=$(command kustomize version 2>/dev/null)
-else
-	[ $offline = yes ] && skip "neither kubectl nor kustomize is installed"
-	die "neither kubectl (kubectl kustomize) nor kustomize is installed"
-fi
-command -v node >/dev/null 2>&1 || { [ $offline = yes ] && skip "node is not installed"; die "node is not installed"; }
-
-CACHE=${SNIGATE_K8S_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/snigate/k8s-check}
-if ! cmp -s "$HERE/package-lock.json" "$CACHE/package-lock.json" ||
-	[ ! -d "$CACHE/node_modules/kubernetes-models" ]; then
-	[ $offline = yes ] && skip "validator not installed (make k8s-check installs it)"
-	command -v npm >/dev/null 2>&1 || die "npm is not installed (apt-get install npm)"
-	mkdir -p "$CACHE"
-	cp "$HERE/package.json" "$HERE/package-lock.json" "$CACHE/"
-	echo "k8s-check: installing the validator into $CACHE"
-	(cd "$CACHE" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed"
-fi
-cp "$HERE/validate.mjs" "$HERE/mutate.mjs" "$CACHE/"
+WHO=k8s-check
+. "$HERE/lib.sh"
+validator "${SNIGATE_K8S_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/snigate/k8s-check}" kubernetes-models \
+	"$HERE/validate.mjs" "$HERE/mutate.mjs"
 
 SNIGATE=${SNIGATE_BIN:-}
 [ -n "$SNIGATE" ] || for b in "$SRC/build/core/snigate" /tmp/b-static/core/snigate; do
@@ -57,7 +32,6 @@ done
 
 T=$(mktemp -d /tmp/snigate-k8s-check.XXXXXX)
 trap 'rm -rf "$T"' EXIT
-fail=0
 
 # ---- render
 sets=
@@ -75,17 +49,10 @@ done
 # ---- validate
 # shellcheck disable=SC2086
 (cd "$CACHE" && node validate.mjs "$T" $sets) >"$T/validate.out" 2>&1
-vrc=$?
-grep -v ' passed, .* failed$' "$T/validate.out"
-vpass=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$T/validate.out")
-vfail=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$T/validate.out")
-[ $vrc = 0 ] || [ -n "$vfail" ] || vfail=1
-pass=$(( ${vpass:-0} + $(echo "$sets" | wc -w) ))
-fail=$(( fail + ${vfail:-0} ))
+tally "$T/validate.out" $?
+pass=$((pass + $(echo "$sets" | wc -w)))
 
 # ---- snigate on its own config, Corefile drift
-ok() { pass=$((pass + 1)); echo "ok   $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL $*"; }
 names_conf() { # the allow list of a snigate.yaml, lower case, sorted
 	sed -n '/^allow:/,/^[^ #-]/p' "$1" | sed -n 's/^ *- *"\{0,1\}\([^" #]*\)"\{0,1\}.*/\1/p' |
 		tr 'A-Z' 'a-z' | sed 's/\.$//' | sort -u
@@ -163,11 +130,7 @@ mutant() { # WHAT EXPECTED-OUTPUT VALIDATE-FLAGS SED-SCRIPT
 	fi
 	# shellcheck disable=SC2086
 	(cd "$CACHE" && node validate.mjs $3 "$T" "mutant=$T/mutant.yaml") >"$T/mutant.out" 2>&1
-	if [ $? != 0 ] && grep -q "^FAIL.*$2" "$T/mutant.out"; then
-		ok "catches $1: $(grep -m 1 "^FAIL.*$2" "$T/mutant.out" | cut -c 6-200)"
-	else
-		bad "does not catch $1"
-	fi
+	caught $? "$1" "$2" 200
 }
 if [ -f "$T/base.yaml" ]; then
 	mutant "an unknown field" 'imagePulPolicy' "" \
@@ -188,11 +151,7 @@ edit() {
 		return
 	fi
 	(cd "$CACHE" && node validate.mjs --no-types "$T" "mutant=$T/mutant.yaml") >"$T/mutant.out" 2>&1
-	if [ $? != 0 ] && grep -q "^FAIL.*$2" "$T/mutant.out"; then
-		ok "catches $1: $(grep -m 1 "^FAIL.*$2" "$T/mutant.out" | cut -c 6-220)"
-	else
-		bad "does not catch $1"
-	fi
+	caught $? "$1" "$2" 220
 }
 GW_NP='find("NetworkPolicy", "snigate")'
 DNS_NP='find("NetworkPolicy", "egress-dns")'

@@ -15,116 +15,32 @@
 // Writes OUTDIR/<name>.<configmap>.<key> for each snigate.yaml and Corefile
 // found in ConfigMaps, for check.sh to hand to snigate. Prints one line per
 // check and "N passed, N failed"; exits 1 on any failure.
-import { readFileSync, unlinkSync, writeFileSync } from "node:fs";
-import { execFileSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseAllDocuments, parse as parseYaml } from "yaml";
+import { parse as parseYaml } from "yaml";
+import { argv, check, done, kubeModel, load, models, ns, sel } from "./lib.mjs";
 
-const argv = process.argv.slice(2);
-const types = argv[0] !== "--no-types";
-if (!types) argv.shift();
 const [outdir, ...sets] = argv;
-let passed = 0;
-let failed = 0;
 // A listener's port: the end of "address: IP:port" (the old spelling had a separate port).
 const lport = (l) => Number(l.port ?? String(l.address ?? "").match(/:(\d+)$/)?.[1]);
-const ok = (msg) => { passed++; console.log(`ok   ${msg}`); };
-const bad = (msg) => { failed++; console.log(`FAIL ${msg}`); };
-const check = (cond, msg, why = "") => {
-	if (cond) ok(msg);
-	else bad(why ? `${msg}: ${why}` : msg);
-	return !!cond;
-};
-
-// apiVersion + kind -> the kubernetes-models module and interface.
-function modelPath(o) {
-	const [group, version] = o.apiVersion.includes("/") ? o.apiVersion.split("/") : [null, o.apiVersion];
-	return `kubernetes-models/${group ? group + "/" : ""}${version}/${o.kind}`;
-}
 
 const docsBySet = [];
 for (const arg of sets) {
 	const [name, file] = arg.split("=");
-	const docs = [];
-	for (const d of parseAllDocuments(readFileSync(file, "utf8"))) {
-		if (d.errors.length) {
-			bad(`${name}: YAML: ${d.errors[0].message}`);
-			continue;
-		}
-		const o = d.toJS();
-		if (o) docs.push(o);
-	}
+	const docs = load(file, name);
 	check(docs.length > 0, `${name}: ${docs.length} objects rendered`);
 	docsBySet.push({ name, docs });
 }
 
-// ---- schema, per object
-const tsLines = [];
-let n = 0;
-for (const { name, docs } of docsBySet) {
-	for (const o of docs) {
-		const id = `${name}: ${o.kind}/${o.metadata?.namespace ? o.metadata.namespace + "/" : ""}${o.metadata?.name}`;
-		let mod;
-		try {
-			mod = await import(modelPath(o));
-		} catch {
-			bad(`${id}: no model for ${o.apiVersion} ${o.kind} (not a Kubernetes 1.34 API)`);
-			continue;
-		}
-		const Model = mod[o.kind];
-		try {
-			new Model(o).validate();
-			ok(`${id}: schema`);
-		} catch (e) {
-			bad(`${id}: schema: ${e.message}`);
-		}
-		const v = `o${n++}`;
-		tsLines.push(`// ${id}`);
-		tsLines.push(`import type { I${o.kind} as T${v} } from "${modelPath(o)}";`);
-		tsLines.push(`export const ${v}: T${v} = ${JSON.stringify(o)};`);
-	}
-}
-
-// ---- types, all objects in one tsc run
-if (types) {
-	// In the folder of node_modules, so that tsc resolves kubernetes-models;
-	// one name per run, so that two runs can share the folder.
-	const ts = `objects-${process.pid}.ts`;
-	writeFileSync(ts, tsLines.join("\n") + "\n");
-	let out = "";
-	try {
-		execFileSync(process.execPath, [
-			"node_modules/typescript/bin/tsc", "--noEmit", "--strict",
-			"--module", "nodenext", "--moduleResolution", "nodenext", "--skipLibCheck", ts,
-		], { encoding: "utf8" });
-	} catch (e) {
-		out = (e.stdout || "") + (e.stderr || "") || String(e);
-	}
-	unlinkSync(ts);
-	const lines = tsLines.filter((l) => l.startsWith("// ")).length;
-	if (!out) {
-		ok(`types: ${lines} objects type-check against the API's interfaces (no unknown fields)`);
-	} else {
-		const before = failed;
-		for (const l of out.trim().split("\n")) {
-			// objects-PID.ts(LINE,COL): error ...: name the object from the comment above.
-			const m = l.match(/objects-\d+\.ts\((\d+),\d+\): (.*)/);
-			if (!m) continue;
-			let i = Number(m[1]) - 1;
-			while (i > 0 && !tsLines[i].startsWith("// ")) i--;
-			bad(`types: ${tsLines[i].slice(3)}: ${m[2].slice(0, 400)}`);
-		}
-		if (failed === before) bad(`types: tsc failed: ${out.slice(0, 800)}`);
-	}
-}
+// ---- schema and types, per object
+await models(docsBySet.flatMap(({ name, docs }) => docs.map((o) =>
+	({ id: `${name}: ${o.kind}/${o.metadata?.namespace ? o.metadata.namespace + "/" : ""}${o.metadata?.name}`, o }))), {
+	modelPath: kubeModel,
+	noModel: " (not a Kubernetes 1.34 API)",
+	against: "the API's interfaces",
+});
 
 // ---- across objects, per rendered set
-const sel = (selector, labels) =>
-	Object.entries(selector?.matchLabels || {}).every(([k, v]) => labels?.[k] === v) &&
-	(selector?.matchExpressions || []).every((e) =>
-		e.operator === "In" ? e.values.includes(labels?.[e.key]) :
-		e.operator === "NotIn" ? !e.values.includes(labels?.[e.key]) :
-		e.operator === "Exists" ? labels && e.key in labels : !(labels && e.key in labels));
 const seconds = (d) => {
 	const m = String(d ?? "0").match(/^(\d+)(ms|s|m|h)?$/);
 	if (!m) return NaN;
@@ -133,7 +49,6 @@ const seconds = (d) => {
 };
 
 for (const { name, docs } of docsBySet) {
-	const ns = (o) => o.metadata?.namespace || "default";
 	const of = (kind) => docs.filter((o) => o.kind === kind);
 	// Workloads: Deployments' pod templates and bare Pods.
 	const pods = [
@@ -483,5 +398,4 @@ function pol0(policies, key) {
 	return policies.map((x) => x.metadata?.annotations?.[key]).find((x) => x !== undefined);
 }
 
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+done();

@@ -11,39 +11,13 @@
 # pinned by test/monitoring/package-lock.json.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
-SRC=$(cd "$HERE/../.." && pwd)
-offline=no
-[ "${1:-}" = --offline ] && offline=yes
-skip() { echo "monitoring check: skipped: $*"; exit 77; }
-die() { echo "monitoring check: $*" >&2; exit 1; }
-
-# ---- tools
-if command -v kubectl >/dev/null 2>&1; then
-	kustomize() { kubectl kustomize "$@"; }
-elif ! command -v kustomize >/dev/null 2>&1; then
-	[ $offline = yes ] && skip "neither kubectl nor kustomize is installed"
-	die "neither kubectl (kubectl kustomize) nor kustomize is installed"
-fi
-command -v node >/dev/null 2>&1 || { [ $offline = yes ] && skip "node is not installed"; die "node is not installed"; }
-
-CACHE=${SNIGATE_MONITORING_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/snigate/monitoring-check}
-if ! cmp -s "$HERE/package-lock.json" "$CACHE/package-lock.json" ||
-	[ ! -d "$CACHE/node_modules/@kubernetes-models/prometheus-operator" ]; then
-	[ $offline = yes ] && skip "validator not installed (make k8s-check installs it)"
-	command -v npm >/dev/null 2>&1 || die "npm is not installed (apt-get install npm)"
-	mkdir -p "$CACHE"
-	cp "$HERE/package.json" "$HERE/package-lock.json" "$CACHE/"
-	echo "monitoring check: installing the validator into $CACHE"
-	(cd "$CACHE" && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed"
-fi
-cp "$HERE/validate.mjs" "$CACHE/"
+WHO="monitoring check"
+. "$HERE/../k8s/lib.sh"
+validator "${SNIGATE_MONITORING_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/snigate/monitoring-check}" \
+	@kubernetes-models/prometheus-operator "$HERE/validate.mjs"
 
 T=$(mktemp -d /tmp/snigate-mon-check.XXXXXX)
 trap 'rm -rf "$T"' EXIT
-fail=0
-pass=0
-ok() { pass=$((pass + 1)); echo "ok   $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL $*"; }
 
 # ---- render
 for dir in monitoring base; do
@@ -61,13 +35,7 @@ validate() { # OUT FLAGS MONITORING.yaml DOCS
 	(cd "$CACHE" && node validate.mjs $2 "$3" "$T/base.yaml" "$4" "$SRC/k8s/monitoring/dashboard.json") >"$1" 2>&1
 }
 validate "$T/validate.out" "" "$T/monitoring.yaml" "$SRC/docs/monitoring.md"
-vrc=$?
-grep -v ' passed, .* failed$' "$T/validate.out"
-vpass=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$T/validate.out")
-vfail=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$T/validate.out")
-[ $vrc = 0 ] || [ -n "$vfail" ] || vfail=1
-pass=$((pass + ${vpass:-0}))
-fail=$((fail + ${vfail:-0}))
+tally "$T/validate.out" $?
 
 # ---- the checks catch what they claim to: each broken copy must fail
 mutant() { # WHAT EXPECTED-OUTPUT VALIDATE-FLAGS SED-SCRIPT [BROKEN-DOCS]
@@ -78,11 +46,7 @@ mutant() { # WHAT EXPECTED-OUTPUT VALIDATE-FLAGS SED-SCRIPT [BROKEN-DOCS]
 		return
 	fi
 	validate "$T/mutant.out" "$3" "$T/mutant.yaml" "${5:-$SRC/docs/monitoring.md}"
-	if [ $? != 0 ] && grep -q "^FAIL.*$2" "$T/mutant.out"; then
-		ok "catches $1: $(grep -m 1 "^FAIL.*$2" "$T/mutant.out" | cut -c 6-200)"
-	else
-		bad "does not catch $1"
-	fi
+	caught $? "$1" "$2" 200
 }
 mutant "an unknown PodMonitor field" 'podMetricEndpoints' "" 's/^  podMetricsEndpoints:/  podMetricEndpoints:/'
 mutant "a mistyped PodMonitor value" 'PodMonitor.*schema' --no-types 's/^    scrapeTimeout: 5s$/    scrapeTimeout: 5/'

@@ -25,102 +25,26 @@
 //     dashboard.json unchanged; the dashboard has a uid, unique panel ids,
 //     the datasource variable on every panel, and job="snigate" in every query.
 // Prints one line per check and "N passed, N failed"; exits 1 on any failure.
-import { readFileSync, unlinkSync, writeFileSync } from "node:fs";
-import { execFileSync } from "node:child_process";
-import { parseAllDocuments, parse as parseYaml } from "yaml";
+import { readFileSync } from "node:fs";
+import { parse as parseYaml } from "yaml";
+import { argv, bad, check, done, kubeModel, load, models, ns, ok, sel } from "./lib.mjs";
 
-const argv = process.argv.slice(2);
-const types = argv[0] !== "--no-types";
-if (!types) argv.shift();
 const [monFile, baseFile, docsFile, dashFile] = argv;
-let passed = 0;
-let failed = 0;
-const ok = (msg) => { passed++; console.log(`ok   ${msg}`); };
-const bad = (msg) => { failed++; console.log(`FAIL ${msg}`); };
-const check = (cond, msg, why = "") => {
-	if (cond) ok(msg);
-	else bad(why ? `${msg}: ${why}` : msg);
-	return !!cond;
-};
-
-function load(file, name) {
-	const docs = [];
-	for (const d of parseAllDocuments(readFileSync(file, "utf8"))) {
-		if (d.errors.length) {
-			bad(`${name}: YAML: ${d.errors[0].message}`);
-			continue;
-		}
-		const o = d.toJS();
-		if (o) docs.push(o);
-	}
-	return docs;
-}
 const mon = load(monFile, "monitoring");
 const base = load(baseFile, "base");
 check(mon.length > 0, `monitoring: ${mon.length} objects rendered`);
 const id = (o) => `${o.kind}/${o.metadata?.namespace ? o.metadata.namespace + "/" : ""}${o.metadata?.name}`;
 
 // apiVersion + kind -> the module and interface of its model.
-function modelPath(o) {
-	if (o.apiVersion === "monitoring.coreos.com/v1")
-		return `@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/${o.kind}`;
-	const [group, version] = o.apiVersion.includes("/") ? o.apiVersion.split("/") : [null, o.apiVersion];
-	return `kubernetes-models/${group ? group + "/" : ""}${version}/${o.kind}`;
-}
+const modelPath = (o) => o.apiVersion === "monitoring.coreos.com/v1" ?
+	`@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/${o.kind}` : kubeModel(o);
 
-// ---- schema, per object
-const tsLines = [];
-let n = 0;
-for (const o of mon) {
-	let mod;
-	try {
-		mod = await import(modelPath(o));
-	} catch {
-		bad(`${id(o)}: no model for ${o.apiVersion} ${o.kind}`);
-		continue;
-	}
-	try {
-		new mod[o.kind](o).validate();
-		ok(`${id(o)}: schema (${modelPath(o).replace(/\/[^/]*$/, "")})`);
-	} catch (e) {
-		bad(`${id(o)}: schema: ${e.message}`);
-	}
-	const v = `o${n++}`;
-	tsLines.push(`// ${id(o)}`);
-	tsLines.push(`import type { I${o.kind} as T${v} } from "${modelPath(o)}";`);
-	tsLines.push(`export const ${v}: T${v} = ${JSON.stringify(o)};`);
-}
-
-// ---- types, all objects in one tsc run
-if (types && tsLines.length) {
-	// In the folder of node_modules, so that tsc resolves the models; one
-	// name per run, so that two runs can share the folder.
-	const ts = `objects-${process.pid}.ts`;
-	writeFileSync(ts, tsLines.join("\n") + "\n");
-	let out = "";
-	try {
-		execFileSync(process.execPath, [
-			"node_modules/typescript/bin/tsc", "--noEmit", "--strict",
-			"--module", "nodenext", "--moduleResolution", "nodenext", "--skipLibCheck", ts,
-		], { encoding: "utf8" });
-	} catch (e) {
-		out = (e.stdout || "") + (e.stderr || "") || String(e);
-	}
-	unlinkSync(ts);
-	if (!out) {
-		ok(`types: ${n} objects type-check against their models' interfaces (no unknown fields)`);
-	} else {
-		const before = failed;
-		for (const l of out.trim().split("\n")) {
-			const m = l.match(/objects-\d+\.ts\((\d+),\d+\): (.*)/);
-			if (!m) continue;
-			let i = Number(m[1]) - 1;
-			while (i > 0 && !tsLines[i].startsWith("// ")) i--;
-			bad(`types: ${tsLines[i].slice(3)}: ${m[2].slice(0, 400)}`);
-		}
-		if (failed === before) bad(`types: tsc failed: ${out.slice(0, 800)}`);
-	}
-}
+// ---- schema and types, per object
+await models(mon.map((o) => ({ id: id(o), o })), {
+	modelPath,
+	schemaNote: (o) => ` (${modelPath(o).replace(/\/[^/]*$/, "")})`,
+	against: "their models' interfaces",
+});
 
 // ---- k8s/base stays free of the CRDs
 const crd = base.filter((o) => String(o.apiVersion).startsWith("monitoring.coreos.com/"));
@@ -128,13 +52,6 @@ check(base.length > 0 && crd.length === 0, `base: ${base.length} objects, none o
 	crd.map(id).join(", "));
 
 // ---- the PodMonitor against the gateway
-const sel = (selector, labels) =>
-	Object.entries(selector?.matchLabels || {}).every(([k, v]) => labels?.[k] === v) &&
-	(selector?.matchExpressions || []).every((e) =>
-		e.operator === "In" ? e.values.includes(labels?.[e.key]) :
-		e.operator === "NotIn" ? !e.values.includes(labels?.[e.key]) :
-		e.operator === "Exists" ? labels && e.key in labels : !(labels && e.key in labels));
-const ns = (o) => o.metadata?.namespace || "default";
 const deployments = base.filter((o) => o.kind === "Deployment");
 const JOB = "snigate";
 
@@ -305,5 +222,4 @@ if (dash) {
 	check(!overlap, "dashboard.json: panels within the grid, none overlapping", overlap);
 }
 
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+done();
