@@ -156,8 +156,6 @@ Test(policies, the_source_address_picks_the_policy)
 	char *all = control_get(&g, "/denied");
 	cr_assert(strstr(all, "\"name\":\"x.wild.test\",\"policy\":\"review\""), "%s", all);
 	cr_assert(strstr(all, "{\"total\":2,"), "%s", all);
-	free(dev);
-	free(all);
 
 	/* 127.0.0.1 is in no policy and there is no top-level allow: no_policy. */
 	cr_assert_lt(curl_from(&g, "127.0.0.1", "allowed.test", err, sizeof(err)), 0);
