@@ -21,6 +21,7 @@
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 WHO=k8s-check
+# shellcheck source=test/k8s/lib.sh
 . "$HERE/lib.sh"
 validator "${SNIGATE_K8S_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/snigate/k8s-check}" kubernetes-models \
 	"$HERE/validate.mjs" "$HERE/mutate.mjs"

@@ -12,6 +12,7 @@
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 WHO="monitoring check"
+# shellcheck source=test/k8s/lib.sh
 . "$HERE/../k8s/lib.sh"
 validator "${SNIGATE_MONITORING_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/snigate/monitoring-check}" \
 	@kubernetes-models/prometheus-operator "$HERE/validate.mjs"
