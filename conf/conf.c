@@ -1944,6 +1944,9 @@ static int rules_spec(const struct conf *c, struct rules_spec *rs)
 		n_ent += c->policies[i].n_allow;
 		n_src += c->policies[i].n_sources;
 		n_lis += c->policies[i].n_listeners;
+		/* An entry's upstream_allow CIDRs go in the same pool as the sources. */
+		for (unsigned k = 0; k < c->policies[i].n_allow; k++)
+			n_src += c->policies[i].allow[k].n_upstream_allow;
 	}
 	rs->n = c->n_policies + (c->n_allow ? 1 : 0);
 	struct rules_entry *ent = calloc(n_ent + c->n_allow + 1, sizeof(*ent));
@@ -1981,11 +1984,17 @@ static int rules_spec(const struct conf *c, struct rules_spec *rs)
 		}
 		for (unsigned k = 0; k < cp->n_sources; k++)
 			rules_cidr_of(cp->sources[k], src++);
-		for (unsigned k = 0; k < cp->n_allow; k++, ent++)
-			*ent = (struct rules_entry){.name = cp->allow[k].name,
-						    .ports = cp->allow[k].ports,
-						    .n_ports = cp->allow[k].n_ports,
-						    .expires = cp->allow[k].expires};
+		for (unsigned k = 0; k < cp->n_allow; k++, ent++) {
+			const struct conf_allow *a = &cp->allow[k];
+			*ent = (struct rules_entry){.name = a->name,
+						    .ports = a->ports,
+						    .n_ports = a->n_ports,
+						    .expires = a->expires,
+						    .upstream_allow = src,
+						    .n_upstream_allow = a->n_upstream_allow};
+			for (unsigned j = 0; j < a->n_upstream_allow; j++)
+				rules_cidr_of(a->upstream_allow[j], src++);
+		}
 	}
 	if (c->n_allow) {
 		struct rules_policy *rp = &rs->p[c->n_policies];
@@ -2185,10 +2194,22 @@ static int check_policies(struct ectx *x, const struct conf *c)
 					    "%s: a user name has no ':'", Q(p->users[k]));
 		}
 		for (unsigned k = 0; k < p->n_allow; k++) {
+			const struct conf_allow *e = &p->allow[k];
 			snprintf(path, sizeof(path), "policies[%u].allow[%u]", i, k);
-			int rc = check_wildcard(x, p->allow[k].name, p->allow[k].line, path);
+			int rc = check_wildcard(x, e->name, e->line, path);
 			if (rc)
 				return rc;
+			if (e->n_upstream_allow > UPSTREAM_MAX)
+				return fail(x, e->line, path,
+					    "%u upstream_allow entries; at most %u",
+					    e->n_upstream_allow, UPSTREAM_MAX);
+			for (unsigned j = 0; j < e->n_upstream_allow; j++) {
+				snprintf(path, sizeof(path),
+					 "policies[%u].allow[%u].upstream_allow[%u]", i, k, j);
+				if ((why = check_cidr(e->upstream_allow[j])))
+					return fail(x, at_line(x, path, e->line), path, "%s %s",
+						    Q(e->upstream_allow[j]), why);
+			}
 		}
 		/* Such a policy would take its connections and let none through. */
 		snprintf(path, sizeof(path), "policies[%u].allow", i);
@@ -3043,8 +3064,8 @@ static int strings_of(struct ectx *x, struct conf_yaml *y, const yaml_node_t *v,
 static int policy_entry(struct ectx *x, struct conf_yaml *y, const yaml_node_t *v, const char *path,
 			struct conf_allow *e)
 {
-	static const char *const keys[] = {"name", "ports", "owner", "expires"};
-	const yaml_node_t *val[4];
+	static const char *const keys[] = {"name", "ports", "owner", "expires", "upstream_allow"};
+	const yaml_node_t *val[5];
 	char p[160];
 	const char *t;
 
@@ -3055,7 +3076,9 @@ static int policy_entry(struct ectx *x, struct conf_yaml *y, const yaml_node_t *
 	}
 	if (!v)
 		return fail(x, e->line, path, "empty entry");
-	TRY(known(x, y, v, path, keys, 4, val));
+	TRY(known(x, y, v, path, keys, 5, val));
+	snprintf(p, sizeof(p), "%s.upstream_allow", path);
+	TRY(strings_of(x, y, val[4], p, &e->upstream_allow, &e->n_upstream_allow));
 	snprintf(p, sizeof(p), "%s.name", path);
 	TRY(text_of(x, val[0], p, &t));
 	if (!t)
@@ -3574,6 +3597,7 @@ void conf_clear_policies(struct conf *c)
 		for (unsigned k = 0; k < p->n_allow; k++) {
 			free(p->allow[k].name);
 			free(p->allow[k].owner);
+			free_strings(&p->allow[k].upstream_allow, &p->allow[k].n_upstream_allow);
 		}
 		free(p->allow);
 	}

@@ -98,7 +98,10 @@ struct conf_allow {
 	char *name;				/* owned; "api.github.com", "*.example.com" */
 	uint16_t ports[CONF_MAX_CONNECT_PORTS]; /* CONNECT ports; none: the listener's */
 	unsigned n_ports;
-	char *owner;	 /* owned; who asked for it; NULL = not said */
+	char *owner; /* owned; who asked for it; NULL = not said */
+	/* CIDRs this name may reach although upstream.deny (or the built-in list) denies them */
+	char **upstream_allow;
+	unsigned n_upstream_allow;
 	int64_t expires; /* Unix seconds from which it no longer matches; 0 = never */
 	unsigned line;
 };

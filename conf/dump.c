@@ -164,7 +164,7 @@ static void policy_match(FILE *f, const struct conf_policy *p)
 /* One allow entry of a policy: a quoted name, or a flow mapping when it says more. */
 static void policy_entry(FILE *f, const struct conf_allow *e)
 {
-	if (!e->n_ports && !e->owner && !e->expires) {
+	if (!e->n_ports && !e->owner && !e->expires && !e->n_upstream_allow) {
 		str(f, e->name);
 		return;
 	}
@@ -179,6 +179,10 @@ static void policy_entry(FILE *f, const struct conf_allow *e)
 	if (e->owner) {
 		fputs(", owner: ", f);
 		str(f, e->owner);
+	}
+	if (e->n_upstream_allow) {
+		fputs(", upstream_allow: ", f);
+		flow_strings(f, e->upstream_allow, e->n_upstream_allow);
 	}
 	if (e->expires) {
 		char t[32];

@@ -143,7 +143,13 @@ struct conn {
 	 * A copy, since the connection may outlive its configuration.
 	 */
 	char *policy;
-	unsigned gen;  /* the configuration generation that decided, once policy is set */
+	unsigned gen; /* the configuration generation that decided, once policy is set */
+	/*
+	 * Owned: the deciding entry's upstream_allow, copied for the same
+	 * reason as policy; NULL when it has none.
+	 */
+	struct rules_cidr *up_allow;
+	unsigned n_up_allow;
 	struct hs *hs; /* while resolving and connecting; owned */
 	union addr up;
 	socklen_t up_len;
@@ -402,6 +408,7 @@ static void conn_finish(struct conn *c)
 	free(c->host);
 	free(c->user);
 	free(c->policy);
+	free(c->up_allow);
 	free(c);
 }
 
@@ -643,6 +650,29 @@ static uint16_t up_port(const struct conn *c)
  * the name pointed. c->up keeps that address, so when no address is left
  * the access line names the refused one, with reason upstream_denied.
  */
+/*
+ * Whether the entry that allowed c names this denied upstream address in
+ * its upstream_allow: an SSRF exception for that name alone. A loop back to
+ * the gateway (POLICY_SELF) is never excepted.
+ */
+static bool excepted(const struct conn *c, sa_family_t family, const uint8_t *addr)
+{
+	uint8_t a[16] = {[10] = 0xff, [11] = 0xff};
+
+	if (family == AF_INET)
+		memcpy(a + 12, addr, 4);
+	else
+		memcpy(a, addr, 16);
+	for (unsigned i = 0; i < c->n_up_allow; i++) {
+		const struct rules_cidr *r = &c->up_allow[i];
+		unsigned full = r->bits / 8, rest = r->bits % 8;
+		if (!memcmp(a, r->addr, full) &&
+		    (!rest || !((a[full] ^ r->addr[full]) & (0xff00 >> rest))))
+			return true;
+	}
+	return false;
+}
+
 static void upstream_refused(struct conn *c, enum policy_verdict v)
 {
 	struct worker *w = c->w;
@@ -691,6 +721,8 @@ static void connect_next(struct conn *c)
 		/* The address dialled is the one checked: no second lookup, no rebinding. */
 		enum policy_verdict pv =
 			policy_check(w->wc->policy, a->family, a->addr, up_port(c));
+		if (pv == POLICY_DENY && excepted(c, a->family, a->addr))
+			pv = POLICY_ALLOW;
 		if (pv != POLICY_ALLOW) {
 			upstream_refused(c, pv);
 			hs->addr_idx++;
@@ -1008,11 +1040,20 @@ static enum reason gate(struct conn *c, const char *name, size_t len, uint16_t p
 	if (port && !ports_checked && !port_allowed(c->l->cl, port))
 		v = RULES_PORT;
 	switch (v) {
-	case RULES_ALLOW:
+	case RULES_ALLOW: {
+		unsigned n;
+		const struct rules_cidr *ua = rules_upstream_allow(r, p, at, &n);
+		if (n) {
+			if (!(c->up_allow = malloc(n * sizeof(*ua))))
+				return RS_INTERNAL;
+			memcpy(c->up_allow, ua, n * sizeof(*ua));
+			c->n_up_allow = n;
+		}
 		c->allowed = true;
 		w->st.allowed++;
 		w->names[at]++;
 		return RS_NONE;
+	}
 	case RULES_PORT:
 		return RS_PORT_NOT_ALLOWED;
 	case RULES_NOT_LISTED:

@@ -47,6 +47,8 @@ struct attr {
 	const uint16_t *ports; /* into rules.ports */
 	unsigned n_ports;
 	int64_t expires;
+	struct rules_cidr *up; /* owned: upstream_allow */
+	unsigned n_up;
 };
 
 /* Union entry idx is decided, for one policy, by its own entry attr. */
@@ -58,7 +60,8 @@ struct decide {
 struct rpol {
 	char *name;
 	bool audit;
-	struct attr *attrs; /* per own entry; NULL when no entry has ports or expiry */
+	struct attr *attrs; /* per own entry; NULL when no entry has ports, expiry or exceptions */
+	unsigned n_attrs;
 	struct decide *decide;
 	uint32_t n_decide;
 };
@@ -512,7 +515,8 @@ static bool has_attrs(const struct rules_policy *p)
 	unsigned k;
 
 	for (k = 0; k < p->n_entries; k++)
-		if (p->entries[k].n_ports || p->entries[k].expires)
+		if (p->entries[k].n_ports || p->entries[k].expires ||
+		    p->entries[k].n_upstream_allow)
 			return true;
 	return false;
 }
@@ -529,9 +533,17 @@ static bool build_decide(struct rules *r, struct names *nm, const struct rules_p
 	rp->attrs = calloc(spec->n_entries, sizeof(*rp->attrs));
 	if (!rp->attrs)
 		return false;
+	rp->n_attrs = spec->n_entries;
 	for (k = 0; k < spec->n_entries; k++) {
 		const struct rules_entry *se = &spec->entries[k];
 
+		if (se->n_upstream_allow) {
+			size_t sz = se->n_upstream_allow * sizeof(*rp->attrs[k].up);
+			if (!(rp->attrs[k].up = malloc(sz)))
+				return false;
+			memcpy(rp->attrs[k].up, se->upstream_allow, sz);
+			rp->attrs[k].n_up = se->n_upstream_allow;
+		}
 		rp->attrs[k].expires = se->expires;
 		rp->attrs[k].n_ports = se->ports ? se->n_ports : 0;
 		rp->attrs[k].ports = *ports_at;
@@ -718,6 +730,10 @@ int rules_build(struct rules **out, const struct rules_policy *pol, unsigned n,
 		for (i = 0; i < pol[p].n_sources; i++)
 			if (!cidr_valid(&pol[p].sources[i]))
 				return fail(NULL, err, RULES_E_CIDR, p, i, 0);
+		for (e = 0; e < pol[p].n_entries; e++)
+			for (i = 0; i < pol[p].entries[e].n_upstream_allow; i++)
+				if (!cidr_valid(&pol[p].entries[e].upstream_allow[i]))
+					return fail(NULL, err, RULES_E_CIDR, p, e, 0);
 		total += pol[p].n_entries;
 	}
 
@@ -794,6 +810,8 @@ void rules_free(struct rules *r)
 	if (r->pol)
 		for (i = 0; i < r->n; i++) {
 			free(r->pol[i].name);
+			for (unsigned k = 0; r->pol[i].attrs && k < r->pol[i].n_attrs; k++)
+				free(r->pol[i].attrs[k].up);
 			free(r->pol[i].attrs);
 			free(r->pol[i].decide);
 		}
@@ -887,6 +905,18 @@ enum rules_verdict rules_check(const struct rules *r, int p, const char *name, s
 		if (a->ports[i] == port)
 			return RULES_ALLOW;
 	return RULES_PORT;
+}
+
+const struct rules_cidr *rules_upstream_allow(const struct rules *r, int p, long entry, unsigned *n)
+{
+	const struct attr *a;
+
+	*n = 0;
+	if (!r || p < 0 || (unsigned)p >= r->n || entry < 0 || (size_t)entry >= r->n_union ||
+	    !r->pol[p].attrs || !(a = decide_find(&r->pol[p], (uint32_t)entry)) || !a->n_up)
+		return NULL;
+	*n = a->n_up;
+	return a->up;
 }
 
 unsigned rules_count(const struct rules *r)

@@ -44,10 +44,13 @@ struct rules_cidr {
 /* One allow entry of one policy. */
 struct rules_entry {
 	const char *name; /* "api.github.com", "*.example.com"; the allowlist's rule */
-	const uint16_t
-		*ports;	  /* CONNECT ports this name may be reached on; NULL/0: the listener's */
+	/* CONNECT ports this name may be reached on; NULL/0: the listener's */
+	const uint16_t *ports;
 	unsigned n_ports; /* 0..RULES_MAX_PORTS */
 	int64_t expires;  /* Unix seconds from which the entry no longer matches; 0: never */
+	/* Upstream addresses this name may reach although the upstream policy denies them. */
+	const struct rules_cidr *upstream_allow;
+	unsigned n_upstream_allow;
 };
 
 struct rules_policy {
@@ -69,7 +72,8 @@ enum rules_err {
 	RULES_E_NOMEM,
 	RULES_E_TOO_MANY,  /* more than RULES_MAX_POLICIES policies, or too many ports */
 	RULES_E_NAME,	   /* an entry is not a valid name: see err.allowlist */
-	RULES_E_CIDR,	   /* a source has bits set past its prefix, or bits > 128 */
+	RULES_E_CIDR,	   /* a source (or an entry's upstream_allow) with bits set past its
+			      prefix, or bits > 128 */
 	RULES_E_DUPLICATE, /* two policies share a name */
 	RULES_E_SHADOWED,  /* err.policy can never match: err.other matches all it would */
 };
@@ -122,6 +126,14 @@ enum rules_verdict {
  */
 enum rules_verdict rules_check(const struct rules *r, int p, const char *name, size_t len,
 			       uint16_t port, int64_t now, long *entry, bool *ports_checked);
+
+/*
+ * The upstream_allow CIDRs of the entry that decides entry (rules_check()'s
+ * *entry) for policy p, and their count in *n; NULL and 0 for none. They
+ * live as long as r.
+ */
+const struct rules_cidr *rules_upstream_allow(const struct rules *r, int p, long entry,
+					      unsigned *n);
 
 unsigned rules_count(const struct rules *r); /* policies */
 /* Whether any policy matches on sources: only then is a client's address needed. */

@@ -1122,6 +1122,9 @@ Test(policies, every_mistake_names_its_line_and_field)
 		 "policies[0].allow[0].ports[0]", "0 is out of range (1..65535)"},
 		{"policies:\n  - name: x\n    allow:\n      - {ports: [443]}\n", 4,
 		 "policies[0].allow[0]", "an entry needs a name"},
+		{"policies:\n  - name: x\n    allow:\n      - {name: a.com, upstream_allow: [10.0.0.1/8]}\n",
+		 4, "policies[0].allow[0].upstream_allow[0]",
+		 "has bits set past the prefix length"},
 		{"policies:\n  - name: x\n    allow:\n      - \"a..com\"\n", 4,
 		 "policies[0].allow[0]", "is not a valid name"},
 		{"policies:\n  - {name: wide, match: {sources: [10.0.0.0/8]}, allow: [a.com]}\n"

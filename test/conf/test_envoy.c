@@ -525,7 +525,7 @@ Test(envoy_convert, every_setting_round_trips)
 		"    allow:\n"
 		"      - api.github.com\n"
 		"      - {name: \"*.git.example.com\", ports: [443, 22], owner: platform, "
-		"expires: 2027-03-01T00:00:00Z}\n"
+		"expires: 2027-03-01T00:00:00Z, upstream_allow: [10.20.0.0/16, \"fd00::/8\"]}\n"
 		"resolver:\n"
 		"  forwarders: [127.0.0.1:5353]\n"
 		"  hosts: {a.example: [192.0.2.7]}\n"

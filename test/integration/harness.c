@@ -868,7 +868,19 @@ struct h_gw h_snigate_dns(int upstream_port, int dns_port, const char *const ext
 	return g;
 }
 
+static struct h_gw snigate_start(int port, const char *const args[], bool loopback_peers);
+
 struct h_gw h_snigate_args(int port, const char *const args[])
+{
+	return snigate_start(port, args, true);
+}
+
+struct h_gw h_snigate_bare(int port, const char *const args[])
+{
+	return snigate_start(port, args, false);
+}
+
+static struct h_gw snigate_start(int port, const char *const args[], bool loopback_peers)
 {
 	const char *bin = getenv("SNIGATE_BIN");
 	const char *argv[64] = {bin};
@@ -884,10 +896,12 @@ struct h_gw h_snigate_args(int port, const char *const args[])
 	argv[n++] = "--drain-timeout";
 	argv[n++] = "2s";
 	/* Loopback peers again; a test's own --allow-upstream adds to this one. */
-	argv[n++] = "--allow-upstream";
-	argv[n++] = "127.0.0.0/8";
-	argv[n++] = "--allow-upstream";
-	argv[n++] = "::1";
+	if (loopback_peers) {
+		argv[n++] = "--allow-upstream";
+		argv[n++] = "127.0.0.0/8";
+		argv[n++] = "--allow-upstream";
+		argv[n++] = "::1";
+	}
 	for (int i = 0; args[i]; i++) {
 		cr_assert_lt(n, 62);
 		argv[n++] = args[i];

@@ -129,6 +129,8 @@ struct h_gw h_snigate(int upstream_port, const char *const extra[]);
 struct h_gw h_snigate_dns(int upstream_port, int dns_port, const char *const extra[]);
 /* snigate with exactly these arguments, listening on port; waits for ready. */
 struct h_gw h_snigate_args(int port, const char *const args[]);
+/* The same without the loopback --allow-upstream: the upstream policy as configured. */
+struct h_gw h_snigate_bare(int port, const char *const args[]);
 /* The admin endpoint's port, from the ready line; 0 when it has none. */
 int h_admin_port(const struct h_gw *g);
 /* The control endpoint's port, likewise (h_snigate*() start it on 127.0.0.1:0). */

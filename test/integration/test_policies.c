@@ -334,3 +334,34 @@ Test(policies, sources_match_with_the_access_log_off)
 	cr_assert(h_stats(&g, "no_policy", &v) && v == 1, "no_policy %lld", v);
 	cr_assert(h_stats(&g, "allowed", &v) && v == 1, "allowed %lld", v);
 }
+
+/*
+ * An SSRF exception for one name: without upstream.allow, loopback is
+ * denied to every name but the one whose entry lists it.
+ */
+Test(policies, upstream_allow_is_an_exception_for_its_name_only)
+{
+	char conf[256], text[2048];
+	int port = h_free_port();
+
+	h_path(conf, sizeof(conf), "ssrf.yaml");
+	snprintf(text, sizeof(text),
+		 "listeners: [{address: \"127.0.0.1:%d\", upstream_port: %d}]\n"
+		 "policies:\n"
+		 "  - name: p\n"
+		 "    allow:\n"
+		 "      - {name: allowed.test, upstream_allow: [127.0.0.1/32]}\n"
+		 "      - x.wild.test\n"
+		 "resolver: {forwarders: [\"127.0.0.1:%d\"]}\n",
+		 port, H.tls_port, H.dns_port);
+	h_write_file(conf, text);
+	const char *args[] = {"-c", conf, "--threads", "2", NULL};
+	struct h_gw g = h_snigate_bare(port, args);
+	char err[2048];
+
+	cr_assert_eq(curl_from(&g, "127.0.0.2", "allowed.test", err, sizeof(err)), 200, "%s", err);
+	cr_assert_lt(curl_from(&g, "127.0.0.2", "x.wild.test", err, sizeof(err)), 0);
+	const char *a[] = {"\"sni\":\"x.wild.test\"", "\"reason\":\"upstream_denied\"", NULL};
+	expect_line(&g, a);
+	cr_assert_eq(h_snigate_stop(&g), 0);
+}

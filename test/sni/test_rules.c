@@ -172,6 +172,50 @@ Test(rules, uses_sources)
 	cr_assert_not(rules_uses_sources(NULL));
 }
 
+/* An entry's upstream exceptions belong to it, and to names its wildcard decides. */
+Test(rules, upstream_allow_of_the_deciding_entry)
+{
+	const struct rules_cidr ex[] = {cidr("10.0.0.0/8"), cidr("fd00::/8")};
+	const struct rules_cidr bad[] = {cidr("10.0.0.0/8")};
+	struct rules_entry e[] = {
+		{.name = "*.inside.example", .upstream_allow = ex, .n_upstream_allow = 2},
+		{.name = "plain.inside.example"},
+		{.name = "other.example"},
+	};
+	const struct rules_policy p[] = {
+		{.name = "a", .entries = e, .n_entries = 3},
+	};
+	struct rules *r = build(p, 1);
+	unsigned n = 99;
+	long at;
+
+	cr_assert_eq(rules_check(r, 0, "db.inside.example", 17, 0, 0, &at, NULL), RULES_ALLOW);
+	const struct rules_cidr *u = rules_upstream_allow(r, 0, at, &n);
+	cr_assert_eq(n, 2);
+	cr_assert_eq(u[1].bits, ex[1].bits);
+	/* The exact entry decides its own name: it has no exceptions. */
+	cr_assert_eq(rules_check(r, 0, "plain.inside.example", 20, 0, 0, &at, NULL), RULES_ALLOW);
+	cr_assert_null(rules_upstream_allow(r, 0, at, &n));
+	cr_assert_eq(n, 0);
+	cr_assert_eq(rules_check(r, 0, "other.example", 13, 0, 0, &at, NULL), RULES_ALLOW);
+	cr_assert_null(rules_upstream_allow(r, 0, at, &n));
+	cr_assert_null(rules_upstream_allow(r, 0, -1, &n));
+	cr_assert_null(rules_upstream_allow(r, 5, 0, &n));
+	rules_free(r);
+
+	/* A CIDR with bits past its prefix is refused, naming the entry. */
+	struct rules_cidr wrong = bad[0];
+	wrong.addr[15] = 1;
+	struct rules_entry we[] = {
+		{.name = "a.example"},
+		{.name = "b.example", .upstream_allow = &wrong, .n_upstream_allow = 1}};
+	const struct rules_policy wp[] = {{.name = "w", .entries = we, .n_entries = 2}};
+	struct rules_error err;
+	cr_assert_eq(rules_build(&r, wp, 1, &err), -EINVAL);
+	cr_assert_eq(err.code, RULES_E_CIDR);
+	cr_assert_eq(err.entry, 1);
+}
+
 Test(rules, no_policy_matches)
 {
 	const struct rules_policy p[] = {
