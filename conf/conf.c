@@ -500,7 +500,7 @@ const struct conf_setting conf_settings[] = {
 		"Each has a `name`, a `match` (`listeners`: listener names, `sources`: CIDRs, "
 		"`proxy_users`: authenticated CONNECT users; a key left out matches any), its "
 		"own `mode` and `ech` (default: the top-level ones) and its own `allow` entries: a name, "
-		"or `{name, ports, owner, expires}`. A connection no policy matches is reset "
+		"or `{name, ports, owner, expires, upstream_allow}`. A connection no policy matches is reset "
 		"(`no_policy`); a non-empty top-level `allow` is one more policy, `default`, "
 		"after these, that matches every connection. See [Policies](#policies)"},
 	{.path = "resolver.forwarders",
