@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conf/conf.h"
@@ -22,6 +23,8 @@
 #include "core/log.h"
 #include "core/preflight.h"
 #include "core/subcmd.h"
+#include "sni/allowlist.h"
+#include "sni/rules.h"
 
 #ifndef SNIGATE_VERSION
 #define SNIGATE_VERSION "unknown"
@@ -492,12 +495,27 @@ int main(int argc, char **argv)
 			free(names);
 			free(lines);
 		}
-		if (c->n_policies)
+		if (c->n_policies) {
 			printf("snigate: %s: ok (%u listeners, %u policies%s, %u allow entries)\n",
 			       config ? config : "command line", c->n_listeners,
 			       c->n_policies + (c->n_allow ? 1 : 0),
 			       c->n_allow ? " with default" : "", n_names);
-		else
+			/* What the workers will hold, timed as a reload would build it. */
+			struct timespec t0, t1;
+			struct rules *rl;
+			struct conf_error rerr;
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			if (!conf_build_rules(c, &rl, &rerr)) {
+				clock_gettime(CLOCK_MONOTONIC, &t1);
+				printf("snigate: policies: %zu distinct names, tables built in %.1f ms, "
+				       "%zu KiB\n",
+				       allowlist_count(rules_allowlist(rl)),
+				       (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+					       (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
+				       (rules_bytes(rl) + 1023) / 1024);
+				rules_free(rl);
+			}
+		} else
 			printf("snigate: %s: ok (%u listeners, %u allowlist entries)\n",
 			       config ? config : "command line", c->n_listeners, c->n_allow);
 		fflush(stdout);

@@ -64,6 +64,7 @@ struct allowlist {
 	struct mph exact;  /* "example.com" */
 	struct mph suffix; /* "*.example.com", stored as "example.com" */
 	char *pool;	   /* all names, back to back, not NUL-terminated */
+	size_t pool_len;
 	size_t suffix_min; /* shortest and longest suffix, to skip hopeless candidates */
 	size_t suffix_max;
 };
@@ -181,6 +182,16 @@ long allowlist_lookup(const struct allowlist *al, const char *name, size_t len)
 			return (long)al->exact.m + at;
 	}
 	return -1;
+}
+
+static size_t mph_bytes(const struct mph *t)
+{
+	return (size_t)t->r * sizeof(*t->disp) + (size_t)t->m * sizeof(*t->slots);
+}
+
+size_t allowlist_bytes(const struct allowlist *al)
+{
+	return al ? sizeof(*al) + mph_bytes(&al->exact) + mph_bytes(&al->suffix) + al->pool_len : 0;
 }
 
 size_t allowlist_entry(const struct allowlist *al, size_t idx, char *buf, size_t len)
@@ -511,6 +522,7 @@ struct allowlist *allowlist_build(const char *const *names, size_t n, enum allow
 	for (i = 0; i < n; i++)
 		pool_len += names[i] ? strnlen(names[i], HOSTNAME_MAX + 4) : 0;
 	al->pool = malloc(pool_len);
+	al->pool_len = pool_len;
 	keys = malloc((n ? n : 1) * sizeof(*keys));
 	if (!al->pool || !keys)
 		goto out_nomem;

@@ -56,6 +56,8 @@ long allowlist_lookup(const struct allowlist *al, const char *name, size_t len);
 size_t allowlist_entry(const struct allowlist *al, size_t idx, char *buf, size_t len);
 
 size_t allowlist_count(const struct allowlist *al); /* distinct entries, exact + wildcard */
+/* Bytes the built tables hold (names, slots, displacements), for --check. */
+size_t allowlist_bytes(const struct allowlist *al);
 const char *allowlist_strerror(enum allowlist_err e);
 
 #endif

@@ -919,6 +919,29 @@ const struct rules_cidr *rules_upstream_allow(const struct rules *r, int p, long
 	return a->up;
 }
 
+size_t rules_bytes(const struct rules *r)
+{
+	size_t b, w8;
+
+	if (!r)
+		return 0;
+	w8 = r->words * sizeof(uint64_t);
+	b = sizeof(*r) + r->n * sizeof(*r->pol) + allowlist_bytes(r->al) + r->n_union * w8 +
+	    3 * w8 + r->n_lis * (sizeof(*r->lis) + w8) + r->cap_nodes * sizeof(*r->trie) +
+	    r->cap_src_masks * w8 + r->n_users * (sizeof(*r->users) + w8) +
+	    r->n_expiries * sizeof(*r->expiries) + w8;
+	for (unsigned i = 0; i < r->n_users; i++)
+		b += r->users[i].len + 1;
+	for (unsigned p = 0; p < r->n; p++) {
+		b += strlen(r->pol[p].name) + 1 + r->pol[p].n_decide * sizeof(*r->pol[p].decide);
+		for (unsigned k = 0; r->pol[p].attrs && k < r->pol[p].n_attrs; k++)
+			b += sizeof(*r->pol[p].attrs) +
+			     r->pol[p].attrs[k].n_ports * sizeof(uint16_t) +
+			     r->pol[p].attrs[k].n_up * sizeof(*r->pol[p].attrs[k].up);
+	}
+	return b;
+}
+
 unsigned rules_count(const struct rules *r)
 {
 	return r ? r->n : 0;

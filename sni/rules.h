@@ -136,6 +136,8 @@ const struct rules_cidr *rules_upstream_allow(const struct rules *r, int p, long
 					      unsigned *n);
 
 unsigned rules_count(const struct rules *r); /* policies */
+/* Bytes the built tables hold, the union allowlist's included, for --check. */
+size_t rules_bytes(const struct rules *r);
 /* Whether any policy matches on sources: only then is a client's address needed. */
 bool rules_uses_sources(const struct rules *r);
 const char *rules_name(const struct rules *r, int p);

@@ -365,3 +365,25 @@ Test(policies, upstream_allow_is_an_exception_for_its_name_only)
 	expect_line(&g, a);
 	cr_assert_eq(h_snigate_stop(&g), 0);
 }
+
+/* --check says what the policies' tables cost, as the workers will build them. */
+Test(policies, check_reports_the_tables)
+{
+	char conf[256];
+	struct h_proc *p;
+
+	write_conf(h_free_port(),
+		   "policies:\n"
+		   "  - {name: a, match: {sources: [10.0.0.0/8]}, allow: [a.example, "
+		   "\"*.b.example\"]}\n"
+		   "  - {name: b, allow: [a.example, c.example]}\n");
+	h_path(conf, sizeof(conf), "policies.yaml");
+	const char *argv[] = {getenv("SNIGATE_BIN"), "--check", "-c", conf,
+			      "--control",	     "off",	NULL};
+	int rc = h_run("snigate", argv, NULL, 20000, &p);
+	const char *out = h_read_file(p->out);
+	cr_assert_eq(rc, 0, "%s%s", out, h_read_file(p->err));
+	cr_assert(strstr(out, "ok (1 listeners, 2 policies, 4 allow entries)"), "%s", out);
+	cr_assert(strstr(out, "snigate: policies: 3 distinct names, tables built in "), "%s", out);
+	cr_assert(strstr(out, " KiB\n"), "%s", out);
+}

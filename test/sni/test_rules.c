@@ -216,6 +216,23 @@ Test(rules, upstream_allow_of_the_deciding_entry)
 	cr_assert_eq(err.entry, 1);
 }
 
+/* What --check reports: the tables grow with what they hold. */
+Test(rules, bytes)
+{
+	const struct rules_policy one[] = {{.name = "a", ENTRIES(E("a.com"))}};
+	const struct rules_policy two[] = {
+		{.name = "a", SOURCES("10.0.0.0/8"), ENTRIES(E("a.com"), E("b.com"), E("*.c.com"))},
+		{.name = "b", USERS("bob"), ENTRIES(E("d.com"))},
+	};
+	struct rules *r1 = build(one, 1), *r2 = build(two, 2);
+
+	cr_assert_gt(rules_bytes(r1), allowlist_bytes(rules_allowlist(r1)));
+	cr_assert_gt(rules_bytes(r2), rules_bytes(r1));
+	cr_assert_eq(rules_bytes(NULL), 0);
+	rules_free(r1);
+	rules_free(r2);
+}
+
 Test(rules, no_policy_matches)
 {
 	const struct rules_policy p[] = {
