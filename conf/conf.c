@@ -497,7 +497,7 @@ const struct conf_setting conf_settings[] = {
 	 .max = CONF_MAX_POLICIES,
 	 .type = "list of policies",
 	 .doc = "at most 1024, in order; the first whose `match` fits a connection decides it. "
-		"Each has a `name`, a `match` (`listeners`: listener names, `sources`: CIDRs, "
+		"Each has a `name`, a `match` (`listeners`: listener names, `sources`: CIDRs or a `sources_file` of them, "
 		"`proxy_users`: authenticated CONNECT users; a key left out matches any), its "
 		"own `mode` and `ech` (default: the top-level ones) and its own `allow` entries: a name, "
 		"or `{name, ports, owner, expires, upstream_allow}`. A connection no policy matches is reset "
@@ -1942,7 +1942,7 @@ static int rules_spec(const struct conf *c, struct rules_spec *rs)
 	memset(rs, 0, sizeof(*rs));
 	for (unsigned i = 0; i < c->n_policies; i++) {
 		n_ent += c->policies[i].n_allow;
-		n_src += c->policies[i].n_sources;
+		n_src += c->policies[i].n_sources + c->policies[i].n_file_sources;
 		n_lis += c->policies[i].n_listeners;
 		/* An entry's upstream_allow CIDRs go in the same pool as the sources. */
 		for (unsigned k = 0; k < c->policies[i].n_allow; k++)
@@ -1968,7 +1968,7 @@ static int rules_spec(const struct conf *c, struct rules_spec *rs)
 			.listeners = lis,
 			.n_listeners = cp->n_listeners,
 			.sources = src,
-			.n_sources = cp->n_sources,
+			.n_sources = cp->n_sources + cp->n_file_sources,
 			.users = (const char *const *)cp->users,
 			.n_users = cp->n_users,
 			.entries = ent,
@@ -1984,6 +1984,8 @@ static int rules_spec(const struct conf *c, struct rules_spec *rs)
 		}
 		for (unsigned k = 0; k < cp->n_sources; k++)
 			rules_cidr_of(cp->sources[k], src++);
+		for (unsigned k = 0; k < cp->n_file_sources; k++)
+			rules_cidr_of(cp->file_sources[k], src++);
 		for (unsigned k = 0; k < cp->n_allow; k++, ent++) {
 			const struct conf_allow *a = &cp->allow[k];
 			*ent = (struct rules_entry){.name = a->name,
@@ -3124,12 +3126,70 @@ static int policy_entry(struct ectx *x, struct conf_yaml *y, const yaml_node_t *
 	return 0;
 }
 
+/*
+ * sources_file: one address or CIDR a line; blank lines and "#" comments
+ * are skipped. Read at every load, so a reload picks up its changes. An
+ * error names the file's own line as well as the config's.
+ */
+static int read_sources(struct ectx *x, const char *path, struct conf_policy *pol)
+{
+	struct conf_error ferr;
+	char *buf = NULL;
+	size_t len = 0;
+	unsigned fline = 0;
+	int rc;
+
+	if ((rc = conf_read_file(pol->sources_file, &buf, &len, &ferr)))
+		return rc == -ENOMEM ? oom(x) : fail(x, line_of(x, path), path, "%s", ferr.msg);
+	char *text = realloc(buf, len + 1);
+	if (!text) {
+		free(buf);
+		return oom(x);
+	}
+	text[len] = '\0';
+	for (char *ln = text, *next; ln && *ln && !rc; ln = next) {
+		if ((next = strchr(ln, '\n')))
+			*next++ = '\0';
+		fline++;
+		char *hash = strchr(ln, '#');
+		if (hash)
+			*hash = '\0';
+		char *s = ln + strspn(ln, " \t\r");
+		size_t n = strcspn(s, " \t\r");
+		if (!n)
+			continue;
+		const char *why;
+		s[n] = '\0';
+		if ((why = check_cidr(s))) {
+			rc = fail(x, line_of(x, path), path, "%s:%u: %s %s", pol->sources_file,
+				  fline, Q(s), why);
+			break;
+		}
+		char **v = realloc(pol->file_sources, (pol->n_file_sources + 1) * sizeof(*v));
+		if (!v || !(v[pol->n_file_sources] = strdup(s))) {
+			if (v)
+				pol->file_sources = v;
+			rc = oom(x);
+			break;
+		}
+		pol->file_sources = v;
+		pol->n_file_sources++;
+	}
+	free(text);
+	/* No sources at all would be "any source": every client, the opposite of meant. */
+	if (!rc && !pol->n_file_sources)
+		rc = fail(x, line_of(x, path), path,
+			  "%s holds no address or CIDR: the policy would match every client",
+			  pol->sources_file);
+	return rc;
+}
+
 static int policy(struct ectx *x, struct conf_yaml *y, const yaml_node_t *v, const char *path,
 		  struct conf_policy *pol)
 {
 	static const char *const keys[] = {"name", "match", "mode", "allow", "ech"};
-	static const char *const mkeys[] = {"listeners", "sources", "proxy_users"};
-	const yaml_node_t *val[5], *mval[3];
+	static const char *const mkeys[] = {"listeners", "sources", "proxy_users", "sources_file"};
+	const yaml_node_t *val[5], *mval[4];
 	char p[64];
 	const char *t;
 
@@ -3175,7 +3235,7 @@ static int policy(struct ectx *x, struct conf_yaml *y, const yaml_node_t *v, con
 			return fail(x, line_of(x, p), p,
 				    "expected listeners, sources and/or proxy_users, found %s",
 				    conf_yaml_kind(val[1]));
-		TRY(known(x, y, val[1], p, mkeys, 3, mval));
+		TRY(known(x, y, val[1], p, mkeys, 4, mval));
 		char q[96];
 		snprintf(q, sizeof(q), "%s.listeners", p);
 		TRY(strings_of(x, y, mval[0], q, &pol->listeners, &pol->n_listeners));
@@ -3183,6 +3243,11 @@ static int policy(struct ectx *x, struct conf_yaml *y, const yaml_node_t *v, con
 		TRY(strings_of(x, y, mval[1], q, &pol->sources, &pol->n_sources));
 		snprintf(q, sizeof(q), "%s.proxy_users", p);
 		TRY(strings_of(x, y, mval[2], q, &pol->users, &pol->n_users));
+		snprintf(q, sizeof(q), "%s.sources_file", p);
+		TRY(text_of(x, mval[3], q, &t));
+		TRY(get_string(x, q, t, &pol->sources_file));
+		if (pol->sources_file)
+			TRY(read_sources(x, q, pol));
 	}
 	snprintf(p, sizeof(p), "%s.allow", path);
 	const yaml_node_t *al = val[3];
@@ -3593,6 +3658,8 @@ void conf_clear_policies(struct conf *c)
 		free(p->name);
 		free_strings(&p->listeners, &p->n_listeners);
 		free_strings(&p->sources, &p->n_sources);
+		free(p->sources_file);
+		free_strings(&p->file_sources, &p->n_file_sources);
 		free_strings(&p->users, &p->n_users);
 		for (unsigned k = 0; k < p->n_allow; k++) {
 			free(p->allow[k].name);

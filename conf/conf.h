@@ -123,6 +123,10 @@ struct conf_policy {
 	unsigned n_listeners;
 	char **sources; /* CIDRs, as written */
 	unsigned n_sources;
+	/* A file of CIDRs (one a line, # comments), read at every load; NULL = none */
+	char *sources_file;
+	char **file_sources; /* what it held at the last load */
+	unsigned n_file_sources;
 	char **users; /* authenticated proxy users (HTTP CONNECT) */
 	unsigned n_users;
 	struct conf_allow *allow;

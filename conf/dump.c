@@ -157,6 +157,12 @@ static void policy_match(FILE *f, const struct conf_policy *p)
 	if (p->n_users) {
 		fprintf(f, "%sproxy_users: ", sep);
 		flow_strings(f, p->users, p->n_users);
+		sep = ", ";
+	}
+	/* The file, not what it held: a reload of the dump reads it again. */
+	if (p->sources_file) {
+		fprintf(f, "%ssources_file: ", sep);
+		str(f, p->sources_file);
 	}
 	fputc('}', f);
 }

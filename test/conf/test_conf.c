@@ -1098,7 +1098,7 @@ Test(policies, every_mistake_names_its_line_and_field)
 		 "unknown key (known here: name, match, mode, allow, ech)"},
 		{"policies:\n  - name: x\n    match: {source: [10.0.0.0/8]}\n    allow: [a.com]\n",
 		 3, "policies[0].match.source",
-		 "unknown key (known here: listeners, sources, proxy_users)"},
+		 "unknown key (known here: listeners, sources, proxy_users, sources_file)"},
 		{"policies:\n  - match: {}\n    allow: [a.com]\n", 2, "policies[0]",
 		 "a policy needs a name"},
 		{"policies:\n  - {name: x, match: {sources: [10.0.0.1/8]}, allow: [a.com]}\n", 2,
@@ -1253,6 +1253,68 @@ Test(policies, wildcards_against_the_public_suffix_list)
 	cr_assert(strstr(c->warnings[1].msg, "covers suffixes under amazonaws.com"), "%s",
 		  c->warnings[1].msg);
 	conf_free(c);
+}
+
+/* sources_file: read at every load, its own line named in an error, kept as a path. */
+Test(policies, sources_from_a_file)
+{
+	char path[] = "/tmp/snigate-test-sources-XXXXXX", text[512];
+	struct conf_error err = {0};
+	int fd = mkstemp(path);
+	static const char good[] =
+		"# the review namespace\n10.42.1.0/24\n\n  10.42.9.7  # one host\n"
+		"fd00:42::/64\n";
+
+	cr_assert(fd >= 0);
+	cr_assert_eq(write(fd, good, sizeof(good) - 1), (ssize_t)sizeof(good) - 1);
+	close(fd);
+	snprintf(text, sizeof(text),
+		 "listeners: [{address: 127.0.0.1:9}]\n"
+		 "policies:\n"
+		 "  - name: review\n"
+		 "    match: {sources_file: %s, sources: [10.1.0.0/16]}\n"
+		 "    allow: [a.example]\n",
+		 path);
+	struct conf *c = load_str(text, &err);
+	cr_assert_not_null(c, "%s", err_str(&err));
+	cr_assert_eq(c->policies[0].n_file_sources, 3);
+	cr_assert_str_eq(c->policies[0].file_sources[1], "10.42.9.7");
+	struct rules *rl;
+	cr_assert_eq(conf_build_rules(c, &rl, &err), 0, "%s", err_str(&err));
+	uint8_t a[16] = {[10] = 0xff, [11] = 0xff, 10, 42, 9, 7};
+	cr_assert_eq(rules_match(rl, 0, a, NULL, 0), 0);
+	a[13] = 43;
+	cr_assert_eq(rules_match(rl, 0, a, NULL, 0), -1);
+	rules_free(rl);
+	/* The dump keeps the file, not its lines: loading it reads the file again. */
+	char *dump = conf_dump_yaml_str(c, 0);
+	cr_assert(strstr(dump, "sources_file: \""), "%s", dump);
+	cr_assert_null(strstr(dump, "10.42.9.7"), "%s", dump);
+	struct conf *d = NULL;
+	cr_assert_eq(conf_load_buf(dump, strlen(dump), "dump.yaml", &d, &err), 0, "%s",
+		     err_str(&err));
+	cr_assert_eq(d->policies[0].n_file_sources, 3);
+	conf_free(d);
+	free(dump);
+	conf_free(c);
+
+	/* A bad line names the file and its line; an empty file is refused. */
+	FILE *f = fopen(path, "w");
+	fputs("10.0.0.0/8\n# x\n10.0.0.1/8\n", f);
+	fclose(f);
+	cr_assert_null(load_str(text, &err));
+	cr_assert_eq(err.line, 4);
+	cr_assert_str_eq(err.field, "policies[0].match.sources_file");
+	cr_assert(strstr(err.msg, ":3: \"10.0.0.1/8\" has bits set past the prefix length"), "%s",
+		  err.msg);
+	f = fopen(path, "w");
+	fputs("# nothing yet\n", f);
+	fclose(f);
+	cr_assert_null(load_str(text, &err));
+	cr_assert(strstr(err.msg, "holds no address or CIDR"), "%s", err.msg);
+	unlink(path);
+	cr_assert_null(load_str(text, &err));
+	cr_assert(strstr(err.msg, "cannot open"), "%s", err.msg);
 }
 
 /* An empty policy is a way to learn what a group of clients reaches: audit only. */
