@@ -646,11 +646,6 @@ static uint16_t up_port(const struct conn *c)
 }
 
 /*
- * The upstream policy refused the address in c->up: count it and say where
- * the name pointed. c->up keeps that address, so when no address is left
- * the access line names the refused one, with reason upstream_denied.
- */
-/*
  * Whether the entry that allowed c names this denied upstream address in
  * its upstream_allow: an SSRF exception for that name alone. A loop back to
  * the gateway (POLICY_SELF) is never excepted.
@@ -673,6 +668,11 @@ static bool excepted(const struct conn *c, sa_family_t family, const uint8_t *ad
 	return false;
 }
 
+/*
+ * The upstream policy refused the address in c->up: count it and say where
+ * the name pointed. c->up keeps that address, so when no address is left
+ * the access line names the refused one, with reason upstream_denied.
+ */
 static void upstream_refused(struct conn *c, enum policy_verdict v)
 {
 	struct worker *w = c->w;
