@@ -3140,7 +3140,9 @@ static int read_sources(struct ectx *x, const char *path, struct conf_policy *po
 	int rc;
 
 	if ((rc = conf_read_file(pol->sources_file, &buf, &len, &ferr)))
-		return rc == -ENOMEM ? oom(x) : fail(x, line_of(x, path), path, "%s", ferr.msg);
+		return rc == -ENOMEM ? oom(x)
+				     : fail(x, line_of(x, path), path, "%s: %s", pol->sources_file,
+					    ferr.msg);
 	char *text = realloc(buf, len + 1);
 	if (!text) {
 		free(buf);

@@ -1314,7 +1314,7 @@ Test(policies, sources_from_a_file)
 	cr_assert(strstr(err.msg, "holds no address or CIDR"), "%s", err.msg);
 	unlink(path);
 	cr_assert_null(load_str(text, &err));
-	cr_assert(strstr(err.msg, "cannot open"), "%s", err.msg);
+	cr_assert(strstr(err.msg, path) && strstr(err.msg, ": cannot open"), "%s", err.msg);
 }
 
 /* An empty policy is a way to learn what a group of clients reaches: audit only. */
