@@ -8,10 +8,11 @@ CONFIG     ?= conf/snigate.yaml
 MESON_TEST  = meson test --print-errorlogs --num-processes 2
 
 # Debian 12 packages: build tools, the four libraries, and the real peers
-# the integration tests start (unbound, openssl, curl, python3).
+# the integration tests start (unbound, openssl, curl, python3, and haproxy as the
+# PROXY protocol v2 sender in front of the gateway).
 DEBS = gcc pkg-config meson ninja-build liburing-dev libcyaml-dev libyaml-dev \
        libunbound-dev libcriterion-dev libssl-dev unbound openssl curl clang-format \
-       ca-certificates python3 publicsuffix
+       ca-certificates python3 publicsuffix haproxy
 # promtool lints /metrics in the tests. It ships in Debian's prometheus package,
 # whose install would also start a Prometheus server, so only the tool is
 # unpacked, into .cache/ (the test is skipped where apt cannot fetch it).

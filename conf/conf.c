@@ -476,6 +476,17 @@ const struct conf_setting conf_settings[] = {
 	 .type = "name",
 	 .def_doc = "the top-level `mode`",
 	 .doc = "`enforce` or `audit`, for this listener only"},
+	{.path = "listeners[].proxy_protocol",
+	 .kind = CONF_K_PROXY_PROTOCOL,
+	 LLIST(proxy_trusted, n_proxy_trusted),
+	 .max = CONF_MAX_PROXY_TRUSTED,
+	 .type = "mapping",
+	 .def_doc = "none: no header is taken",
+	 .doc = "`{trusted: [CIDRs]}`, at most 64: a peer in these CIDRs (a load balancer, "
+		"an SNAT hop) must open with a PROXY protocol v2 header, and the client "
+		"address it carries is the one policies, `limits.max_per_source_ip` and "
+		"the access log see. Any other peer is served as it is, and a header from "
+		"it is reset (`proxy_untrusted`). See [PROXY protocol](#proxy-protocol)"},
 	{.path = "listeners[].proxy_auth_file",
 	 .kind = CONF_K_STRING,
 	 LFIELD(proxy_auth_file),
@@ -988,6 +999,10 @@ static void build_schema(struct schema *sc)
 			*f = (cyaml_schema_field_t)CYAML_FIELD_SEQUENCE_COUNT(
 				last_key(s->path), OPT, struct raw_item, ports, n_ports,
 				&string_entry, 0, CYAML_UNLIMITED);
+		} else if (s->kind == CONF_K_PROXY_PROTOCOL) {
+			/* A mapping: parse_proxy_protocol() reads it from the document. */
+			*f = (cyaml_schema_field_t)CYAML_FIELD_IGNORE(last_key(s->path),
+								      CYAML_FLAG_OPTIONAL);
 		} else {
 			*f = (cyaml_schema_field_t)LEAF(last_key(s->path), struct raw_item, v[0]);
 			f->data_offset += (i - fi) * sizeof(char *);
@@ -2587,6 +2602,8 @@ static int convert_listen_address(struct ectx *x, const char *address, const cha
 }
 
 /* Each listener's fields by their rows, in table order. */
+static int parse_proxy_protocol(struct ectx *x, unsigned i, struct conf_listener *l);
+
 static int convert_listeners(struct ectx *x, const struct raw_item *items, unsigned n,
 			     struct conf *c)
 {
@@ -2618,6 +2635,8 @@ static int convert_listeners(struct ectx *x, const struct raw_item *items, unsig
 				/* []: no port; a key with no value (null) keeps the default. */
 				if (ri->n_ports || written(x, path))
 					TRY(set_ports(x, path, ri->ports, ri->n_ports, l));
+			} else if (s->kind == CONF_K_PROXY_PROTOCOL) {
+				TRY(parse_proxy_protocol(x, i, l));
 			} else if (!s->hidden) {
 				TRY(set_setting(x, s, path, ri->v[j - fi], l));
 			}
@@ -3059,6 +3078,59 @@ static int strings_of(struct ectx *x, struct conf_yaml *y, const yaml_node_t *v,
 		if (!((*out)[i] = strdup(t)))
 			return oom(x);
 		*n = (unsigned)i + 1;
+	}
+	return 0;
+}
+
+/*
+ * listeners[i].proxy_protocol: {trusted: [CIDRs]}. Read from the document,
+ * as libcyaml reads a listener's single values only.
+ */
+static int parse_proxy_protocol(struct ectx *x, unsigned i, struct conf_listener *l)
+{
+	static const char *const keys[] = {"trusted"};
+	struct conf_yaml *y = x->y;
+	const yaml_node_t *val[1];
+	char path[PATH_LEN], p[PATH_LEN + 16];
+	const char *why;
+
+	if (!y)
+		return 0;
+	yaml_node_t *ls = conf_yaml_get(y, conf_yaml_root(y), "listeners");
+	if (!ls || ls->type != YAML_SEQUENCE_NODE ||
+	    i >= (size_t)(ls->data.sequence.items.top - ls->data.sequence.items.start))
+		return 0;
+	const yaml_node_t *m = conf_yaml_get(y, conf_yaml_node(y, ls->data.sequence.items.start[i]),
+					     "proxy_protocol");
+	snprintf(path, sizeof(path), "listeners[%u].proxy_protocol", i);
+	if (conf_yaml_is_null(m))
+		return 0;
+	if (m->type != YAML_MAPPING_NODE)
+		return fail(x, line_of(x, path), path, "expected {trusted: [CIDRs]}, found %s",
+			    conf_yaml_kind(m));
+	TRY(known(x, y, m, path, keys, 1, val));
+	snprintf(p, sizeof(p), "%s.trusted", path);
+	if (!val[0])
+		return fail(x, line_of(x, path), path,
+			    "needs trusted: the CIDRs of the balancers whose header is believed");
+	TRY(strings_of(x, y, val[0], p, &l->proxy_trusted, &l->n_proxy_trusted));
+	if (!l->n_proxy_trusted)
+		return fail(x, line_of(x, p), p,
+			    "no CIDRs: a header would be taken from no peer (leave proxy_protocol "
+			    "out to take none)");
+	if (l->n_proxy_trusted > CONF_MAX_PROXY_TRUSTED)
+		return fail(x, line_of(x, p), p, "%u entries; at most %u", l->n_proxy_trusted,
+			    CONF_MAX_PROXY_TRUSTED);
+	for (unsigned k = 0; k < l->n_proxy_trusted; k++) {
+		char q[PATH_LEN + 32];
+		const char *v = l->proxy_trusted[k];
+		snprintf(q, sizeof(q), "%s[%u]", p, k);
+		if ((why = check_cidr(v)))
+			return fail(x, line_of(x, q), q, "%s %s", Q(v), why);
+		if (!strcmp(strchr(v, '/') ? strchr(v, '/') : "", "/0"))
+			TRY(warn(x, line_of(x, q), q,
+				 "%s trusts every peer: any client may claim any source address",
+				 Q(v)));
 	}
 	return 0;
 }
@@ -3638,6 +3710,9 @@ void conf_clear_listeners(struct conf *c)
 		free(c->listeners[i].address);
 		free(c->listeners[i].proxy_auth_file);
 		free(c->listeners[i].name);
+		for (unsigned k = 0; k < c->listeners[i].n_proxy_trusted; k++)
+			free(c->listeners[i].proxy_trusted[k]);
+		free(c->listeners[i].proxy_trusted);
 	}
 	free(c->listeners);
 	c->listeners = NULL;

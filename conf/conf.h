@@ -50,6 +50,7 @@ enum conf_protocol {
 };
 
 #define CONF_MAX_CONNECT_PORTS 32
+#define CONF_MAX_PROXY_TRUSTED 64 /* listeners[].proxy_protocol.trusted entries */
 
 /* Whether workers are pinned to CPUs (core/cpu.h decides how). */
 enum conf_affinity {
@@ -77,6 +78,13 @@ struct conf_listener {
 	bool require_sni_match;	  /* the hello after CONNECT must name the host; default true */
 	char *proxy_auth_file;	  /* owned; Proxy-Authorization credentials; NULL = none */
 	char *name;		  /* owned; what policies[].match.listeners names; NULL = none */
+	/*
+	 * proxy_protocol.trusted: CIDRs, as written, of the peers (load
+	 * balancers, SNAT hops) whose PROXY protocol v2 header is believed and
+	 * required; none: the listener takes no header.
+	 */
+	char **proxy_trusted;
+	unsigned n_proxy_trusted; /* 0..CONF_MAX_PROXY_TRUSTED */
 };
 
 /* resolver.hosts: one name answered from the config, never from DNS. */
@@ -287,6 +295,8 @@ enum conf_kind {
 	CONF_K_HOSTS,	   /* resolver.hosts: a mapping of name to addresses */
 	CONF_K_CIDRS,	   /* upstream.deny, upstream.allow: a list of CIDRs */
 	CONF_K_POLICIES,   /* policies: a list of mappings, read from the document */
+	/* listeners[].proxy_protocol: {trusted: [CIDRs]}, read from the document */
+	CONF_K_PROXY_PROTOCOL,
 };
 
 struct conf_setting {

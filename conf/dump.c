@@ -67,6 +67,8 @@ static char vbuf[CONF_MAX_CPUS * 5]; /* the longest value: a CPU list */
  */
 static bool is_written(const struct conf_setting *s, const void *base)
 {
+	if (s->kind == CONF_K_PROXY_PROTOCOL)
+		return count(s, base) > 0;
 	return s->kind == CONF_K_ADDRESS || s->kind == CONF_K_PORTS ||
 	       conf_setting_str(s, base, vbuf, sizeof(vbuf));
 }
@@ -88,10 +90,19 @@ static void scalar(FILE *f, const struct conf_setting *s, const void *base)
 /* A listener's field: connect_ports as a flow list, the rest as scalars. */
 static void item(FILE *f, const struct conf_setting *s, const struct conf_listener *l)
 {
-	if (s->kind == CONF_K_PORTS)
+	if (s->kind == CONF_K_PORTS) {
 		ports(f, s, l);
-	else
+	} else if (s->kind == CONF_K_PROXY_PROTOCOL) {
+		char *const *v = *(char *const *const *)at(l, s->offset);
+		fputs("{trusted: [", f);
+		for (unsigned j = 0; j < count(s, l); j++) {
+			fputs(j ? ", " : "", f);
+			str(f, v[j]);
+		}
+		fputs("]}", f);
+	} else {
 		scalar(f, s, l);
+	}
 }
 
 /* connect_ports as a flow list: "[443, 8443]". */

@@ -97,7 +97,7 @@ static const char *json_str(const char *s, char *buf, size_t len)
 void accesslog_write(const struct access_entry *e)
 {
 	char line[1600], client[64] = "?", up[64] = "", ts[40], auth[300] = "null";
-	char pol[160], user[160], gen[16] = "null";
+	char pol[160], user[160], gen[16] = "null", via[66] = "null";
 	struct timespec rt;
 	struct tm tm;
 
@@ -105,6 +105,13 @@ void accesslog_write(const struct access_entry *e)
 		accesslog_addr(e->client, client, sizeof(client));
 	if (e->upstream)
 		accesslog_addr(e->upstream, up, sizeof(up));
+	if (e->via) {
+		via[0] = '"';
+		size_t vl = accesslog_addr(e->via, via + 1, sizeof(via) - 2);
+		vl = vl < sizeof(via) - 2 ? vl : sizeof(via) - 3;
+		via[1 + vl] = '"';
+		via[2 + vl] = '\0';
+	}
 	clock_gettime(CLOCK_REALTIME, &rt);
 	gmtime_r(&rt.tv_sec, &tm);
 	size_t tl = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
@@ -126,12 +133,13 @@ void accesslog_write(const struct access_entry *e)
 		"{\"ts\":\"%s\",\"client\":\"%s\",\"listener\":\"%s\",\"path\":\"%s\","
 		"\"authority\":%s,\"sni\":%s%s%s,\"decision\":\"%s\",\"reason\":\"%s\",\"upstream\":%s%s%s,"
 		"\"bytes_up\":%llu,\"bytes_down\":%llu,\"hello_ms\":%lld,\"dns_ms\":%lld,"
-		"\"connect_ms\":%lld,\"duration_ms\":%llu,\"ech\":%s,\"policy\":%s,\"user\":%s,\"gen\":%s}",
+		"\"connect_ms\":%lld,\"duration_ms\":%llu,\"ech\":%s,\"policy\":%s,\"user\":%s,\"gen\":%s,\"via\":%s}",
 		ts, client, e->listener, path_str(e->path), auth, sq, e->sni ? e->sni : "null", sq,
 		decision_str(e->decision), reason_str(e->reason), uq, up[0] ? up : "null", uq,
 		(unsigned long long)e->bytes_up, (unsigned long long)e->bytes_down, hello_ms,
 		dns_ms, conn_ms, (unsigned long long)(e->now - e->t0), e->ech ? "true" : "false",
-		json_str(e->policy, pol, sizeof(pol)), json_str(e->user, user, sizeof(user)), gen);
+		json_str(e->policy, pol, sizeof(pol)), json_str(e->user, user, sizeof(user)), gen,
+		via);
 	if (n > 0)
 		log_access(line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }

@@ -27,7 +27,9 @@ struct accesslog {
 struct access_entry {
 	const struct sockaddr *client;	 /* family 0 when unknown: shown as "?" */
 	const struct sockaddr *upstream; /* the address dialled last, or NULL */
-	const char *listener;		 /* "127.0.0.1:8443" */
+	/* The balancer whose PROXY protocol header named client, or NULL. */
+	const struct sockaddr *via;
+	const char *listener; /* "127.0.0.1:8443" */
 	enum path path;
 	const char *host; /* CONNECT: the authority's host, or NULL */
 	uint16_t port;	  /* CONNECT: the authority's port */

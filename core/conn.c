@@ -61,6 +61,7 @@
 #include "core/accesslog.h"
 #include "core/log.h"
 #include "sni/connect.h"
+#include "sni/proxyproto.h"
 
 /* Bytes one direction may move per turn before yielding to other connections. */
 #define PUMP_BUDGET (4u << 20)
@@ -125,6 +126,7 @@ struct conn {
 	bool replied;	 /* CONNECT: the HTTP status line went out */
 	bool would_deny; /* audit mode: not on the list, let through */
 	bool src_held;	 /* holds a srclimit slot for peer */
+	bool pp_want;	 /* a trusted balancer: its PROXY v2 header comes first */
 	enum path path;
 	bool timed_out; /* the connect in flight was cancelled by its deadline */
 	bool rst;	/* end with a reset rather than a FIN */
@@ -153,7 +155,12 @@ struct conn {
 	struct hs *hs; /* while resolving and connecting; owned */
 	union addr up;
 	socklen_t up_len;
-	union addr peer;    /* the client, taken at accept: a reset socket forgets it */
+	union addr peer; /* the client, taken at accept: a reset socket forgets it */
+	/*
+	 * The balancer whose PROXY header named peer; family 0 when peer is the
+	 * socket's own.
+	 */
+	union addr via;
 	struct dir d[2];    /* 0: client -> upstream, 1: upstream -> client */
 	uint64_t t0;	    /* accepted */
 	uint64_t t_hello;   /* whole ClientHello seen, or 0 */
@@ -328,6 +335,7 @@ static void access_line(const struct conn *c)
 {
 	struct access_entry e = {
 		.client = &c->peer.sa,
+		.via = c->via.sa.sa_family ? &c->via.sa : NULL,
 		.upstream = c->up_len ? &c->up.sa : NULL,
 		.listener = c->l->name,
 		.path = c->path,
@@ -650,6 +658,14 @@ static uint16_t up_port(const struct conn *c)
  * its upstream_allow: an SSRF exception for that name alone. A loop back to
  * the gateway (POLICY_SELF) is never excepted.
  */
+/* Whether a (16 bytes, IPv4 as IPv4-mapped) is in net/bits, bits 0..128. */
+static bool prefix_has(const uint8_t net[16], unsigned bits, const uint8_t a[16])
+{
+	unsigned full = bits / 8, rest = bits % 8;
+
+	return !memcmp(a, net, full) && (!rest || !((a[full] ^ net[full]) & (0xff00 >> rest)));
+}
+
 static bool excepted(const struct conn *c, sa_family_t family, const uint8_t *addr)
 {
 	uint8_t a[16] = {[10] = 0xff, [11] = 0xff};
@@ -658,13 +674,9 @@ static bool excepted(const struct conn *c, sa_family_t family, const uint8_t *ad
 		memcpy(a + 12, addr, 4);
 	else
 		memcpy(a, addr, 16);
-	for (unsigned i = 0; i < c->n_up_allow; i++) {
-		const struct rules_cidr *r = &c->up_allow[i];
-		unsigned full = r->bits / 8, rest = r->bits % 8;
-		if (!memcmp(a, r->addr, full) &&
-		    (!rest || !((a[full] ^ r->addr[full]) & (0xff00 >> rest))))
+	for (unsigned i = 0; i < c->n_up_allow; i++)
+		if (prefix_has(c->up_allow[i].addr, c->up_allow[i].bits, a))
 			return true;
-	}
 	return false;
 }
 
@@ -1079,6 +1091,81 @@ static enum reason gate(struct conn *c, const char *name, size_t len, uint16_t p
 	return RS_NONE;
 }
 
+/*
+ * CONN_ST_HELLO, from a trusted balancer: n bytes of its PROXY v2 header
+ * (at least the start of one) are in w->peek. The header is the balancer's
+ * word, not the client's bytes: it is read off the socket, never relayed,
+ * and the client it names is who the policies, the source limit and the
+ * access log see from here on.
+ */
+static void proxy_try(struct conn *c, size_t n)
+{
+	struct worker *w = c->w;
+	struct proxyproto_header h;
+
+	switch (proxyproto_parse(w->peek, n, &h)) {
+	case PROXYPROTO_NEED_MORE:
+		wait_more(c, h.want, RS_HELLO_EOF);
+		return;
+	case PROXYPROTO_REJECT:
+		log_msg(CONF_LOG_DEBUG, "conn %d: PROXY header refused (%s)", c->cfd,
+			proxyproto_reason_str(h.reason));
+		conn_end(c,
+			 h.reason == PROXYPROTO_R_SIGNATURE ? RS_PROXY_MISSING : RS_PROXY_MALFORMED,
+			 true);
+		return;
+	case PROXYPROTO_OK:
+		break;
+	}
+	for (size_t left = h.len; left > 0;) {
+		ssize_t k = recv(c->cfd, w->scratch, left < w->scratch_len ? left : w->scratch_len,
+				 MSG_DONTWAIT);
+		if (k <= 0) {
+			conn_end(c, RS_HELLO_EOF, true);
+			return;
+		}
+		left -= (size_t)k;
+	}
+	/* The low-water mark counted the header's bytes; the client's are counted afresh. */
+	lowat_reset(c);
+	c->pp_want = false;
+	/* LOCAL: the balancer's own connection (a health check), which names no client. */
+	if (h.command == PROXYPROTO_PROXY) {
+		c->via = c->peer;
+		memset(&c->peer, 0, sizeof(c->peer));
+		if (h.family == AF_INET) {
+			c->peer.in.sin_family = AF_INET;
+			memcpy(&c->peer.in.sin_addr, h.src, 4);
+			c->peer.in.sin_port = htons(h.src_port);
+		} else {
+			c->peer.in6.sin6_family = AF_INET6;
+			memcpy(&c->peer.in6.sin6_addr, h.src, 16);
+			c->peer.in6.sin6_port = htons(h.src_port);
+		}
+	}
+	unsigned max = w->conf->limits.max_per_source_ip;
+	if (max) {
+		if (!srclimit_take(&c->peer.sa, max)) {
+			conn_end(c, RS_SOURCE_LIMIT, true);
+			return;
+		}
+		c->src_held = true;
+	}
+	hello_try(c);
+}
+
+/* Whether peer, the socket's, is one of l's trusted balancers (listeners[].proxy_protocol). */
+static bool trusted_peer(const struct worker_trusted *t, const union addr *peer)
+{
+	uint8_t a[16];
+
+	peer16(peer, a);
+	for (unsigned i = 0; i < t->n; i++)
+		if (prefix_has(t->v[i].addr, t->v[i].bits, a))
+			return true;
+	return false;
+}
+
 /* CONN_ST_HEAD: n bytes of the request head are in w->peek. */
 static void head_try(struct conn *c, size_t n)
 {
@@ -1200,8 +1287,25 @@ static void hello_try(struct conn *c)
 		conn_end(c, eof, true);
 		return;
 	}
+	if (c->pp_want) {
+		proxy_try(c, (size_t)n);
+		return;
+	}
 	if (c->state == CONN_ST_HEAD) {
 		head_try(c, (size_t)n);
+		return;
+	}
+	/*
+	 * No TLS record or request line starts with CR: one that does may be a
+	 * PROXY header from a peer not trusted to send one, which must not
+	 * pass for a protocol error when a balancer is misconfigured.
+	 */
+	if (w->peek[0] == 0x0d && c->path == PATH_TLS && !c->sni &&
+	    proxyproto_signature(w->peek, (size_t)n)) {
+		if (n < 12)
+			wait_more(c, 12, RS_HELLO_EOF);
+		else
+			conn_end(c, RS_PROXY_UNTRUSTED, true);
 		return;
 	}
 	if (!c->sorted) {
@@ -1318,14 +1422,27 @@ void conn_accept(struct worker *w, struct listener *l, int fd)
 		refuse(w, l, fd, RS_PENDING_LIMIT, NULL);
 		return;
 	}
-	if (cf->limits.max_per_source_ip || w->wc->need_source ||
+	const struct worker_trusted *tr = w->wc->trusted ? &w->wc->trusted[l - w->ls] : NULL;
+	if (tr && !tr->n)
+		tr = NULL;
+	if (cf->limits.max_per_source_ip || w->wc->need_source || tr ||
 	    (cf->access_log && log_enabled(CONF_LOG_INFO))) {
 		socklen_t sl = sizeof(peer);
 		memset(&peer, 0, sizeof(peer));
 		have_peer = getpeername(fd, &peer.sa, &sl) == 0;
 	}
+	/*
+	 * Gone before it was accepted (a balancer's health check that reset at
+	 * once): with no address there is no telling whose header it would be.
+	 */
+	if (tr && !have_peer) {
+		refuse(w, l, fd, RS_HELLO_EOF, NULL);
+		return;
+	}
+	/* A balancer's connections are counted against the client its header names. */
+	bool pp = tr && trusted_peer(tr, &peer);
 	bool src = false;
-	if (cf->limits.max_per_source_ip && have_peer) {
+	if (cf->limits.max_per_source_ip && have_peer && !pp) {
 		if (!srclimit_take(&peer.sa, cf->limits.max_per_source_ip)) {
 			refuse(w, l, fd, RS_SOURCE_LIMIT, &peer);
 			return;
@@ -1349,6 +1466,7 @@ void conn_accept(struct worker *w, struct listener *l, int fd)
 	c->t0 = w->now;
 	c->sorted = c->l->cl->protocol == CONF_PROTO_TLS;
 	c->src_held = src;
+	c->pp_want = pp;
 	if (have_peer)
 		c->peer = peer;
 	queue_deadline(c, &w->q_hello, cf->timeouts.client_hello_ms);

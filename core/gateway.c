@@ -54,7 +54,8 @@ struct gen {
 	struct rules *rules; /* owned: the access policies; wc.al is their union of names */
 	/* Owned: the one upstream policy of this generation; wc.policy lends it out. */
 	struct upstream_policy *policy;
-	struct proxy_auth **auth; /* per listener */
+	struct proxy_auth **auth;	/* per listener */
+	struct worker_trusted *trusted; /* per listener; each v owned */
 	struct gen *older;
 };
 
@@ -193,6 +194,9 @@ static void gen_free(struct gen *g)
 	for (unsigned i = 0; g->auth && i < g->conf->n_listeners; i++)
 		proxy_auth_free(g->auth[i]);
 	free(g->auth);
+	for (unsigned i = 0; g->trusted && i < g->conf->n_listeners; i++)
+		free((void *)g->trusted[i].v);
+	free(g->trusted);
 	rules_free(g->rules);
 	conf_free(g->conf);
 	free(g);
@@ -257,7 +261,36 @@ static struct gen *gen_build(struct conf *c, unsigned id, char *why, size_t len)
 			return NULL;
 		}
 	}
+	g->trusted = calloc(c->n_listeners ? c->n_listeners : 1, sizeof(*g->trusted));
+	if (!g->trusted) {
+		snprintf(why, len, "out of memory");
+		gen_free(g);
+		return NULL;
+	}
+	for (unsigned i = 0; i < c->n_listeners; i++) {
+		const struct conf_listener *cl = &c->listeners[i];
+		struct policy_cidr *v = calloc(cl->n_proxy_trusted + 1, sizeof(*v));
+		if (!v) {
+			snprintf(why, len, "out of memory");
+			gen_free(g);
+			return NULL;
+		}
+		g->trusted[i].v = v;
+		for (unsigned k = 0; k < cl->n_proxy_trusted; k++) {
+			/* conf checked every entry; a failure here is a disagreement between the
+			 * two. */
+			if ((bad = policy_cidr_parse(cl->proxy_trusted[k], &v[k]))) {
+				snprintf(why, len,
+					 "listeners[%u].proxy_protocol.trusted[%u]: %s %s", i, k,
+					 cl->proxy_trusted[k], bad);
+				gen_free(g);
+				return NULL;
+			}
+		}
+		g->trusted[i].n = cl->n_proxy_trusted;
+	}
 	g->wc.conf = c;
+	g->wc.trusted = g->trusted;
 	g->wc.rules = g->rules;
 	g->wc.need_source = rules_uses_sources(g->rules);
 	g->wc.al = rules_allowlist(g->rules);

@@ -78,6 +78,12 @@ const char *reason_str(enum reason r)
 		return "expired";
 	case RS_ECH:
 		return "ech";
+	case RS_PROXY_MISSING:
+		return "proxy_missing";
+	case RS_PROXY_MALFORMED:
+		return "proxy_malformed";
+	case RS_PROXY_UNTRUSTED:
+		return "proxy_untrusted";
 	default:
 		return NULL;
 	}

@@ -50,6 +50,10 @@ enum reason {
 	RS_NO_POLICY,	     /* no policy matches the connection (policies[].match) */
 	RS_EXPIRED,	     /* the policy's entry for the name is past its expires */
 	RS_ECH,		     /* the hello offers Encrypted Client Hello, which its policy denies */
+	/* listeners[].proxy_protocol: a trusted peer sent no PROXY v2 header first */
+	RS_PROXY_MISSING,
+	RS_PROXY_MALFORMED, /* a trusted peer's header is not one (sni/proxyproto.h says why) */
+	RS_PROXY_UNTRUSTED, /* a PROXY header from a peer outside proxy_protocol.trusted */
 	RS__COUNT
 };
 

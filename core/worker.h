@@ -40,6 +40,14 @@ struct worker_config {
 	const struct upstream_policy *policy;
 	/* per listener: CONNECT credentials (listeners[i].proxy_auth_file), or NULL */
 	const struct proxy_auth *const *auth;
+	/*
+	 * per listener: the peers whose PROXY protocol header is believed and
+	 * required (listeners[i].proxy_protocol.trusted); n 0: none is taken.
+	 */
+	const struct worker_trusted {
+		const struct policy_cidr *v;
+		unsigned n;
+	} * trusted;
 	unsigned gen; /* increases with every reload */
 };
 

@@ -1159,6 +1159,70 @@ Test(policies, every_mistake_names_its_line_and_field)
 	}
 }
 
+static const char *warning_str(const struct conf *c, unsigned i);
+
+/* listeners[].proxy_protocol: loaded, checked, named by line and field when wrong. */
+Test(proxy_protocol, trusted_peers_load_and_mistakes_name_their_line)
+{
+	struct conf_error err = {0};
+	struct conf *c = load_str("listeners:\n"
+				  "  - address: 127.0.0.1:8443\n"
+				  "    proxy_protocol:\n"
+				  "      trusted: [10.0.0.0/8, \"fd00::/8\", 192.0.2.7]\n"
+				  "  - address: 127.0.0.1:8444\n"
+				  "allow: [a.com]\n",
+				  &err);
+	cr_assert_not_null(c, "%s", err_str(&err));
+	cr_assert_eq(conf_validate(c, &err), 0, "%s", err_str(&err));
+	cr_assert_eq(c->listeners[0].n_proxy_trusted, 3);
+	cr_assert_str_eq(c->listeners[0].proxy_trusted[2], "192.0.2.7");
+	cr_assert_eq(c->listeners[1].n_proxy_trusted, 0, "a listener without it takes no header");
+	cr_assert_eq(c->n_warnings, 0);
+	conf_free(c);
+
+	static const struct {
+		const char *text;
+		unsigned line;
+		const char *field, *msg;
+	} t[] = {
+		{"    proxy_protocol: [10.0.0.0/8]\n", 3, "listeners[0].proxy_protocol",
+		 "expected {trusted: [CIDRs]}, found a list"},
+		{"    proxy_protocol: {trust: [10.0.0.0/8]}\n", 3,
+		 "listeners[0].proxy_protocol.trust", "unknown key (known here: trusted)"},
+		{"    proxy_protocol: {}\n", 3, "listeners[0].proxy_protocol", "needs trusted"},
+		{"    proxy_protocol: {trusted: []}\n", 3, "listeners[0].proxy_protocol.trusted",
+		 "no CIDRs"},
+		{"    proxy_protocol:\n      trusted:\n        - 10.0.0.0/8\n        - 10.0.0.1/8\n",
+		 6, "listeners[0].proxy_protocol.trusted[1]",
+		 "has bits set past the prefix length"},
+		{"    proxy_protocol: {trusted: [lb.example]}\n", 3,
+		 "listeners[0].proxy_protocol.trusted[0]", "is not an address or CIDR"},
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		char text[512];
+		snprintf(text, sizeof(text),
+			 "listeners:\n  - address: 127.0.0.1:8443\n%sallow: [a.com]\n", t[i].text);
+		memset(&err, 0, sizeof(err));
+		c = load_str(text, &err);
+		if (c && !conf_validate(c, &err))
+			cr_assert_fail("case %zu loaded:\n%s", i, text);
+		cr_assert_eq(err.line, t[i].line, "case %zu: %s", i, err_str(&err));
+		cr_assert_str_eq(err.field, t[i].field, "case %zu: %s", i, err_str(&err));
+		cr_assert(strstr(err.msg, t[i].msg), "case %zu: %s", i, err_str(&err));
+		conf_free(c);
+	}
+
+	/* Trusting every peer loads, with a warning: any client could then claim any source. */
+	memset(&err, 0, sizeof(err));
+	c = load_str("listeners:\n  - address: 127.0.0.1:8443\n"
+		     "    proxy_protocol: {trusted: [0.0.0.0/0]}\nallow: [a.com]\n",
+		     &err);
+	cr_assert_not_null(c, "%s", err_str(&err));
+	cr_assert_eq(c->n_warnings, 1);
+	cr_assert(strstr(warning_str(c, 0), "trusts every peer"), "%s", warning_str(c, 0));
+	conf_free(c);
+}
+
 /* An entry past or near its expiry still loads, with a warning that says when. */
 Test(policies, expired_and_expiring_entries_are_warned_about)
 {

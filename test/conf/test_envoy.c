@@ -514,7 +514,7 @@ Test(envoy_convert, every_setting_round_trips)
 		"listeners: [{name: main, address: 127.0.0.1:8443, upstream_port: 8443, "
 		"protocol: connect, "
 		"connect_ports: [443, 8443], require_sni_match: false, mode: enforce, "
-		"proxy_auth_file: AUTH}]\n"
+		"proxy_protocol: {trusted: [10.0.0.0/8, \"fd00::/8\"]}, proxy_auth_file: AUTH}]\n"
 		"allow: [a.example]\n"
 		"policies:\n"
 		"  - name: review\n"
@@ -589,6 +589,10 @@ Test(envoy_convert, every_setting_round_trips)
 		}
 		/* A listener's field, against one that has every default. */
 		const struct conf_listener *l = &c->listeners[0], *dl = &d->listeners[0];
+		if (s->kind == CONF_K_PROXY_PROTOCOL) {
+			cr_assert(l->n_proxy_trusted == 2, "%s is not in the test text", s->path);
+			continue;
+		}
 		if (s->kind == CONF_K_PORTS) {
 			cr_assert(l->n_connect_ports != dl->n_connect_ports ||
 					  memcmp(l->connect_ports, dl->connect_ports,
