@@ -145,7 +145,8 @@ struct conn {
 	 * A copy, since the connection may outlive its configuration.
 	 */
 	char *policy;
-	unsigned gen; /* the configuration generation that decided, once policy is set */
+	unsigned gen;  /* the configuration generation that decided, once policy is set */
+	uint8_t pslot; /* the policy label's slot (WORKER_SLOT_NONE until one decided) */
 	/*
 	 * Owned: the deciding entry's upstream_allow, copied for the same
 	 * reason as policy; NULL when it has none.
@@ -380,7 +381,7 @@ static void conn_finish(struct conn *c)
 	if (access_wanted(c))
 		access_line(c);
 	w->st.reason[c->reason]++;
-	w->keys[WORKER_KEY(c->l - w->ls, c->path, decision_of(c), c->reason)]++;
+	w->keys[WORKER_KEY(c->l - w->ls, c->pslot, c->path, decision_of(c), c->reason)]++;
 	if (c->src_held)
 		srclimit_put(&c->peer.sa);
 	w->st.bytes_up += c->d[0].bytes;
@@ -1039,6 +1040,7 @@ static enum reason gate(struct conn *c, const char *name, size_t len, uint16_t p
 	if (!(c->policy = strdup(rules_name(r, p))))
 		return RS_INTERNAL;
 	c->gen = w->wc->gen;
+	c->pslot = w->wc->policy_slot[p];
 	/*
 	 * An ECH hello's SNI is the provider's client-facing name: allowing it
 	 * would allow every site behind it. CONNECT learns of ECH only from the
@@ -1391,7 +1393,7 @@ static void refuse(struct worker *w, struct listener *l, int fd, enum reason why
 {
 	w->st.denied++;
 	w->st.reason[why]++;
-	w->keys[WORKER_KEY(l - w->ls, PATH_TLS, DEC_DENY, why)]++;
+	w->keys[WORKER_KEY(l - w->ls, WORKER_SLOT_NONE, PATH_TLS, DEC_DENY, why)]++;
 	struct conn tmp = {.w = w, .l = l, .reason = why, .t0 = w->now};
 	if (access_wanted(&tmp)) {
 		if (peer) {

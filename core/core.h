@@ -138,7 +138,7 @@ struct worker {
 	 */
 	pthread_mutex_t mu;
 	struct stats pub_st;
-	uint64_t *pub_keys; /* n_ls * PATH__COUNT * DEC__COUNT * RS__COUNT */
+	uint64_t *pub_keys; /* WORKER_NKEYS(n_ls) */
 	uint64_t *pub_names;
 	const struct allowlist *pub_al; /* what pub_names counts */
 	unsigned pub_live;

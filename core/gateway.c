@@ -56,6 +56,7 @@ struct gen {
 	struct upstream_policy *policy;
 	struct proxy_auth **auth;	/* per listener */
 	struct worker_trusted *trusted; /* per listener; each v owned */
+	uint8_t *policy_slot;		/* per policy of rules */
 	struct gen *older;
 };
 
@@ -186,6 +187,36 @@ static uint64_t inputs_hash(const struct conf *c)
 
 /* ---- configuration generations ---- */
 
+/*
+ * The names behind the policy label's slots (core/worker.h), for the life of
+ * the process: a slot keeps its name across reloads, so a counter never
+ * changes policy under a series. Appended by gen_build() only, under mu;
+ * the metrics page reads them under the same lock.
+ */
+static struct {
+	pthread_mutex_t mu;
+	char *name[WORKER_POLICY_NAMES];
+	unsigned n;
+} slots = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* The slot of policy name: its own, a new one while there is room, else the overflow. */
+static uint8_t slot_of(const char *name)
+{
+	uint8_t s = WORKER_SLOT_OTHER;
+
+	pthread_mutex_lock(&slots.mu);
+	for (unsigned i = 0; i < slots.n; i++)
+		if (!strcmp(slots.name[i], name)) {
+			s = (uint8_t)(i + 2);
+			goto out;
+		}
+	if (slots.n < WORKER_POLICY_NAMES && (slots.name[slots.n] = strdup(name)))
+		s = (uint8_t)(2 + slots.n++);
+out:
+	pthread_mutex_unlock(&slots.mu);
+	return s;
+}
+
 static void gen_free(struct gen *g)
 {
 	if (!g)
@@ -197,6 +228,7 @@ static void gen_free(struct gen *g)
 	for (unsigned i = 0; g->trusted && i < g->conf->n_listeners; i++)
 		free((void *)g->trusted[i].v);
 	free(g->trusted);
+	free(g->policy_slot);
 	rules_free(g->rules);
 	conf_free(g->conf);
 	free(g);
@@ -289,7 +321,16 @@ static struct gen *gen_build(struct conf *c, unsigned id, char *why, size_t len)
 		}
 		g->trusted[i].n = cl->n_proxy_trusted;
 	}
+	unsigned np = rules_count(g->rules);
+	if (!(g->policy_slot = calloc(np ? np : 1, 1))) {
+		snprintf(why, len, "out of memory");
+		gen_free(g);
+		return NULL;
+	}
+	for (unsigned p = 0; p < np; p++)
+		g->policy_slot[p] = slot_of(rules_name(g->rules, (int)p));
 	g->wc.conf = c;
+	g->wc.policy_slot = g->policy_slot;
 	g->wc.trusted = g->trusted;
 	g->wc.rules = g->rules;
 	g->wc.need_source = rules_uses_sources(g->rules);
@@ -566,7 +607,10 @@ static void cb_metrics(void *arg, struct admin_buf *b)
 	metrics_process(b, gw->started_at);
 	/* The lock keeps the generation read here alive until the page is written. */
 	pthread_mutex_lock(&gw->mu);
+	pthread_mutex_lock(&slots.mu);
 	const struct metrics_view v = {
+		.slot_names = (const char *const *)slots.name,
+		.n_slot_names = slots.n,
 		.ws = gw->ws,
 		.n = gw->n,
 		.conf = gw->cur->conf,
@@ -585,6 +629,7 @@ static void cb_metrics(void *arg, struct admin_buf *b)
 		.reload_ok_at = gw->reload_ok_at,
 	};
 	metrics_gateway(b, &v);
+	pthread_mutex_unlock(&slots.mu);
 	pthread_mutex_unlock(&gw->mu);
 }
 

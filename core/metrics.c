@@ -153,7 +153,7 @@ void metrics_gateway(struct admin_buf *b, const struct metrics_view *v)
 	struct stats st = {0};
 	unsigned live = 0;
 
-	size_t nk = (size_t)c->n_listeners * PATH__COUNT * DEC__COUNT * RS__COUNT;
+	size_t nk = WORKER_NKEYS(c->n_listeners);
 	size_t nn = allowlist_count(v->al);
 	uint64_t *keys = calloc(nk ? nk : 1, sizeof(*keys));
 	uint64_t *names = calloc(nn ? nn : 1, sizeof(*names));
@@ -196,29 +196,45 @@ void metrics_gateway(struct admin_buf *b, const struct metrics_view *v)
 	metrics_workers(v, b);
 
 	counter(b, "snigate_connections_accepted_total", "Connections accepted.", st.accepted);
-	prom_header(b, "snigate_connections_total",
-		    "Connections ended, by listener, path, gate decision and reason (series appear "
-		    "when first counted).",
-		    PROM_COUNTER);
+	prom_header(
+		b, "snigate_connections_total",
+		"Connections ended, by listener, policy, path, gate decision and reason (series "
+		"appear when first counted; no policy label when none decided, \"(other)\" past "
+		"the first 32 policy names).",
+		PROM_COUNTER);
 	for (unsigned l = 0; l < c->n_listeners; l++) {
 		char lname[80];
 		const struct conf_listener *cl = &c->listeners[l];
 		snprintf(lname, sizeof(lname), strchr(cl->address, ':') ? "[%s]:%u" : "%s:%u",
 			 cl->address, cl->port);
-		for (int p = 0; p < PATH__COUNT; p++)
-			for (int d = 0; d < DEC__COUNT; d++)
-				for (int r = 1; r < RS__COUNT; r++) {
-					uint64_t x = keys[WORKER_KEY(l, p, d, r)];
-					const char *rn = reason_str((enum reason)r);
-					if (!x || !rn)
-						continue;
-					struct prom_label lb[] = {
-						{"listener", lname},
-						{"path", path_str((enum path)p)},
-						{"decision", decision_str((enum decision)d)},
-						{"reason", rn}};
-					prom_sample_u64(b, "snigate_connections_total", lb, 4, x);
-				}
+		for (unsigned s = 0; s < WORKER_POLICY_SLOTS; s++) {
+			const char *pn = s == WORKER_SLOT_NONE	   ? ""
+					 : s == WORKER_SLOT_OTHER  ? "(other)"
+					 : s - 2 < v->n_slot_names ? v->slot_names[s - 2]
+								   : NULL;
+			for (int p = 0; pn && p < PATH__COUNT; p++)
+				for (int d = 0; d < DEC__COUNT; d++)
+					for (int r = 1; r < RS__COUNT; r++) {
+						uint64_t x = keys[WORKER_KEY(l, s, p, d, r)];
+						const char *rn = reason_str((enum reason)r);
+						if (!x || !rn)
+							continue;
+						struct prom_label lb[] = {
+							{"listener", lname},
+							{"policy", pn},
+							{"path", path_str((enum path)p)},
+							{"decision",
+							 decision_str((enum decision)d)},
+							{"reason", rn}};
+						/* No policy decided: no policy label, as "" would
+						 * say. */
+						if (s == WORKER_SLOT_NONE)
+							lb[1] = lb[0];
+						prom_sample_u64(b, "snigate_connections_total",
+								lb + (s == WORKER_SLOT_NONE),
+								s == WORKER_SLOT_NONE ? 4 : 5, x);
+					}
+		}
 	}
 	gauge(b, "snigate_active_connections", "Connections open now, in every phase.", live);
 	prom_header(b, "snigate_bytes_total",

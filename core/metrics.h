@@ -34,6 +34,9 @@ struct metrics_view {
 	uint64_t reload_failed;	     /* reloads refused */
 	bool last_reload_failed;     /* the latest reload was refused */
 	double reload_ok_at;	     /* wall clock seconds of the load in force */
+	/* The policy label's names: slot i + 2 is slot_names[i] (core/worker.h). */
+	const char *const *slot_names;
+	unsigned n_slot_names;
 };
 
 /*

@@ -247,7 +247,7 @@ static void switch_config(struct worker *w)
 /* Copy the counters where other threads may read them. */
 static void publish(struct worker *w)
 {
-	size_t nk = (size_t)w->n_ls * PATH__COUNT * DEC__COUNT * RS__COUNT;
+	size_t nk = WORKER_NKEYS(w->n_ls);
 	pthread_mutex_lock(&w->mu);
 	w->pub_st = w->st;
 	memcpy(w->pub_keys, w->keys, nk * sizeof(*w->keys));
@@ -470,7 +470,7 @@ static int setup(struct worker *w)
 	if ((rc = resolver_setup(w, c)) < 0)
 		return rc;
 	w->pp = pipepool_new(c->relay.pipe_size, c->relay.pipe_max_size);
-	size_t nk = (size_t)w->n_ls * PATH__COUNT * DEC__COUNT * RS__COUNT;
+	size_t nk = WORKER_NKEYS(w->n_ls);
 	size_t nn = allowlist_count(w->al);
 	w->keys = calloc(nk, sizeof(*w->keys));
 	w->pub_keys = calloc(nk, sizeof(*w->pub_keys));
@@ -630,7 +630,7 @@ uint64_t worker_heartbeat(const struct worker *w)
 void worker_read(const struct worker *w, struct stats *st, uint64_t *keys, unsigned *live)
 {
 	struct worker *m = (struct worker *)w; /* the lock is not part of the value */
-	size_t nk = (size_t)w->n_ls * PATH__COUNT * DEC__COUNT * RS__COUNT;
+	size_t nk = WORKER_NKEYS(w->n_ls);
 
 	pthread_mutex_lock(&m->mu);
 	if (st)

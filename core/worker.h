@@ -22,6 +22,17 @@
 struct worker;
 
 /*
+ * The policy label of snigate_connections_total, bounded: slot 0 is "no
+ * policy decided", slot 1 every policy past the first WORKER_POLICY_NAMES
+ * names the process has seen (over every reload), and each other slot one
+ * of those names, which the gateway keeps (gateway_policy_slot_name()).
+ */
+#define WORKER_POLICY_NAMES 32
+#define WORKER_POLICY_SLOTS (WORKER_POLICY_NAMES + 2)
+#define WORKER_SLOT_NONE    0
+#define WORKER_SLOT_OTHER   1
+
+/*
  * What a worker runs with. The gateway builds one per (re)load and keeps it alive
  * until every worker has moved past it (worker_config_gen()). A new one must
  * list the same listeners, in the same order, as the first.
@@ -44,6 +55,8 @@ struct worker_config {
 	 * per listener: the peers whose PROXY protocol header is believed and
 	 * required (listeners[i].proxy_protocol.trusted); n 0: none is taken.
 	 */
+	/* per policy of rules: its slot in the counters' policy label */
+	const uint8_t *policy_slot;
 	const struct worker_trusted {
 		const struct policy_cidr *v;
 		unsigned n;
@@ -75,12 +88,17 @@ uint64_t worker_heartbeat(const struct worker *w);
 /*
  * Counters as last published by the thread (at most ~100 ms old), safe from
  * any thread. Each adds into what the caller passes.
- * keys: n_listeners * PATH__COUNT * DEC__COUNT * RS__COUNT, see WORKER_KEY().
+ * keys: WORKER_NKEYS(n_listeners) counters, see WORKER_KEY().
  * names: allowlist_count(al) counters of allowed connections per entry;
  * false (nothing added) while the worker is not yet on al.
  */
-#define WORKER_KEY(l, path, dec, reason) \
-	((((size_t)(l)*PATH__COUNT + (path)) * DEC__COUNT + (dec)) * RS__COUNT + (reason))
+#define WORKER_KEY(l, slot, path, dec, reason)                                               \
+	(((((size_t)(l)*WORKER_POLICY_SLOTS + (slot)) * PATH__COUNT + (path)) * DEC__COUNT + \
+	  (dec)) *                                                                           \
+		 RS__COUNT +                                                                 \
+	 (reason))
+#define WORKER_NKEYS(n_ls) \
+	((size_t)(n_ls)*WORKER_POLICY_SLOTS * PATH__COUNT * DEC__COUNT * RS__COUNT)
 void worker_read(const struct worker *w, struct stats *st, uint64_t *keys, unsigned *live);
 bool worker_read_names(const struct worker *w, const struct allowlist *al, uint64_t *names);
 /* Add the worker's resolver counters into sum. */

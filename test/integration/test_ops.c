@@ -713,11 +713,15 @@ Test(ops, metrics_parse_strictly_and_count_a_known_sequence)
 	cr_assert_eq(total, 7, "connections_total sums to %g over %zu series", total, nser);
 	cr_assert_eq(nser, 3, "series: allow/done, deny/not_allowed, deny/unknown_protocol");
 
-	snprintf(sel, sizeof(sel),
-		 "decision=\"allow\",listener=\"%s\",path=\"tls\",reason=\"done\"", lis);
+	snprintf(
+		sel, sizeof(sel),
+		"decision=\"allow\",listener=\"%s\",path=\"tls\",policy=\"default\",reason=\"done\"",
+		lis);
 	assert_val(d, "snigate_connections_total", sel, 3);
-	snprintf(sel, sizeof(sel),
-		 "decision=\"deny\",listener=\"%s\",path=\"tls\",reason=\"not_allowed\"", lis);
+	snprintf(
+		sel, sizeof(sel),
+		"decision=\"deny\",listener=\"%s\",path=\"tls\",policy=\"default\",reason=\"not_allowed\"",
+		lis);
 	assert_val(d, "snigate_connections_total", sel, 3);
 	size_t m = 0;
 	double v = promdoc_sum(d, "snigate_connections_total",
@@ -1081,8 +1085,10 @@ Test(ops, reload_under_load_keeps_every_transfer_and_switches_the_allowlist, .ti
 		     mval(d, "snigate_start_time_seconds", ""));
 	promdoc_free(d);
 	char sel[160];
-	snprintf(sel, sizeof(sel),
-		 "decision=\"allow\",listener=\"127.0.0.1:%d\",path=\"tls\",reason=\"done\"", p1);
+	snprintf(
+		sel, sizeof(sel),
+		"decision=\"allow\",listener=\"127.0.0.1:%d\",path=\"tls\",policy=\"default\",reason=\"done\"",
+		p1);
 	expect_metric(ap, "snigate_connections_total", sel, LONG_N);
 	d = scrape(ap);
 	static const char *const cut[] = {"client_reset", "upstream_reset", "shutdown", "internal",
@@ -1389,13 +1395,15 @@ Test(ops, audit_lets_a_denied_name_through_and_counts_it)
 			      "\"reason\":\"done\"", NULL};
 	expect_log(&g, want, line, sizeof(line));
 	cr_assert_eq(exchange(g.port, "allowed.test", 0, NULL), H_EOF);
-	snprintf(sel, sizeof(sel),
-		 "decision=\"would_deny\",listener=\"127.0.0.1:%d\",path=\"tls\",reason=\"done\"",
-		 g.port);
+	snprintf(
+		sel, sizeof(sel),
+		"decision=\"would_deny\",listener=\"127.0.0.1:%d\",path=\"tls\",policy=\"default\",reason=\"done\"",
+		g.port);
 	expect_metric(ap, "snigate_connections_total", sel, 1);
-	snprintf(sel, sizeof(sel),
-		 "decision=\"allow\",listener=\"127.0.0.1:%d\",path=\"tls\",reason=\"done\"",
-		 g.port);
+	snprintf(
+		sel, sizeof(sel),
+		"decision=\"allow\",listener=\"127.0.0.1:%d\",path=\"tls\",policy=\"default\",reason=\"done\"",
+		g.port);
 	expect_metric(ap, "snigate_connections_total", sel, 1);
 	struct promdoc *d = scrape(ap);
 	size_t m;
@@ -1443,13 +1451,15 @@ Test(ops, audit_mode_per_listener)
 	cr_assert_eq(exchange(p1, "denied.test", 0, NULL), H_RESET, "enforcing listener");
 	cr_assert_eq(exchange(p2, "denied.test", 0, NULL), H_EOF, "auditing listener");
 	char sel[200];
-	snprintf(sel, sizeof(sel),
-		 "decision=\"would_deny\",listener=\"127.0.0.1:%d\",path=\"tls\",reason=\"done\"",
-		 p2);
+	snprintf(
+		sel, sizeof(sel),
+		"decision=\"would_deny\",listener=\"127.0.0.1:%d\",path=\"tls\",policy=\"default\",reason=\"done\"",
+		p2);
 	expect_metric(h_admin_port(&g), "snigate_connections_total", sel, 1);
-	snprintf(sel, sizeof(sel),
-		 "decision=\"deny\",listener=\"127.0.0.1:%d\",path=\"tls\",reason=\"not_allowed\"",
-		 p1);
+	snprintf(
+		sel, sizeof(sel),
+		"decision=\"deny\",listener=\"127.0.0.1:%d\",path=\"tls\",policy=\"default\",reason=\"not_allowed\"",
+		p1);
 	expect_metric(h_admin_port(&g), "snigate_connections_total", sel, 1);
 }
 
@@ -1660,9 +1670,10 @@ Test(ops, access_log_deny_rate_and_sampling)
 	/* access_sample 0: allowed connections leave no line. */
 	for (int i = 0; i < 5; i++)
 		cr_assert_eq(exchange(g.port, "allowed.test", 0, NULL), H_EOF);
-	snprintf(sel, sizeof(sel),
-		 "decision=\"allow\",listener=\"127.0.0.1:%d\",path=\"tls\",reason=\"done\"",
-		 g.port);
+	snprintf(
+		sel, sizeof(sel),
+		"decision=\"allow\",listener=\"127.0.0.1:%d\",path=\"tls\",policy=\"default\",reason=\"done\"",
+		g.port);
 	expect_metric(ap, "snigate_connections_total", sel, 5);
 	cr_assert_eq(h_log_count(&g, NULL), 0, "sampled-out lines were written:\n%s",
 		     h_read_file(g.p->out));
@@ -1678,9 +1689,10 @@ Test(ops, access_log_deny_rate_and_sampling)
 		cr_assert_eq(o, H_RESET, "denial %d: %s", i, h_outcome_str(o));
 	}
 	uint64_t dt = h_now_ms() - t0;
-	snprintf(sel, sizeof(sel),
-		 "decision=\"deny\",listener=\"127.0.0.1:%d\",path=\"tls\",reason=\"not_allowed\"",
-		 g.port);
+	snprintf(
+		sel, sizeof(sel),
+		"decision=\"deny\",listener=\"127.0.0.1:%d\",path=\"tls\",policy=\"default\",reason=\"not_allowed\"",
+		g.port);
 	expect_metric(ap, "snigate_connections_total", sel, 50);
 	int lines = h_log_count(&g, "\"reason\":\"not_allowed\"");
 	double dropped =
@@ -1736,9 +1748,10 @@ Test(ops, denied_names_are_a_bounded_top_list)
 	}
 	int hot = (RANDOM + HOT + RANDOM / HOT) / (RANDOM / HOT + 1);
 	char sel[200];
-	snprintf(sel, sizeof(sel),
-		 "decision=\"deny\",listener=\"127.0.0.1:%d\",path=\"tls\",reason=\"not_allowed\"",
-		 g.port);
+	snprintf(
+		sel, sizeof(sel),
+		"decision=\"deny\",listener=\"127.0.0.1:%d\",path=\"tls\",policy=\"default\",reason=\"not_allowed\"",
+		g.port);
 	expect_metric(ap, "snigate_connections_total", sel, RANDOM + HOT);
 
 	char *body = get_ok(h_control_port(&g), "/denied", 200), want[64];

@@ -387,3 +387,102 @@ Test(policies, check_reports_the_tables)
 	cr_assert(strstr(out, "snigate: policies: 3 distinct names, tables built in "), "%s", out);
 	cr_assert(strstr(out, " KiB\n"), "%s", out);
 }
+
+/* GET /metrics from the admin endpoint. */
+static char *metrics(const struct h_gw *g)
+{
+	char url[128];
+	struct h_proc *p;
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", h_admin_port(g));
+	const char *argv[] = {"curl", "-sS", "--max-time", "10", url, NULL};
+	cr_assert_eq(h_run("curl", argv, NULL, 20000, &p), 0, "%s", h_read_file(p->err));
+	return h_read_file(p->out);
+}
+
+/* A denied hello for nope.test from src: reset by the gate. */
+static void deny_from(const struct h_gw *g, const char *src)
+{
+	uint8_t hello[2048], buf[16];
+	struct hello_opts o = {.sni = "nope.test"};
+	size_t got, n = h_hello(&o, hello, sizeof(hello));
+	int fd = connect_from(src, g->port);
+
+	h_send_all(fd, hello, n);
+	cr_assert_eq(h_wait(fd, 5000, buf, sizeof(buf), &got), H_RESET, "from %s", src);
+	close(fd);
+}
+
+/* The value of the first sample line of page that holds every needle, or -1. */
+static long long sample(const char *page, const char *const needles[])
+{
+	for (const char *l = page; l && *l;) {
+		const char *e = strchr(l, '\n');
+		size_t n = e ? (size_t)(e - l) : strlen(l);
+		char line[1024];
+		snprintf(line, sizeof(line), "%.*s", (int)n, l);
+		bool all = line[0] != '#';
+		for (int i = 0; all && needles[i]; i++)
+			all = strstr(line, needles[i]) != NULL;
+		if (all)
+			return atoll(strrchr(line, ' ') + 1);
+		l = e ? e + 1 : NULL;
+	}
+	return -1;
+}
+
+/*
+ * snigate_connections_total's policy label is bounded: the first 32 policy
+ * names the process sees have their own value, later ones (from a reload
+ * too) count as "(other)", and a connection no policy decided has none.
+ */
+Test(policies, the_policy_label_of_the_counters_is_bounded)
+{
+	char body[8192], src[32], want[64];
+	size_t o = snprintf(body, sizeof(body), "policies:\n");
+
+	for (int i = 0; i < 40; i++)
+		o += snprintf(
+			body + o, sizeof(body) - o,
+			"  - {name: p%02d, match: {sources: [127.0.1.%d]}, allow: [allowed.test]}\n",
+			i, i + 1);
+	struct h_gw g = start(body);
+	for (int i = 0; i < 40; i++) {
+		snprintf(src, sizeof(src), "127.0.1.%d", i + 1);
+		deny_from(&g, src);
+	}
+	deny_from(&g, "127.0.0.9");
+	h_sleep_ms(400); /* the workers publish their counters every ~100 ms */
+	char *page = metrics(&g);
+	for (int i = 0; i < 40; i++) {
+		snprintf(want, sizeof(want), "policy=\"p%02d\"", i);
+		const char *n[] = {"snigate_connections_total{", want, "reason=\"not_allowed\"",
+				   NULL};
+		cr_assert_eq(sample(page, n), i < 32 ? 1 : -1, "%s:\n%s", want, page);
+	}
+	const char *other[] = {"snigate_connections_total{", "policy=\"(other)\"",
+			       "reason=\"not_allowed\"", NULL};
+	cr_assert_eq(sample(page, other), 8, "%s", page);
+	const char *none[] = {"snigate_connections_total{", "reason=\"no_policy\"", NULL};
+	cr_assert_eq(sample(page, none), 1, "%s", page);
+	cr_assert(!strstr(page, "policy=\"\""), "no policy is no label: %s", page);
+
+	/* New names after a reload find the label full: (other), while p00 keeps its own. */
+	o = snprintf(body, sizeof(body), "policies:\n");
+	o += snprintf(body + o, sizeof(body) - o,
+		      "  - {name: renamed, match: {sources: [127.0.1.1]}, allow: [allowed.test]}\n"
+		      "  - {name: p00, match: {sources: [127.0.1.2]}, allow: [allowed.test]}\n");
+	write_conf(g.port, body);
+	kill(g.p->pid, SIGHUP);
+	cr_assert(h_file_wait(g.p->err, "reload (SIGHUP): generation 1", 5000), "%s",
+		  h_read_file(g.p->err));
+	deny_from(&g, "127.0.1.1");
+	deny_from(&g, "127.0.1.2");
+	h_sleep_ms(400);
+	page = metrics(&g);
+	cr_assert_eq(sample(page, other), 9, "%s", page);
+	const char *p00[] = {"snigate_connections_total{", "policy=\"p00\"",
+			     "reason=\"not_allowed\"", NULL};
+	cr_assert_eq(sample(page, p00), 2, "%s", page);
+	cr_assert_eq(h_snigate_stop(&g), 0);
+}
