@@ -58,6 +58,12 @@ struct econn {
 
 struct result {
 	unsigned long ok, leaked, stuck, errors, bad;
+	/*
+	 * The connect never completed (refused, or its SYN went unanswered):
+	 * a failure, but told apart from a connection cut short, which is what
+	 * a drain must never do.
+	 */
+	unsigned long refused;
 	unsigned long alerts; /* deny: closed after a TLS alert (sniproxy does that) */
 	unsigned long early;  /* deny: closed before the whole hello was sent (too large?) */
 	struct lat lat;	      /* deny: last hello byte to close; else t0 to done */
@@ -201,7 +207,8 @@ static void econn_event(struct ethread *t, int ep, struct econn *c, uint32_t eve
 		socklen_t l = sizeof(err);
 		getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
 		if (err) {
-			finish(t, c, false, now_ns());
+			t->r[c->kind].refused++;
+			atomic_fetch_add(&t->prog->done, 1);
 			econn_close(ep, c, inflight);
 			return;
 		}
@@ -343,7 +350,10 @@ static void *engine_thread(void *arg)
 				uint64_t from =
 					c->kind == P_DENY && c->t_hello ? c->t_hello : c->t0;
 				if (c->fd >= 0 && now > from + deadline) {
-					t->r[c->kind].stuck++;
+					if (c->connected)
+						t->r[c->kind].stuck++;
+					else
+						t->r[c->kind].refused++;
 					atomic_fetch_add(&t->prog->done, 1);
 					econn_close(ep, c, &inflight);
 					free_slots[nfree++] = i;
@@ -463,6 +473,7 @@ static void engine_run(struct opts *o, enum plan_kind base, unsigned mix, struct
 			er->r[k].leaked += t->r[k].leaked;
 			er->r[k].stuck += t->r[k].stuck;
 			er->r[k].errors += t->r[k].errors;
+			er->r[k].refused += t->r[k].refused;
 			er->r[k].bad += t->r[k].bad;
 			er->r[k].alerts += t->r[k].alerts;
 			er->r[k].early += t->r[k].early;
@@ -492,7 +503,7 @@ static void engine_run(struct opts *o, enum plan_kind base, unsigned mix, struct
 
 static unsigned long failures(const struct result *r)
 {
-	return r->leaked + r->stuck + r->errors + r->bad;
+	return r->leaked + r->stuck + r->errors + r->bad + r->refused;
 }
 
 static void free_lats(struct erun *er)
@@ -513,7 +524,7 @@ int run_reset(struct opts *o)
 	double rate = (double)r->ok / er.secs;
 	printf("reset: %lu closed, %lu leaked, %lu not closed, %lu errors in %.2f s: %.0f "
 	       "closes/s\n",
-	       r->ok, r->leaked, r->stuck, r->errors, er.secs, rate);
+	       r->ok, r->leaked, r->stuck, r->errors + r->refused, er.secs, rate);
 	if (r->alerts || r->early)
 		printf("reset: %lu closed after a TLS alert, %lu before the whole hello was sent\n",
 		       r->alerts, r->early);
@@ -532,8 +543,8 @@ int run_reset(struct opts *o)
 	       "secs=%.3f rate=%.1f "
 	       "offered=%.1f late=%lu p50=%.1f p99=%.1f p999=%.1f max=%.1f sp50=%.1f sp99=%.1f "
 	       "cpu=%.3f cpu_us=%.2f\n",
-	       r->ok, r->leaked, r->stuck, r->errors, r->alerts, r->early, er.secs, rate, o->rate,
-	       er.late, lat_pct_us(&r->lat, 0.5), lat_pct_us(&r->lat, 0.99),
+	       r->ok, r->leaked, r->stuck, r->errors + r->refused, r->alerts, r->early, er.secs,
+	       rate, o->rate, er.late, lat_pct_us(&r->lat, 0.5), lat_pct_us(&r->lat, 0.99),
 	       lat_pct_us(&r->lat, 0.999), lat_pct_us(&r->lat, 1), lat_pct_us(&r->lat_sched, 0.5),
 	       lat_pct_us(&r->lat_sched, 0.99), er.cpu,
 	       r->ok && o->npids ? er.cpu * 1e6 / (double)r->ok : 0.0);
@@ -559,9 +570,9 @@ int run_connrate(struct opts *o)
 
 	engine_run(o, P_CONNRATE, 0, &er, "connrate");
 	double rate = (double)r->ok / er.secs;
-	printf("connrate: %lu complete, %lu wrong answers, %lu stuck, %lu errors in %.2f s: %.0f "
-	       "conns/s\n",
-	       r->ok, r->bad, r->stuck, r->errors, er.secs, rate);
+	printf("connrate: %lu complete, %lu wrong answers, %lu stuck, %lu errors, %lu never "
+	       "connected in %.2f s: %.0f conns/s\n",
+	       r->ok, r->bad, r->stuck, r->errors, r->refused, er.secs, rate);
 	printf("connrate latency us (connect to EOF, %u + %u bytes): p50 %.0f p99 %.0f p99.9 %.0f "
 	       "max %.0f\n",
 	       o->req, o->resp, lat_pct_us(&r->lat, 0.5), lat_pct_us(&r->lat, 0.99),
@@ -569,10 +580,11 @@ int run_connrate(struct opts *o)
 	if (o->npids)
 		printf("connrate cpu: %.2f s of the gateway, %.1f us per connection\n", er.cpu,
 		       r->ok ? er.cpu * 1e6 / (double)r->ok : 0.0);
-	printf("result mode=connrate ok=%lu bad=%lu stuck=%lu errors=%lu secs=%.3f rate=%.1f "
+	printf("result mode=connrate ok=%lu bad=%lu stuck=%lu errors=%lu refused=%lu secs=%.3f "
+	       "rate=%.1f "
 	       "offered=%.1f late=%lu p50=%.1f p99=%.1f p999=%.1f max=%.1f cpu=%.3f cpu_us=%.2f "
 	       "self_us=%.2f\n",
-	       r->ok, r->bad, r->stuck, r->errors, er.secs, rate, o->rate, er.late,
+	       r->ok, r->bad, r->stuck, r->errors, r->refused, er.secs, rate, o->rate, er.late,
 	       lat_pct_us(&r->lat, 0.5), lat_pct_us(&r->lat, 0.99), lat_pct_us(&r->lat, 0.999),
 	       lat_pct_us(&r->lat, 1), er.cpu,
 	       r->ok && o->npids ? er.cpu * 1e6 / (double)r->ok : 0.0,
@@ -600,11 +612,11 @@ int run_mixed(struct opts *o)
 	       o->rate, o->mix, o->bytes, er.late);
 	printf("mixed: allowed %lu ok, %lu bad, %lu stuck, %lu errors: %.1f MiB/s; latency us "
 	       "p50 %.0f p99 %.0f max %.0f\n",
-	       a->ok, a->bad, a->stuck, a->errors, mib, lat_pct_us(&a->lat, 0.5),
+	       a->ok, a->bad, a->stuck, a->errors + a->refused, mib, lat_pct_us(&a->lat, 0.5),
 	       lat_pct_us(&a->lat, 0.99), lat_pct_us(&a->lat, 1));
 	printf("mixed: denied %lu closed, %lu leaked, %lu not closed, %lu errors: %.0f closes/s; "
 	       "p99 %.0f us\n",
-	       d->ok, d->leaked, d->stuck, d->errors, (double)d->ok / er.secs,
+	       d->ok, d->leaked, d->stuck, d->errors + d->refused, (double)d->ok / er.secs,
 	       lat_pct_us(&d->lat, 0.99));
 	printf("result mode=mixed rate=%.1f mix=%u bytes=%llu late=%lu allow_ok=%lu allow_fail=%lu "
 	       "allow_mibs=%.2f allow_p50=%.1f allow_p99=%.1f allow_max=%.1f deny_ok=%lu "

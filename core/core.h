@@ -120,7 +120,12 @@ struct worker {
 	unsigned n_ls;
 	int stop_fd; /* eventfd that wakes the thread for cmd: owned, closed by worker_destroy() */
 	bool stopping;
-	bool draining; /* listeners closed; exit once live reaches 0 */
+	/*
+	 * No new handshakes: the listeners drop SYNs and are closed once their
+	 * queues stay empty (drain_close_at); exit once live reaches 0 after that.
+	 */
+	bool draining;
+	uint64_t drain_close_at; /* when the draining listeners close; 0 once closed */
 
 	/* Written by other threads (with a write to stop_fd), read by this one. */
 	atomic_uint cmd; /* CMD_* bits */

@@ -14,6 +14,7 @@
 #include "core/worker.h"
 
 #include <errno.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -38,7 +39,13 @@
 #define ACCEPT_RETRY_MS 100
 #define ACCEPT_WARN_MS	10000 /* one warning per listener burst of accept errors */
 #define PUBLISH_MS	100   /* counters other threads see are at most this old */
-#define DENIED_TOPK	256   /* denied names tracked per thread */
+/*
+ * A draining listener is closed once nothing has been accepted from it for
+ * this long and its accept queue is empty: what the kernel took before the
+ * drain began has been handed over by then.
+ */
+#define DRAIN_QUIET_MS 200
+#define DENIED_TOPK    256 /* denied names tracked per thread */
 
 /*
  * Concurrent connections per client address, all workers together: a fixed
@@ -146,20 +153,89 @@ static void arm_fd_poll(struct worker *w, int fd, enum op op)
 	io_uring_sqe_set_data64(sqe, ud_pack(w, op));
 }
 
+static void stop_listener(struct worker *w, struct listener *l)
+{
+	if (l->fd < 0)
+		return;
+	/* The multishot accept holds the file: cancel it, or the port stays open. */
+	struct io_uring_sqe *sqe = worker_sqe(w);
+	io_uring_prep_cancel_fd(sqe, l->fd, IORING_ASYNC_CANCEL_ALL);
+	io_uring_sqe_set_data64(sqe, ud_pack(NULL, OP_IGNORE));
+	io_uring_submit(&w->ring);
+	close(l->fd);
+	l->fd = -1;
+}
+
 static void stop_listeners(struct worker *w)
+{
+	for (unsigned i = 0; i < w->n_ls; i++)
+		stop_listener(w, &w->ls[i]);
+}
+
+/*
+ * A socket filter that drops SYNs (SYN set, ACK clear) and passes the rest.
+ * On a TCP socket the filter sees the TCP header at offset 0; byte 13 holds
+ * the flags.
+ */
+static int drop_syns(int fd)
+{
+	struct sock_filter code[] = {
+		BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 13),
+		BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x12),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x02, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, 0),
+		BPF_STMT(BPF_RET | BPF_K, 0xffffffffu),
+	};
+	struct sock_fprog prog = {.len = sizeof(code) / sizeof(code[0]), .filter = code};
+
+	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog));
+}
+
+/*
+ * Begin a drain without losing what the kernel already took. Closing a
+ * listener resets every connection in its accept queue (and, under
+ * TCP_DEFER_ACCEPT, every handshake waiting for its first bytes), although
+ * those clients did nothing wrong. So new SYNs are dropped first (the
+ * client retries, and a load balancer tries another backend), the queue is
+ * accepted and served as usual, and the listener is closed only once it has
+ * stayed empty for DRAIN_QUIET_MS (drain_tick()).
+ */
+static void drain_listeners(struct worker *w)
 {
 	for (unsigned i = 0; i < w->n_ls; i++) {
 		struct listener *l = &w->ls[i];
-		if (l->fd < 0)
-			continue;
-		/* The multishot accept holds the file: cancel it, or the port stays open. */
-		struct io_uring_sqe *sqe = worker_sqe(w);
-		io_uring_prep_cancel_fd(sqe, l->fd, IORING_ASYNC_CANCEL_ALL);
-		io_uring_sqe_set_data64(sqe, ud_pack(NULL, OP_IGNORE));
-		io_uring_submit(&w->ring);
-		close(l->fd);
-		l->fd = -1;
+		if (l->fd >= 0 && drop_syns(l->fd) < 0) {
+			log_msg(CONF_LOG_WARN,
+				"drain: %s: cannot drop new handshakes (%s); closing it now",
+				l->name, strerror(errno));
+			stop_listener(w, l);
+		}
 	}
+	w->drain_close_at = w->now + DRAIN_QUIET_MS;
+}
+
+/* Whether l's accept queue holds connections not yet accepted. */
+static bool queued(const struct listener *l)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	/* On a listener, tcpi_unacked is the accept queue's length. */
+	return getsockopt(l->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 && ti.tcpi_unacked > 0;
+}
+
+/* Close the draining listeners once their queues have been empty for DRAIN_QUIET_MS. */
+static void drain_tick(struct worker *w)
+{
+	if (!w->drain_close_at || w->now < w->drain_close_at)
+		return;
+	for (unsigned i = 0; i < w->n_ls; i++)
+		if (w->ls[i].fd >= 0 && queued(&w->ls[i])) {
+			w->drain_close_at = w->now + 10;
+			return;
+		}
+	stop_listeners(w);
+	w->drain_close_at = 0;
 }
 
 static void on_accept(struct worker *w, struct listener *l, struct io_uring_cqe *cqe)
@@ -171,6 +247,8 @@ static void on_accept(struct worker *w, struct listener *l, struct io_uring_cqe 
 			close(cqe->res);
 			return;
 		}
+		if (w->drain_close_at)
+			w->drain_close_at = w->now + DRAIN_QUIET_MS;
 		conn_accept(w, l, cqe->res);
 		return;
 	}
@@ -284,10 +362,11 @@ static void handle_cqe(struct worker *w, struct io_uring_cqe *cqe)
 			switch_config(w);
 		if ((cmd & CMD_DRAIN) && !w->draining) {
 			w->draining = true;
-			stop_listeners(w);
+			drain_listeners(w);
 		}
 		if (cmd & CMD_STOP) {
 			w->stopping = true;
+			w->drain_close_at = 0;
 			stop_listeners(w);
 			conn_shutdown_all(w);
 			return;
@@ -325,6 +404,8 @@ static uint64_t next_deadline(struct worker *w)
 	for (unsigned i = 0; i < w->n_ls; i++)
 		if (w->ls[i].fd >= 0 && !w->ls[i].armed && w->ls[i].retry_at < best)
 			best = w->ls[i].retry_at;
+	if (w->drain_close_at && w->drain_close_at < best)
+		best = w->drain_close_at;
 	return best;
 }
 
@@ -363,6 +444,7 @@ static void loop(struct worker *w)
 		conn_expire(w, &w->q_dns);
 		conn_expire(w, &w->q_connect);
 		conn_expire(w, &w->q_relay);
+		drain_tick(w);
 		for (unsigned i = 0; i < w->n_ls; i++) {
 			struct listener *l = &w->ls[i];
 			if (l->fd >= 0 && !l->armed && l->retry_at <= w->now)
@@ -370,7 +452,7 @@ static void loop(struct worker *w)
 		}
 		if (w->dirty && w->now >= w->pub_at + PUBLISH_MS)
 			publish(w);
-		if ((w->stopping || w->draining) && w->live == 0) {
+		if ((w->stopping || (w->draining && !w->drain_close_at)) && w->live == 0) {
 			/* The last closes; with DEFER_TASKRUN they only complete when we
 			 * enter the ring for events, so a plain submit would leave
 			 * the listener open after the drain. */
