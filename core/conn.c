@@ -1094,6 +1094,25 @@ static enum reason gate(struct conn *c, const char *name, size_t len, uint16_t p
 }
 
 /*
+ * Read n bytes off the client socket, which peeking has shown are there:
+ * what the gateway answers itself (a CONNECT head, a PROXY header) and
+ * never relays. False when the client went away meanwhile.
+ */
+static bool consume(struct conn *c, size_t n)
+{
+	struct worker *w = c->w;
+
+	while (n > 0) {
+		ssize_t k = recv(c->cfd, w->scratch, n < w->scratch_len ? n : w->scratch_len,
+				 MSG_DONTWAIT);
+		if (k <= 0)
+			return false;
+		n -= (size_t)k;
+	}
+	return true;
+}
+
+/*
  * CONN_ST_HELLO, from a trusted balancer: n bytes of its PROXY v2 header
  * (at least the start of one) are in w->peek. The header is the balancer's
  * word, not the client's bytes: it is read off the socket, never relayed,
@@ -1119,14 +1138,9 @@ static void proxy_try(struct conn *c, size_t n)
 	case PROXYPROTO_OK:
 		break;
 	}
-	for (size_t left = h.len; left > 0;) {
-		ssize_t k = recv(c->cfd, w->scratch, left < w->scratch_len ? left : w->scratch_len,
-				 MSG_DONTWAIT);
-		if (k <= 0) {
-			conn_end(c, RS_HELLO_EOF, true);
-			return;
-		}
-		left -= (size_t)k;
+	if (!consume(c, h.len)) {
+		conn_end(c, RS_HELLO_EOF, true);
+		return;
 	}
 	/* The low-water mark counted the header's bytes; the client's are counted afresh. */
 	lowat_reset(c);
@@ -1242,15 +1256,9 @@ static void head_try(struct conn *c, size_t n)
 		return;
 	}
 	/* Exactly the head is consumed: whatever follows is the client's, and is relayed. */
-	size_t left = rq.head_len;
-	while (left > 0) {
-		ssize_t k = recv(c->cfd, w->scratch, left < w->scratch_len ? left : w->scratch_len,
-				 MSG_DONTWAIT);
-		if (k <= 0) {
-			conn_end(c, RS_HEAD_EOF, true);
-			return;
-		}
-		left -= (size_t)k;
+	if (!consume(c, rq.head_len)) {
+		conn_end(c, RS_HEAD_EOF, true);
+		return;
 	}
 	if (rq.host_kind != CONNECT_HOST_NAME) {
 		/* A listed address is dialled as it is, still through the upstream policy. */

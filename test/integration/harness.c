@@ -1137,6 +1137,41 @@ int h_connect6(int port)
 	return fd;
 }
 
+int h_connect_from(const char *src, int port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET}, b = {.sin_family = AF_INET};
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	cr_assert_geq(fd, 0, "socket: %s", strerror(errno));
+	cr_assert_eq(inet_pton(AF_INET, src, &a.sin_addr), 1, "%s is not an IPv4 address", src);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0, "bind %s: %s", src,
+		     strerror(errno));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	b.sin_port = htons((uint16_t)port);
+	inet_pton(AF_INET, "127.0.0.1", &b.sin_addr);
+	cr_assert_eq(connect(fd, (struct sockaddr *)&b, sizeof(b)), 0,
+		     "connect from %s to 127.0.0.1:%d: %s", src, port, strerror(errno));
+	return fd;
+}
+
+int h_curl_from(int port, const char *src, const char *host, char *err, size_t len)
+{
+	char connect_to[128], url[128], body[300];
+	struct h_proc *p;
+
+	h_make_cert();
+	snprintf(connect_to, sizeof(connect_to), "%s:443:127.0.0.1:%d", host, port);
+	snprintf(url, sizeof(url), "https://%s/", host);
+	h_path(body, sizeof(body), "body");
+	const char *argv[] = {"curl", "-sS",	      "--max-time", "10",	    "--interface",
+			      src,    "--connect-to", connect_to,   "--cacert",	    H.cert,
+			      "-o",   body,	      "-w",	    "%{http_code}", url,
+			      NULL};
+	int rc = h_run("curl", argv, NULL, 20000, &p);
+	snprintf(err, len, "%s", h_read_file(p->err));
+	return rc ? -rc : atoi(h_read_file(p->out));
+}
+
 size_t h_hello(const struct hello_opts *o, uint8_t *buf, size_t cap)
 {
 	long n = hello_build(o, buf, cap);

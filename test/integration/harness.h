@@ -164,6 +164,14 @@ void h_fd_summary(pid_t pid, char *buf, size_t len);
 
 int h_connect(int port);  /* blocking, TCP_NODELAY, 127.0.0.1 */
 int h_connect6(int port); /* the same on [::1] */
+/* The same from src, an address on lo (127.0.0.2 ...): a client a source CIDR can tell apart. */
+int h_connect_from(const char *src, int port);
+/*
+ * curl from source address src to https://host/ on 127.0.0.1:port (the
+ * gateway, or a balancer in front of it), checking the test certificate:
+ * the HTTP code, or minus curl's exit status; curl's stderr into err.
+ */
+int h_curl_from(int port, const char *src, const char *host, char *err, size_t len);
 /* hello_build() into buf, asserting it worked; returns the length. */
 size_t h_hello(const struct hello_opts *o, uint8_t *buf, size_t cap);
 void h_send_all(int fd, const void *buf, size_t len);

@@ -295,23 +295,6 @@ static uint64_t wait_refused(int port, int timeout_ms)
 	return 0;
 }
 
-/* Connect to 127.0.0.1:port from source address src (another loopback address). */
-static int connect_from(int port, const char *src)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET,
-				.sin_port = htons((uint16_t)port),
-				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	struct sockaddr_in s = {.sin_family = AF_INET};
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	cr_assert_eq(inet_pton(AF_INET, src, &s.sin_addr), 1);
-	cr_assert_eq(bind(fd, (struct sockaddr *)&s, sizeof(s)), 0, "bind %s: %s", src,
-		     strerror(errno));
-	cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0, "connect from %s: %s", src,
-		     strerror(errno));
-	return fd;
-}
-
 /* A config file for h_snigate_args(): one listener and the unbound resolver. */
 static void write_conf(const char *path, int port, int upstream_port, const char *allow,
 		       const char *more)
@@ -1537,12 +1520,12 @@ Test(ops, max_per_source_ip_resets_the_excess_of_one_address)
 	struct h_gw g = h_snigate(h_sink_port(s), extra);
 	int ap = h_admin_port(&g);
 
-	int a = connect_from(g.port, "127.0.0.1");
-	int b = connect_from(g.port, "127.0.0.1");
+	int a = h_connect_from("127.0.0.1", g.port);
+	int b = h_connect_from("127.0.0.1", g.port);
 	h_send_all(a, hello, n / 2);
 	h_send_all(b, hello, n / 2);
 	expect_metric(ap, "snigate_active_connections", "", 2);
-	int c = connect_from(g.port, "127.0.0.1");
+	int c = h_connect_from("127.0.0.1", g.port);
 	h_send_all(c, hello, n / 2);
 	enum h_outcome o = h_wait(c, 5000, NULL, 0, NULL);
 	close(c);
@@ -1551,7 +1534,7 @@ Test(ops, max_per_source_ip_resets_the_excess_of_one_address)
 	expect_log(&g, want, line, sizeof(line));
 
 	/* Another address has its own budget. */
-	int d = connect_from(g.port, "127.0.0.2");
+	int d = h_connect_from("127.0.0.2", g.port);
 	h_send_all(d, hello, n);
 	shutdown(d, SHUT_WR);
 	o = h_wait(d, 5000, NULL, 0, NULL);
@@ -1561,7 +1544,7 @@ Test(ops, max_per_source_ip_resets_the_excess_of_one_address)
 	/* A slot of 127.0.0.1 freed is a slot again. */
 	close(a);
 	expect_metric(ap, "snigate_active_connections", "", 1);
-	int e = connect_from(g.port, "127.0.0.1");
+	int e = h_connect_from("127.0.0.1", g.port);
 	h_send_all(e, hello, n);
 	shutdown(e, SHUT_WR);
 	o = h_wait(e, 5000, NULL, 0, NULL);

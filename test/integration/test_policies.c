@@ -64,25 +64,6 @@ static struct h_gw start(const char *body)
 	return h_snigate_args(port, args);
 }
 
-/* curl from source address src to https://host/ through the gateway; the HTTP code or -exit. */
-static int curl_from(const struct h_gw *g, const char *src, const char *host, char *err, size_t len)
-{
-	char connect_to[128], url[128], body[300];
-	struct h_proc *p;
-
-	h_make_cert();
-	snprintf(connect_to, sizeof(connect_to), "%s:443:127.0.0.1:%d", host, g->port);
-	snprintf(url, sizeof(url), "https://%s/", host);
-	h_path(body, sizeof(body), "body");
-	const char *argv[] = {"curl", "-sS",	      "--max-time", "10",	    "--interface",
-			      src,    "--connect-to", connect_to,   "--cacert",	    H.cert,
-			      "-o",   body,	      "-w",	    "%{http_code}", url,
-			      NULL};
-	int rc = h_run("curl", argv, NULL, 20000, &p);
-	snprintf(err, len, "%s", h_read_file(p->err));
-	return rc ? -rc : atoi(h_read_file(p->out));
-}
-
 /* curl as user through the gateway's HTTP CONNECT to host; the HTTP code or -exit. */
 static int curl_as(const struct h_gw *g, const char *userinfo, const char *host, char *err,
 		   size_t len)
@@ -134,18 +115,20 @@ Test(policies, the_source_address_picks_the_policy)
 			      "    allow: [x.wild.test]\n");
 	char err[2048];
 
-	cr_assert_eq(curl_from(&g, "127.0.0.2", "allowed.test", err, sizeof(err)), 200, "%s", err);
+	cr_assert_eq(h_curl_from(g.port, "127.0.0.2", "allowed.test", err, sizeof(err)), 200, "%s",
+		     err);
 	const char *a[] = {"\"sni\":\"allowed.test\"", "\"policy\":\"review\"",
 			   "\"decision\":\"allow\"", NULL};
 	expect_line(&g, a);
 
 	/* dev may not reach review's name, and review may not reach dev's. */
-	cr_assert_lt(curl_from(&g, "127.0.0.3", "allowed.test", err, sizeof(err)), 0);
+	cr_assert_lt(h_curl_from(g.port, "127.0.0.3", "allowed.test", err, sizeof(err)), 0);
 	const char *b[] = {"\"client\":\"127.0.0.3:", "\"policy\":\"dev\"",
 			   "\"reason\":\"not_allowed\"", NULL};
 	expect_line(&g, b);
-	cr_assert_lt(curl_from(&g, "127.0.0.2", "x.wild.test", err, sizeof(err)), 0);
-	cr_assert_eq(curl_from(&g, "127.0.0.3", "x.wild.test", err, sizeof(err)), 200, "%s", err);
+	cr_assert_lt(h_curl_from(g.port, "127.0.0.2", "x.wild.test", err, sizeof(err)), 0);
+	cr_assert_eq(h_curl_from(g.port, "127.0.0.3", "x.wild.test", err, sizeof(err)), 200, "%s",
+		     err);
 
 	/* /denied for one policy shows only what that policy denied. */
 	char *dev = control_get(&g, "/denied?policy=dev");
@@ -158,7 +141,7 @@ Test(policies, the_source_address_picks_the_policy)
 	cr_assert(strstr(all, "{\"total\":2,"), "%s", all);
 
 	/* 127.0.0.1 is in no policy and there is no top-level allow: no_policy. */
-	cr_assert_lt(curl_from(&g, "127.0.0.1", "allowed.test", err, sizeof(err)), 0);
+	cr_assert_lt(h_curl_from(g.port, "127.0.0.1", "allowed.test", err, sizeof(err)), 0);
 	const char *c[] = {"\"client\":\"127.0.0.1:", "\"reason\":\"no_policy\"", "\"policy\":null",
 			   NULL};
 	expect_line(&g, c);
@@ -175,15 +158,17 @@ Test(policies, the_top_level_allow_catches_the_rest_and_audit_is_per_policy)
 	char err[2048];
 
 	/* The audit policy lets a name off every list through, and says so. */
-	cr_assert_eq(curl_from(&g, "127.0.0.3", "x.wild.test", err, sizeof(err)), 200, "%s", err);
+	cr_assert_eq(h_curl_from(g.port, "127.0.0.3", "x.wild.test", err, sizeof(err)), 200, "%s",
+		     err);
 	const char *a[] = {"\"sni\":\"x.wild.test\"", "\"decision\":\"would_deny\"",
 			   "\"policy\":\"learn\"", NULL};
 	expect_line(&g, a);
 	/* Anyone else falls to the top-level allow, enforced. */
-	cr_assert_eq(curl_from(&g, "127.0.0.2", "allowed.test", err, sizeof(err)), 200, "%s", err);
+	cr_assert_eq(h_curl_from(g.port, "127.0.0.2", "allowed.test", err, sizeof(err)), 200, "%s",
+		     err);
 	const char *b[] = {"\"client\":\"127.0.0.2:", "\"policy\":\"default\"", NULL};
 	expect_line(&g, b);
-	cr_assert_lt(curl_from(&g, "127.0.0.2", "x.wild.test", err, sizeof(err)), 0);
+	cr_assert_lt(h_curl_from(g.port, "127.0.0.2", "x.wild.test", err, sizeof(err)), 0);
 	cr_assert_eq(h_snigate_stop(&g), 0);
 }
 
@@ -245,33 +230,20 @@ Test(policies, a_reload_swaps_the_policies_and_the_log_names_the_generation)
 	struct h_gw g = start(v1);
 	char err[2048];
 
-	cr_assert_eq(curl_from(&g, "127.0.0.2", "allowed.test", err, sizeof(err)), 200, "%s", err);
+	cr_assert_eq(h_curl_from(g.port, "127.0.0.2", "allowed.test", err, sizeof(err)), 200, "%s",
+		     err);
 	const char *a[] = {"\"sni\":\"allowed.test\"", "\"decision\":\"allow\"", "\"gen\":0", NULL};
 	expect_line(&g, a);
 	write_conf(g.port, v2);
 	kill(g.p->pid, SIGHUP);
 	cr_assert(h_file_wait(g.p->err, "reload (SIGHUP): generation 1", 5000), "%s",
 		  h_read_file(g.p->err));
-	cr_assert_lt(curl_from(&g, "127.0.0.2", "allowed.test", err, sizeof(err)), 0);
+	cr_assert_lt(h_curl_from(g.port, "127.0.0.2", "allowed.test", err, sizeof(err)), 0);
 	const char *b[] = {"\"reason\":\"not_allowed\"", "\"gen\":1", NULL};
 	expect_line(&g, b);
-	cr_assert_eq(curl_from(&g, "127.0.0.2", "x.wild.test", err, sizeof(err)), 200, "%s", err);
+	cr_assert_eq(h_curl_from(g.port, "127.0.0.2", "x.wild.test", err, sizeof(err)), 200, "%s",
+		     err);
 	cr_assert_eq(h_snigate_stop(&g), 0);
-}
-
-/* A TCP connection to port from source address src. */
-static int connect_from(const char *src, int port)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET}, b = {.sin_family = AF_INET};
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	cr_assert(fd >= 0);
-	inet_pton(AF_INET, src, &a.sin_addr);
-	cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0, "bind %s", src);
-	b.sin_port = htons((uint16_t)port);
-	inet_pton(AF_INET, "127.0.0.1", &b.sin_addr);
-	cr_assert_eq(connect(fd, (struct sockaddr *)&b, sizeof(b)), 0);
-	return fd;
 }
 
 /*
@@ -290,7 +262,7 @@ Test(policies, ech_deny_resets_an_ech_hello_for_its_policy_only)
 	uint8_t hello[4096], buf[64];
 	size_t n = h_hello(&o, hello, sizeof(hello)), got;
 
-	int fd = connect_from("127.0.0.2", g.port);
+	int fd = h_connect_from("127.0.0.2", g.port);
 	h_send_all(fd, hello, n);
 	enum h_outcome r = h_wait(fd, 5000, buf, sizeof(buf), &got);
 	close(fd);
@@ -299,7 +271,7 @@ Test(policies, ech_deny_resets_an_ech_hello_for_its_policy_only)
 	expect_line(&g, a);
 
 	/* The default policy lets the same hello through to the upstream. */
-	fd = connect_from("127.0.0.3", g.port);
+	fd = h_connect_from("127.0.0.3", g.port);
 	h_send_all(fd, hello, n);
 	r = h_wait(fd, 5000, buf, sizeof(buf), &got);
 	close(fd);
@@ -310,7 +282,7 @@ Test(policies, ech_deny_resets_an_ech_hello_for_its_policy_only)
 	/* And without ECH, strict lets its name through. */
 	struct hello_opts plain = {.sni = "allowed.test"};
 	n = h_hello(&plain, hello, sizeof(hello));
-	fd = connect_from("127.0.0.2", g.port);
+	fd = h_connect_from("127.0.0.2", g.port);
 	h_send_all(fd, hello, n);
 	r = h_wait(fd, 5000, buf, sizeof(buf), &got);
 	close(fd);
@@ -327,8 +299,9 @@ Test(policies, sources_match_with_the_access_log_off)
 		      "log: {access: false}\n");
 	char err[2048];
 
-	cr_assert_eq(curl_from(&g, "127.0.0.2", "allowed.test", err, sizeof(err)), 200, "%s", err);
-	cr_assert_lt(curl_from(&g, "127.0.0.3", "allowed.test", err, sizeof(err)), 0);
+	cr_assert_eq(h_curl_from(g.port, "127.0.0.2", "allowed.test", err, sizeof(err)), 200, "%s",
+		     err);
+	cr_assert_lt(h_curl_from(g.port, "127.0.0.3", "allowed.test", err, sizeof(err)), 0);
 	cr_assert_eq(h_snigate_stop(&g), 0);
 	long long v;
 	cr_assert(h_stats(&g, "no_policy", &v) && v == 1, "no_policy %lld", v);
@@ -359,8 +332,9 @@ Test(policies, upstream_allow_is_an_exception_for_its_name_only)
 	struct h_gw g = h_snigate_bare(port, args);
 	char err[2048];
 
-	cr_assert_eq(curl_from(&g, "127.0.0.2", "allowed.test", err, sizeof(err)), 200, "%s", err);
-	cr_assert_lt(curl_from(&g, "127.0.0.2", "x.wild.test", err, sizeof(err)), 0);
+	cr_assert_eq(h_curl_from(g.port, "127.0.0.2", "allowed.test", err, sizeof(err)), 200, "%s",
+		     err);
+	cr_assert_lt(h_curl_from(g.port, "127.0.0.2", "x.wild.test", err, sizeof(err)), 0);
 	const char *a[] = {"\"sni\":\"x.wild.test\"", "\"reason\":\"upstream_denied\"", NULL};
 	expect_line(&g, a);
 	cr_assert_eq(h_snigate_stop(&g), 0);
@@ -406,7 +380,7 @@ static void deny_from(const struct h_gw *g, const char *src)
 	uint8_t hello[2048], buf[16];
 	struct hello_opts o = {.sni = "nope.test"};
 	size_t got, n = h_hello(&o, hello, sizeof(hello));
-	int fd = connect_from(src, g->port);
+	int fd = h_connect_from(src, g->port);
 
 	h_send_all(fd, hello, n);
 	cr_assert_eq(h_wait(fd, 5000, buf, sizeof(buf), &got), H_RESET, "from %s", src);

@@ -105,25 +105,6 @@ static int start_haproxy(const struct h_gw *g)
 	return port;
 }
 
-/* curl from source address src to https://host/ through port; the HTTP code or -exit. */
-static int curl_from(int port, const char *src, const char *host, char *err, size_t len)
-{
-	char connect_to[128], url[128], body[300];
-	struct h_proc *p;
-
-	h_make_cert();
-	snprintf(connect_to, sizeof(connect_to), "%s:443:127.0.0.1:%d", host, port);
-	snprintf(url, sizeof(url), "https://%s/", host);
-	h_path(body, sizeof(body), "body");
-	const char *argv[] = {"curl", "-sS",	      "--max-time", "10",	    "--interface",
-			      src,    "--connect-to", connect_to,   "--cacert",	    H.cert,
-			      "-o",   body,	      "-w",	    "%{http_code}", url,
-			      NULL};
-	int rc = h_run("curl", argv, NULL, 20000, &p);
-	snprintf(err, len, "%s", h_read_file(p->err));
-	return rc ? -rc : atoi(h_read_file(p->out));
-}
-
 static void expect_line(const struct h_gw *g, const char *const needles[])
 {
 	char line[2048];
@@ -132,22 +113,6 @@ static void expect_line(const struct h_gw *g, const char *const needles[])
 		return;
 	cr_assert_fail("no access line with %s and %s; the log is:\n%s", needles[0],
 		       needles[1] ? needles[1] : "", h_read_file(g->p->out));
-}
-
-/* A TCP connection from src (an address on lo) to 127.0.0.1:port. */
-static int connect_from(const char *src, int port)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET}, b = {.sin_family = AF_INET};
-	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-
-	cr_assert(fd >= 0);
-	inet_pton(AF_INET, src, &a.sin_addr);
-	cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	inet_pton(AF_INET, "127.0.0.1", &b.sin_addr);
-	b.sin_port = htons((uint16_t)port);
-	cr_assert_eq(connect(fd, (struct sockaddr *)&b, sizeof(b)), 0);
-	return fd;
 }
 
 /* A v2 header into buf: ver_cmd, family, then body; returns its size. */
@@ -185,7 +150,7 @@ static enum h_outcome send_from(const char *src, int port, const void *pre, size
 	uint8_t hello[2048], buf[64];
 	struct hello_opts o = {.sni = sni};
 	size_t got;
-	int fd = connect_from(src, port);
+	int fd = h_connect_from(src, port);
 
 	if (n)
 		send_some(fd, pre, n);
@@ -210,15 +175,16 @@ Test(proxy, haproxy_send_proxy_v2_carries_the_client_to_the_policies)
 	char err[2048];
 
 	/* Through HAProxy, 127.0.0.2 is review and 127.0.0.3 is dev: the header decides. */
-	cr_assert_eq(curl_from(hp, "127.0.0.2", "allowed.test", err, sizeof(err)), 200, "%s", err);
+	cr_assert_eq(h_curl_from(hp, "127.0.0.2", "allowed.test", err, sizeof(err)), 200, "%s",
+		     err);
 	const char *a[] = {"\"client\":\"127.0.0.2:", "\"policy\":\"review\"",
 			   "\"via\":\"127.0.0.1:", "\"decision\":\"allow\"", NULL};
 	expect_line(&g, a);
-	cr_assert_lt(curl_from(hp, "127.0.0.3", "allowed.test", err, sizeof(err)), 0);
+	cr_assert_lt(h_curl_from(hp, "127.0.0.3", "allowed.test", err, sizeof(err)), 0);
 	const char *b[] = {"\"client\":\"127.0.0.3:", "\"policy\":\"dev\"",
 			   "\"reason\":\"not_allowed\"", "\"via\":\"127.0.0.1:", NULL};
 	expect_line(&g, b);
-	cr_assert_eq(curl_from(hp, "127.0.0.3", "x.wild.test", err, sizeof(err)), 200, "%s", err);
+	cr_assert_eq(h_curl_from(hp, "127.0.0.3", "x.wild.test", err, sizeof(err)), 200, "%s", err);
 
 	/*
 	 * HAProxy's own health checks (a LOCAL header, then a reset) are not
@@ -233,7 +199,7 @@ Test(proxy, haproxy_send_proxy_v2_carries_the_client_to_the_policies)
 		     h_read_file(g.p->out));
 
 	/* 127.0.0.2 straight to the gateway: not a balancer, so no header, and served as itself. */
-	cr_assert_eq(curl_from(g.port, "127.0.0.2", "allowed.test", err, sizeof(err)), 200, "%s",
+	cr_assert_eq(h_curl_from(g.port, "127.0.0.2", "allowed.test", err, sizeof(err)), 200, "%s",
 		     err);
 	const char *c[] = {"\"client\":\"127.0.0.2:", "\"policy\":\"review\"", "\"via\":null",
 			   NULL};
@@ -277,7 +243,7 @@ Test(proxy, hostile_headers_from_the_trusted_peer_are_reset_with_their_reason)
 	char err[2048];
 
 	/* Held open through every hostile one: a relayed connection keeps flowing. */
-	int keep = connect_from("127.0.0.1", g.port);
+	int keep = h_connect_from("127.0.0.1", g.port);
 	uint8_t hello[2048], reply[64];
 	struct hello_opts o = {.sni = "allowed.test"};
 	size_t got, hl = h_hello(&o, hello, sizeof(hello));
@@ -321,7 +287,7 @@ Test(proxy, hostile_headers_from_the_trusted_peer_are_reset_with_their_reason)
 	close(keep);
 
 	/* Truncated: half a header, then the peer gives up. */
-	int fd = connect_from("127.0.0.1", g.port);
+	int fd = h_connect_from("127.0.0.1", g.port);
 	h_send_all(fd, good, 10);
 	h_sleep_ms(100);
 	close(fd);
@@ -335,7 +301,7 @@ Test(proxy, hostile_headers_from_the_trusted_peer_are_reset_with_their_reason)
 	expect_line(&g, b);
 
 	/* A header in three segments, the hello in a fourth: waited for, then believed. */
-	fd = connect_from("127.0.0.1", g.port);
+	fd = h_connect_from("127.0.0.1", g.port);
 	h_send_all(fd, good, 5);
 	h_sleep_ms(50);
 	h_send_all(fd, good + 5, 13);
@@ -347,7 +313,7 @@ Test(proxy, hostile_headers_from_the_trusted_peer_are_reset_with_their_reason)
 	close(fd);
 
 	/* And new clients are served as before. */
-	cr_assert_eq(curl_from(g.port, "127.0.0.2", "allowed.test", err, sizeof(err)), 200, "%s",
+	cr_assert_eq(h_curl_from(g.port, "127.0.0.2", "allowed.test", err, sizeof(err)), 200, "%s",
 		     err);
 	cr_assert_eq(h_snigate_stop(&g), 0);
 }
@@ -363,7 +329,7 @@ Test(proxy, the_source_limit_counts_the_carried_client_not_the_balancer)
 	 * Two clients behind one balancer, each waiting to send its hello: a
 	 * slot is the carried client's, taken once its header is read.
 	 */
-	int f1 = connect_from("127.0.0.1", g.port), f2 = connect_from("127.0.0.1", g.port);
+	int f1 = h_connect_from("127.0.0.1", g.port), f2 = h_connect_from("127.0.0.1", g.port);
 	h_send_all(f1, a, an);
 	h_send_all(f2, b, bn);
 	h_sleep_ms(300);
