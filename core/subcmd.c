@@ -5,6 +5,8 @@
  * own YAML. corefile writes the egress DNS's Corefile from the allowlist,
  * and check --corefile compares an existing one with it, since the two
  * drift apart whenever one is edited without the other (conf/corefile.h).
+ * learn reads access logs and prints the policies they call for
+ * (conf/learn.h).
  */
 #include "core/subcmd.h"
 
@@ -16,6 +18,7 @@
 
 #include "conf/corefile.h"
 #include "conf/dump.h"
+#include "conf/learn.h"
 
 int subcmd_config_error(const struct conf_error *err)
 {
@@ -46,6 +49,7 @@ static bool has_arg(int argc, char **argv, const char *flag)
 bool subcmd_wanted(int argc, char **argv)
 {
 	return argc > 1 && (!strcmp(argv[1], "convert") || !strcmp(argv[1], "corefile") ||
+			    !strcmp(argv[1], "learn") ||
 			    (!strcmp(argv[1], "check") && has_arg(argc, argv, "--corefile")));
 }
 
@@ -94,7 +98,9 @@ static void sub_usage(FILE *f)
 		"       snigate corefile -c CONFIG --gateway-service NAME.NS.svc.CLUSTER_DOMAIN\n"
 		"                        [--upstream IP[:PORT]|/PATH/resolv.conf ...]\n"
 		"                        (default: forward . /etc/resolv.conf, the cluster DNS)\n"
-		"       snigate check --corefile FILE -c CONFIG [--gateway-service FQDN]\n");
+		"       snigate check --corefile FILE -c CONFIG [--gateway-service FQDN]\n"
+		"       snigate learn [-c CONFIG] [--by listener|user|cidr] [--source NAME=CIDR]...\n"
+		"                     [--wildcards N] [--mode enforce|audit] [FILE|-]...\n");
 }
 
 /* Load a config for a subcommand; the shape decides the format unless given. */
@@ -235,6 +241,247 @@ out:
 	return rc;
 }
 
+static void learn_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: snigate learn [-c CONFIG] [--by listener|user|cidr] [--source NAME=CIDR]...\n"
+		"                     [--wildcards N] [--mode enforce|audit] [FILE|-]...\n"
+		"\n"
+		"Read snigate access logs (the FILEs, or stdin when none is given or FILE is -),\n"
+		"audit mode's would_deny lines included, and print a configuration whose\n"
+		"policies allow the names those connections reached: one policy per group,\n"
+		"each name with a comment (connections, first and last seen, ports). Lines\n"
+		"that are not access lines, denials and IP addresses are counted and skipped.\n"
+		"\n"
+		"  -c, --config CONFIG     the configuration the logs came from: the output is\n"
+		"                          CONFIG with its policies and top-level allow replaced.\n"
+		"                          Without it: the listeners the logs name, every other\n"
+		"                          setting at its default\n"
+		"      --config-format F   envoy, native or auto (default) for CONFIG\n"
+		"      --by G              listener (default): a policy per listener;\n"
+		"                          user: a policy per HTTP CONNECT proxy user (needs -c;\n"
+		"                          clients without a user: per listener);\n"
+		"                          cidr: a policy per --source\n"
+		"      --source NAME=CIDR  with --by cidr: policy NAME for clients in CIDR\n"
+		"                          (repeatable; the first that holds a client takes it;\n"
+		"                          other clients are named on stderr and not used)\n"
+		"      --wildcards N       N or more names below one registrable domain become\n"
+		"                          \"*.domain\" (N >= 2; never at or above a public\n"
+		"                          suffix). Without it a comment says where one could be\n"
+		"      --mode M            enforce (default) or audit: each policy's mode\n"
+		"  -h, --help              this text\n"
+		"\n"
+		"stderr ends with \"snigate: learn: N lines, M connections used, K skipped\".\n"
+		"The output passes snigate --check as it is. Exit status: 0; 1 when it cannot\n"
+		"be written; 2 for bad flags, an unreadable file or nothing to learn.\n");
+}
+
+/* "2 denied, 1 malformed" for the counts that are not 0; "" when all are. */
+static void learn_summary(const struct learn_counts *n)
+{
+	const struct {
+		unsigned long long v;
+		const char *what;
+	} parts[] = {
+		{n->other, "not access lines"},
+		{n->malformed, "malformed"},
+		{n->denied, "denied"},
+		{n->no_name, "without a name"},
+		{n->ip_literal, "IP addresses"},
+		{n->unmatched, "in no --source"},
+		{n->unknown_listener, "on unknown listeners"},
+	};
+	const char *sep = " (";
+
+	fprintf(stderr, "snigate: learn: %llu lines, %llu connections used, %llu skipped", n->lines,
+		n->used, n->lines - n->used);
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		if (!parts[i].v)
+			continue;
+		fprintf(stderr, "%s%llu %s", sep, parts[i].v, parts[i].what);
+		sep = ", ";
+	}
+	fprintf(stderr, "%s\n", *sep == ',' ? ")" : "");
+}
+
+enum {
+	LEARN_FORMAT = 256,
+	LEARN_BY,
+	LEARN_SOURCE,
+	LEARN_WILDCARDS,
+	LEARN_MODE,
+};
+
+/* A failure of conf/learn.h's: out of memory (1), or its message (2). */
+static int learn_fail(int rc, const struct conf_error *err)
+{
+	if (rc != -ENOMEM)
+		return subcmd_config_error(err);
+	fprintf(stderr, "snigate: error: out of memory\n");
+	return 1;
+}
+
+static int cmd_learn(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"config-path", required_argument, NULL, 'c'},
+		{"config-format", required_argument, NULL, LEARN_FORMAT},
+		{"by", required_argument, NULL, LEARN_BY},
+		{"source", required_argument, NULL, LEARN_SOURCE},
+		{"wildcards", required_argument, NULL, LEARN_WILDCARDS},
+		{"mode", required_argument, NULL, LEARN_MODE},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	static struct learn_source src[CONF_MAX_POLICIES];
+	static char *src_names[CONF_MAX_POLICIES];
+	struct learn_opts o = {.mode = CONF_ENFORCE};
+	enum conf_format fmt = CONF_FORMAT_AUTO;
+	const char *config = NULL;
+	struct conf_error err = {0};
+	struct learn *l = NULL;
+	struct conf *base = NULL;
+	FILE **files = NULL;
+	char *text = NULL, *end;
+	unsigned n_files = 0;
+	int opt, rc = 2;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config = optarg;
+			break;
+		case LEARN_FORMAT:
+			if ((rc = subcmd_format_arg(optarg, &fmt)))
+				goto out;
+			rc = 2;
+			break;
+		case LEARN_BY:
+			if (learn_by_parse(optarg, &o.by) < 0) {
+				fprintf(stderr,
+					"snigate: error: --by %s: use listener, user or cidr\n",
+					optarg);
+				goto out;
+			}
+			break;
+		case LEARN_SOURCE: {
+			const char *eq = strchr(optarg, '=');
+			if (!eq || eq == optarg || !eq[1]) {
+				fprintf(stderr, "snigate: error: --source %s: write NAME=CIDR\n",
+					optarg);
+				goto out;
+			}
+			if (o.n_sources == CONF_MAX_POLICIES) {
+				fprintf(stderr, "snigate: error: at most %u --source\n",
+					CONF_MAX_POLICIES);
+				goto out;
+			}
+			if (!(src_names[o.n_sources] = strndup(optarg, (size_t)(eq - optarg)))) {
+				fprintf(stderr, "snigate: error: out of memory\n");
+				rc = 1;
+				goto out;
+			}
+			src[o.n_sources] = (struct learn_source){.name = src_names[o.n_sources],
+								 .cidr = eq + 1};
+			o.n_sources++;
+			break;
+		}
+		case LEARN_WILDCARDS:
+			errno = 0;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (end == optarg || *end || errno || *optarg == '-' || v < 2 ||
+			    v > 1000000) {
+				fprintf(stderr,
+					"snigate: error: --wildcards %s: a number of names, 2 or more\n",
+					optarg);
+				goto out;
+			}
+			o.wildcards = (unsigned)v;
+			break;
+		case LEARN_MODE:
+			if (conf_mode_parse(optarg, &o.mode) < 0) {
+				fprintf(stderr, "snigate: error: --mode %s: use enforce or audit\n",
+					optarg);
+				goto out;
+			}
+			break;
+		case 'h':
+			learn_usage(stdout);
+			rc = 0;
+			goto out;
+		default:
+			learn_usage(stderr);
+			goto out;
+		}
+	}
+	o.sources = src;
+	/* Every file opens before any is read: a typo costs no work and prints nothing. */
+	if (!(files = calloc((size_t)(argc - optind) + 1, sizeof(*files)))) {
+		fprintf(stderr, "snigate: error: out of memory\n");
+		rc = 1;
+		goto out;
+	}
+	for (int i = optind; i < argc; i++, n_files++) {
+		if (!strcmp(argv[i], "-")) {
+			files[n_files] = stdin;
+			continue;
+		}
+		if (!(files[n_files] = fopen(argv[i], "re"))) {
+			fprintf(stderr, "snigate: error: %s: cannot read: %s\n", argv[i],
+				strerror(errno));
+			goto out;
+		}
+	}
+	if (!n_files)
+		files[n_files++] = stdin;
+	if (config && conf_load_file_as(config, fmt, &base, NULL, &err) < 0) {
+		rc = subcmd_config_error(&err);
+		goto out;
+	}
+	o.base = base;
+	if ((rc = learn_new(&o, &l, &err)) < 0) {
+		rc = learn_fail(rc, &err);
+		goto out;
+	}
+	for (unsigned i = 0; i < n_files; i++) {
+		if ((rc = learn_read(l, files[i], optind + (int)i < argc ? argv[optind + i] : "-",
+				     &err)) < 0) {
+			rc = learn_fail(rc, &err);
+			goto out;
+		}
+	}
+	rc = learn_write(l, (const char *const *)argv + optind, (unsigned)(argc - optind), &text,
+			 &err);
+	for (unsigned i = 0; i < learn_n_notes(l); i++)
+		fprintf(stderr, "snigate: learn: %s\n", learn_note(l, i));
+	struct learn_counts counts;
+	learn_counts(l, &counts);
+	learn_summary(&counts);
+	if (rc < 0) {
+		rc = learn_fail(rc, &err);
+		goto out;
+	}
+	fputs(text, stdout);
+	rc = 0;
+	if (fflush(stdout) || ferror(stdout)) {
+		fprintf(stderr, "snigate: error: cannot write the proposed config\n");
+		rc = 1;
+	}
+out:
+	free(text);
+	learn_free(l);
+	conf_free(base);
+	for (unsigned i = 0; files && i < n_files; i++)
+		if (files[i] && files[i] != stdin)
+			fclose(files[i]);
+	free(files);
+	for (unsigned i = 0; i < o.n_sources; i++)
+		free(src_names[i]);
+	return rc;
+}
+
 enum {
 	SUB_FORMAT = 256,
 	SUB_GATEWAY,
@@ -260,6 +507,9 @@ int subcmd_run(int argc, char **argv)
 	unsigned n_up = 0;
 	int opt, rc;
 
+	/* learn's options are its own. */
+	if (!strcmp(cmd, "learn"))
+		return cmd_learn(argc, argv);
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
 		switch (opt) {
