@@ -92,7 +92,12 @@ static inline void list_add_tail(struct list *head, struct list *n)
 }
 
 struct listener {
-	int fd;				/* owned; closed by stop_listeners() or worker_destroy() */
+	int fd; /* owned; closed by stop_listeners() or worker_destroy() */
+	/*
+	 * The socket unit's socket this listener dups instead of binding its
+	 * own (core/sockact.h), or -1. Borrowed: the gateway closes it.
+	 */
+	int inherited;
 	const struct conf_listener *cl; /* its configuration */
 	struct worker *w;
 	bool armed;		/* a multishot accept is in flight */

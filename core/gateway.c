@@ -848,8 +848,9 @@ void gateway_block_signals(void)
 	pthread_sigmask(SIG_BLOCK, &s, NULL);
 }
 
-int gateway_run(struct conf *c, gateway_load_fn load, void *arg)
+int gateway_run(struct conf *c, const int *inherited, gateway_load_fn load, void *arg)
 {
+	unsigned n_inherited = inherited ? c->n_listeners : 0;
 	struct gw gw = {
 		.load = load, .load_arg = arg, .next_gen = 1, .wake_fd = -1, .watch.fd = -1};
 	struct admin *admin = NULL;
@@ -907,8 +908,8 @@ int gateway_run(struct conf *c, gateway_load_fn load, void *arg)
 	}
 	gw.loop = loopcheck_start(c, gw.cur->policy);
 	for (unsigned i = 0; i < n; i++) {
-		gw.ws[i] =
-			worker_create(i, gw.plan.cpu[i], &gw.cur->wc, max_live, max_hellos, ready);
+		gw.ws[i] = worker_create(i, gw.plan.cpu[i], &gw.cur->wc, max_live, max_hellos,
+					 ready, inherited);
 		if (!gw.ws[i] || worker_start(gw.ws[i]) < 0) {
 			fprintf(stderr, "snigate: error: cannot start worker %u\n", i);
 			worker_destroy(gw.ws[i]);
@@ -981,6 +982,9 @@ out:
 		close(gw.watch.fd);
 	if (gw.wake_fd >= 0)
 		close(gw.wake_fd);
+	for (unsigned i = 0; i < n_inherited; i++)
+		if (inherited[i] >= 0)
+			close(inherited[i]);
 	while (gw.cur) {
 		struct gen *o = gw.cur->older;
 		gen_free(gw.cur);

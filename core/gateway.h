@@ -33,10 +33,12 @@ typedef int (*gateway_load_fn)(void *arg, struct conf **out, char *err, size_t e
 void gateway_block_signals(void);
 
 /*
- * Run until stopped. Takes c (validated) and frees it. load may be NULL (no
- * reloads). Returns the process exit status: 0 after a stop or a drain, 1
- * when something failed at start.
+ * Run until stopped. Takes c (validated) and frees it. inherited: per
+ * listener, a listening socket the process was handed (core/sockact.h), or
+ * -1; NULL for none; the gateway closes them when it ends. load may be NULL
+ * (no reloads). Returns the process exit status: 0 after a stop or a drain,
+ * 1 when something failed at start.
  */
-int gateway_run(struct conf *c, gateway_load_fn load, void *arg);
+int gateway_run(struct conf *c, const int *inherited, gateway_load_fn load, void *arg);
 
 #endif

@@ -22,6 +22,7 @@
 #include "core/gateway.h"
 #include "core/log.h"
 #include "core/preflight.h"
+#include "core/sockact.h"
 #include "core/subcmd.h"
 #include "sni/allowlist.h"
 #include "sni/rules.h"
@@ -540,6 +541,22 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_set_level(c->log_level);
+	/* Listening sockets from systemd's socket unit, if any (core/sockact.h). */
+	static int inherited[CONF_MAX_LISTENERS];
+	char why[512];
+	int n_inh = sockact_take(c, inherited, why, sizeof(why));
+	if (n_inh < 0) {
+		fprintf(stderr, "snigate: error: %s\n", why);
+		conf_free(c);
+		return 2;
+	}
+	for (unsigned i = 0; n_inh > 0 && i < c->n_listeners; i++)
+		if (inherited[i] >= 0)
+			log_msg(CONF_LOG_INFO, "listener %s: the socket unit's socket (fd %d)",
+				c->listeners[i].name ? c->listeners[i].name
+						     : c->listeners[i].address,
+				inherited[i]);
+	pfo.inherited = inherited;
 	/* An unusable io_uring or port is one line with its fix, not a worker's errno. */
 	preflight_run(c, &pfo, &pf);
 	preflight_print(&pf, false);
@@ -550,5 +567,5 @@ int main(int argc, char **argv)
 	/* Before any thread exists: all inherit the mask; only the gateway reads signals. */
 	gateway_block_signals();
 	struct loader ld = {.config = config, .format = format, .argc = argc, .argv = argv};
-	return gateway_run(c, reload_load, &ld);
+	return gateway_run(c, inherited, reload_load, &ld);
 }

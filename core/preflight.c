@@ -697,6 +697,12 @@ static void binds_check(const struct conf *c, const struct pf_opts *o, struct pf
 		snprintf(shown, sizeof(shown), strchr(l->address, ':') ? "[%s]:%u" : "%s:%u",
 			 l->address, l->port);
 		snprintf(topic, sizeof(topic), "listener %s", shown);
+		if (o->inherited && o->inherited[i] >= 0) {
+			struct pf_finding *f = add(r, PF_OK, topic);
+			snprintf(f->msg, sizeof(f->msg),
+				 "a socket from socket activation; not probed");
+			continue;
+		}
 		bind_one(r, topic, shown, &l->sa, l->sa_len, true);
 	}
 	for (unsigned i = 0; i < o->n_addrs; i++) {

@@ -80,6 +80,8 @@ struct pf_opts {
 	const struct pf_addr *addrs;
 	unsigned n_addrs;
 	bool binds; /* probe the listeners and addrs */
+	/* per listener: a socket the process was handed (core/sockact.h), not probed; or NULL */
+	const int *inherited;
 };
 
 /* Runs every check; never fails (what could not be checked is a finding too). */

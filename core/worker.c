@@ -14,6 +14,7 @@
 #include "core/worker.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -109,8 +110,21 @@ struct io_uring_sqe *worker_sqe(struct worker *w)
 static int listener_open(struct worker *w, struct listener *l)
 {
 	const struct conf_listener *cl = l->cl;
-	int one = 1, fd;
+	int one = 1, fd, defer = DEFER_ACCEPT_S;
 
+	if (l->inherited >= 0) {
+		/*
+		 * Every worker accepts from the unit's one socket, through its own
+		 * descriptor, so each can close its own at a drain.
+		 */
+		if ((fd = fcntl(l->inherited, F_DUPFD_CLOEXEC, 0)) < 0)
+			return -errno;
+		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof(defer));
+		l->fd = fd;
+		return 0;
+	}
 	fd = socket(cl->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
@@ -122,7 +136,6 @@ static int listener_open(struct worker *w, struct listener *l)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	/* Accepted sockets inherit it: TLS handshakes are small writes that must not wait. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	int defer = DEFER_ACCEPT_S;
 	setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof(defer));
 	if (w->cpu >= 0)
 		setsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &w->cpu, sizeof(w->cpu));
@@ -204,6 +217,14 @@ static void drain_listeners(struct worker *w)
 {
 	for (unsigned i = 0; i < w->n_ls; i++) {
 		struct listener *l = &w->ls[i];
+		/*
+		 * The socket unit's socket outlives us, queue and all: the next
+		 * process accepts what waits in it. A filter would stay on it.
+		 */
+		if (l->inherited >= 0) {
+			stop_listener(w, l);
+			continue;
+		}
 		if (l->fd >= 0 && drop_syns(l->fd) < 0) {
 			log_msg(CONF_LOG_WARN,
 				"drain: %s: cannot drop new handshakes (%s); closing it now",
@@ -613,7 +634,8 @@ static void *worker_main(void *arg)
 }
 
 struct worker *worker_create(unsigned id, int cpu, const struct worker_config *wc,
-			     unsigned max_live, unsigned max_hellos, int ready_fd)
+			     unsigned max_live, unsigned max_hellos, int ready_fd,
+			     const int *inherited)
 {
 	const struct conf *c = wc->conf;
 	struct worker *w = calloc(1, sizeof(*w));
@@ -648,6 +670,7 @@ struct worker *worker_create(unsigned id, int cpu, const struct worker_config *w
 	for (unsigned i = 0; i < w->n_ls; i++) {
 		struct listener *l = &w->ls[i];
 		l->fd = -1;
+		l->inherited = inherited ? inherited[i] : -1;
 		l->cl = &c->listeners[i];
 		l->w = w;
 		const char *a = l->cl->address;

@@ -65,12 +65,15 @@ struct worker_config {
 };
 
 /*
- * c and al must outlive the worker. cpu: CPU to pin to, or -1. max_live:
+ * c and al must outlive the worker. inherited: per listener, a listening
+ * socket to share (a dup of it) rather than bind one, or -1; NULL for none.
+ * cpu: CPU to pin to, or -1. max_live:
  * connections this worker may hold, 0 = no limit. ready_fd: an eventfd the
  * thread writes to once it is set up (successfully or not).
  */
 struct worker *worker_create(unsigned id, int cpu, const struct worker_config *wc,
-			     unsigned max_live, unsigned max_hellos, int ready_fd);
+			     unsigned max_live, unsigned max_hellos, int ready_fd,
+			     const int *inherited);
 int worker_start(struct worker *w); /* 0 or -errno */
 /* Ask the worker to close its listeners and connections and exit. Any thread. */
 void worker_stop(struct worker *w);

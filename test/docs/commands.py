@@ -52,7 +52,7 @@ KNOWN = set("""
     wc ls cp mv rm mkdir ln chmod chown tar du df ps ss ip nc strace perf
     taskset valgrind gdb systemctl setcap getcap journalctl sysctl ulimit
     kubectl kustomize helm buildah docker podman promtool jq watch xargs tee
-    readlink id uname nproc
+    readlink id uname nproc install systemd-analyze systemd-socket-activate
 """.split())
 # Programs that may prefix another command.
 PREFIXES = {"sudo", "env", "time", "nice", "exec", "timeout", "watch", "xargs"}
