@@ -761,6 +761,16 @@ const struct conf_setting conf_settings[] = {
 		"holds a valid token is refused and the token in force stays. Two "
 		"gateways in one network namespace need distinct control addresses (or "
 		"`off`). `/config` shows the path, never the token"},
+	{.path = "admin.takeover_socket",
+	 .kind = CONF_K_STRING,
+	 FIELD(takeover_socket),
+	 .type = "path",
+	 .def_doc = "none",
+	 .doc = "an absolute path (at most 107 bytes) where the gateway hands its listening "
+		"sockets to a successor started with `snigate --takeover PATH`: the successor "
+		"takes them, becomes ready, and the gateway drains. Made mode `0600`; a peer "
+		"of another user is refused. `--takeover-socket PATH` sets it. See "
+		"[operations](../docs/operations.md#restart-without-a-refused-connection)"},
 	{.path = "drain.delay",
 	 .kind = CONF_K_MS,
 	 FIELD(drain.delay_ms),
@@ -2462,6 +2472,11 @@ static int check_admin(struct ectx *x, struct conf *c)
 	if (c->control.address &&
 	    check_admin_address(x, "admin.control.address", c->control.address, true, &local))
 		return -EINVAL;
+	/* sockaddr_un's sun_path is 108 bytes, NUL included. */
+	const char *t = c->takeover_socket;
+	if (t && (t[0] != '/' || strlen(t) > 107))
+		return fail(x, line_of(x, "admin.takeover_socket"), "admin.takeover_socket",
+			    "%s is not an absolute path of at most 107 bytes", Q(t));
 	return 0;
 }
 
@@ -3926,6 +3941,7 @@ void conf_free(struct conf *c)
 	free(c->admin_address);
 	free(c->control.address);
 	free(c->control.token_file);
+	free(c->takeover_socket);
 	if (c->control.token)
 		explicit_bzero(c->control.token, c->control.token_len);
 	free(c->control.token);

@@ -236,6 +236,12 @@ struct conf {
 		unsigned address_line, token_file_line; /* source lines; 0 from the command line */
 	} control;
 
+	/*
+	 * A Unix socket (mode 0600) where a successor started with --takeover
+	 * takes the listening sockets (core/takeover.h); NULL = none.
+	 */
+	char *takeover_socket;
+
 	struct {
 		unsigned delay_ms;   /* after SIGTERM: keep accepting, /ready says 503; default 0 */
 		unsigned timeout_ms; /* then: established connections may finish; default 30000 */

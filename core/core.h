@@ -98,6 +98,7 @@ struct listener {
 	 * own (core/sockact.h), or -1. Borrowed: the gateway closes it.
 	 */
 	int inherited;
+	bool kept; /* the socket unit keeps inherited: a drain neither filters nor resets it */
 	const struct conf_listener *cl; /* its configuration */
 	struct worker *w;
 	bool armed;		/* a multishot accept is in flight */
@@ -133,7 +134,8 @@ struct worker {
 	uint64_t drain_close_at; /* when the draining listeners close; 0 once closed */
 
 	/* Written by other threads (with a write to stop_fd), read by this one. */
-	atomic_uint cmd; /* CMD_* bits */
+	atomic_uint cmd;	      /* CMD_* bits */
+	atomic_uint_least64_t handed; /* listeners handed to a successor (worker_hand_over()) */
 	_Atomic(const struct worker_config *) next_wc;
 	/* Written by this thread, read by others. */
 	atomic_uint gen;		 /* wc->gen in use */

@@ -35,6 +35,7 @@
 #include "core/metrics.h"
 #include "core/pipepool.h"
 #include "core/stats.h"
+#include "core/takeover.h"
 #include "core/topk.h"
 #include "core/worker.h"
 #include "resolver/policy.h"
@@ -93,6 +94,12 @@ struct gw {
 	struct cpu_plan plan; /* how many workers, where, and why */
 	/* The startup DNS loop check, or NULL: it borrows the first generation's policy. */
 	struct loopcheck *loop;
+	/* Restarts without a refused connection (core/takeover.h). */
+	int tk_lfd;	   /* admin.takeover_socket, or -1 */
+	int tk_conn;	   /* a successor that took the sockets and has not said READY, or -1 */
+	bool handed;	   /* a successor took over: the socket path is its own now */
+	const int *shared; /* per listener: the socket every worker shares, or -1; NULL: none */
+	char tk_path[108];
 };
 
 static double wall_s(void)
@@ -748,6 +755,77 @@ static bool all_done(struct gw *gw)
 	return true;
 }
 
+/* A successor knocks: hand it worker 0's listening sockets (every worker's, when shared). */
+static void takeover_accept(struct gw *gw)
+{
+	const struct conf *c = gw->cur->conf;
+	int fds[TAKEOVER_MAX];
+	char addrs[TAKEOVER_MAX][80], why[256];
+	const char *ap[TAKEOVER_MAX];
+	unsigned n = c->n_listeners < TAKEOVER_MAX ? c->n_listeners : TAKEOVER_MAX;
+
+	if (gw->tk_conn >= 0) {
+		/* One successor at a time: the next one may try once this one is done. */
+		int x = accept4(gw->tk_lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (x >= 0)
+			close(x);
+		log_msg(CONF_LOG_WARN,
+			"takeover: a second successor refused while one is starting");
+		return;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		const struct conf_listener *l = &c->listeners[i];
+		snprintf(addrs[i], sizeof(addrs[i]), strchr(l->address, ':') ? "[%s]:%u" : "%s:%u",
+			 l->address, l->port);
+		ap[i] = addrs[i];
+		fds[i] = worker_listener_fd(gw->ws[0], i);
+	}
+	gw->tk_conn = takeover_offer(gw->tk_lfd, fds, ap, n, why, sizeof(why));
+	if (gw->tk_conn < 0)
+		log_msg(CONF_LOG_WARN, "%s", why);
+	else
+		log_msg(CONF_LOG_INFO,
+			"takeover: %u listening sockets handed to a successor; serving on until it "
+			"is ready",
+			n);
+}
+
+/* The successor's answer: true once it serves, and the drain may begin. */
+static bool takeover_done(struct gw *gw)
+{
+	bool taken[TAKEOVER_MAX];
+	unsigned n = gw->cur->conf->n_listeners < TAKEOVER_MAX ? gw->cur->conf->n_listeners
+							       : TAKEOVER_MAX;
+	int r = takeover_answer(gw->tk_conn, taken, n);
+
+	if (r < 0)
+		return false;
+	close(gw->tk_conn);
+	gw->tk_conn = -1;
+	if (r == 0) {
+		log_msg(CONF_LOG_WARN,
+			"takeover: the successor went away before it was ready; still serving");
+		return false;
+	}
+	uint64_t own = 0, shared = 0;
+	unsigned k = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (!taken[i])
+			continue;
+		k++;
+		/* A shared socket is every worker's; otherwise only worker 0's went. */
+		if (gw->shared && gw->shared[i] >= 0)
+			shared |= 1ULL << i;
+		else
+			own |= 1ULL << i;
+	}
+	for (unsigned w = 0; w < gw->n; w++)
+		worker_hand_over(gw->ws[w], shared | (w == 0 ? own : 0));
+	gw->handed = true;
+	log_msg(CONF_LOG_INFO, "takeover: the successor serves %u of %u listeners; draining", k, n);
+	return true;
+}
+
 static void serve(struct gw *gw, int sfd)
 {
 	uint64_t reload_at = 0, drain_at = 0, close_at = 0;
@@ -787,10 +865,19 @@ static void serve(struct gw *gw, int sfd)
 		if (closed || gw->cur->older)
 			timeout = timeout > 50 ? 50 : timeout;
 
-		struct pollfd pf[3] = {
-			{sfd, POLLIN, 0}, {gw->wake_fd, POLLIN, 0}, {gw->watch.fd, POLLIN, 0}};
-		if (poll(pf, gw->watch.fd >= 0 ? 3 : 2, timeout) <= 0)
+		struct pollfd pf[5] = {{sfd, POLLIN, 0},
+				       {gw->wake_fd, POLLIN, 0},
+				       {gw->watch.fd, POLLIN, 0},
+				       {drain_at ? -1 : gw->tk_lfd, POLLIN, 0},
+				       {gw->tk_conn, POLLIN, 0}};
+		if (poll(pf, 5, timeout) <= 0)
 			continue;
+		if (pf[3].revents)
+			takeover_accept(gw);
+		if (pf[4].revents && takeover_done(gw) && !drain_at) {
+			atomic_store(&gw->state, ST_DRAINING);
+			drain_at = mono_ms(); /* no delay: the successor already serves */
+		}
 		if (pf[1].revents) {
 			uint64_t v;
 			if (read(gw->wake_fd, &v, sizeof(v)) < 0) {
@@ -848,11 +935,18 @@ void gateway_block_signals(void)
 	pthread_sigmask(SIG_BLOCK, &s, NULL);
 }
 
-int gateway_run(struct conf *c, const int *inherited, gateway_load_fn load, void *arg)
+int gateway_run(struct conf *c, const struct gateway_inherit *in, gateway_load_fn load, void *arg)
 {
+	const int *inherited = in ? in->fds : NULL;
 	unsigned n_inherited = inherited ? c->n_listeners : 0;
-	struct gw gw = {
-		.load = load, .load_arg = arg, .next_gen = 1, .wake_fd = -1, .watch.fd = -1};
+	struct gw gw = {.load = load,
+			.load_arg = arg,
+			.next_gen = 1,
+			.wake_fd = -1,
+			.watch.fd = -1,
+			.tk_lfd = -1,
+			.tk_conn = -1,
+			.shared = inherited};
 	struct admin *admin = NULL;
 	char why[512];
 	int rc = 0, sfd = -1, ready = -1;
@@ -909,7 +1003,7 @@ int gateway_run(struct conf *c, const int *inherited, gateway_load_fn load, void
 	gw.loop = loopcheck_start(c, gw.cur->policy);
 	for (unsigned i = 0; i < n; i++) {
 		gw.ws[i] = worker_create(i, gw.plan.cpu[i], &gw.cur->wc, max_live, max_hellos,
-					 ready, inherited);
+					 ready, inherited, in && in->kept);
 		if (!gw.ws[i] || worker_start(gw.ws[i]) < 0) {
 			fprintf(stderr, "snigate: error: cannot start worker %u\n", i);
 			worker_destroy(gw.ws[i]);
@@ -958,6 +1052,20 @@ int gateway_run(struct conf *c, const int *inherited, gateway_load_fn load, void
 			n, gw.plan.why, allowlist_count(gw.cur->wc.al), lst, adm, ctl,
 			conf_mode_str(c->mode));
 		watch_start(&gw.watch, c);
+		if (in && in->takeover >= 0) {
+			/* We serve: the predecessor may drain. */
+			if (takeover_ready(in->takeover, in->src, c->n_listeners) < 0)
+				log_msg(CONF_LOG_WARN,
+					"takeover: could not tell the predecessor: %s",
+					strerror(errno));
+			close(in->takeover);
+		}
+		if (c->takeover_socket) {
+			snprintf(gw.tk_path, sizeof(gw.tk_path), "%s", c->takeover_socket);
+			gw.tk_lfd = takeover_listen(gw.tk_path, why, sizeof(why));
+			if (gw.tk_lfd < 0)
+				log_msg(CONF_LOG_WARN, "%s; a successor cannot take over", why);
+		}
 		serve(&gw, sfd);
 	}
 out:
@@ -985,6 +1093,14 @@ out:
 	for (unsigned i = 0; i < n_inherited; i++)
 		if (inherited[i] >= 0)
 			close(inherited[i]);
+	if (gw.tk_conn >= 0)
+		close(gw.tk_conn);
+	if (gw.tk_lfd >= 0) {
+		close(gw.tk_lfd);
+		/* After a takeover the path is the successor's socket. */
+		if (!gw.handed)
+			unlink(gw.tk_path);
+	}
 	while (gw.cur) {
 		struct gen *o = gw.cur->older;
 		gen_free(gw.cur);

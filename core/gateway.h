@@ -32,13 +32,25 @@ typedef int (*gateway_load_fn)(void *arg, struct conf **out, char *err, size_t e
  */
 void gateway_block_signals(void);
 
+/* Listening sockets the process was handed instead of binding its own. */
+struct gateway_inherit {
+	/* per listener: the socket, or -1; the gateway closes them when it ends */
+	const int *fds;
+	/*
+	 * The socket unit keeps them (core/sockact.h): never filtered nor closed
+	 * under their queue at a drain. False for a takeover's.
+	 */
+	bool kept;
+	int takeover;	/* the predecessor's connection, told READY once serving; or -1 */
+	const int *src; /* per listener: the predecessor's index of fds[i] (takeover) */
+};
+
 /*
- * Run until stopped. Takes c (validated) and frees it. inherited: per
- * listener, a listening socket the process was handed (core/sockact.h), or
- * -1; NULL for none; the gateway closes them when it ends. load may be NULL
- * (no reloads). Returns the process exit status: 0 after a stop or a drain,
- * 1 when something failed at start.
+ * Run until stopped. Takes c (validated) and frees it. in may be NULL (the
+ * gateway binds every listener). load may be NULL (no reloads). Returns the
+ * process exit status: 0 after a stop or a drain, 1 when something failed
+ * at start.
  */
-int gateway_run(struct conf *c, const int *inherited, gateway_load_fn load, void *arg);
+int gateway_run(struct conf *c, const struct gateway_inherit *in, gateway_load_fn load, void *arg);
 
 #endif

@@ -23,6 +23,7 @@
 #include "core/log.h"
 #include "core/preflight.h"
 #include "core/sockact.h"
+#include "core/takeover.h"
 #include "core/subcmd.h"
 #include "sni/allowlist.h"
 #include "sni/rules.h"
@@ -64,6 +65,8 @@ enum {
 	OPT_CONTROL,
 	OPT_CONTROL_TOKEN_FILE,
 	OPT_CPU_AFFINITY,
+	OPT_TAKEOVER_SOCKET,
+	OPT_TAKEOVER,
 };
 
 /* -l is Envoy's --log-level, so a Deployment's Envoy args keep working. */
@@ -96,6 +99,8 @@ static const struct option long_opts[] = {
 	{"control", required_argument, NULL, OPT_CONTROL},
 	{"control-token-file", required_argument, NULL, OPT_CONTROL_TOKEN_FILE},
 	{"cpu-affinity", required_argument, NULL, OPT_CPU_AFFINITY},
+	{"takeover-socket", required_argument, NULL, OPT_TAKEOVER_SOCKET},
+	{"takeover", required_argument, NULL, OPT_TAKEOVER},
 	/* Envoy's command line: the same meaning in snigate */
 	{"config-path", required_argument, NULL, 'c'},
 	{"concurrency", required_argument, NULL, OPT_CONCURRENCY},
@@ -184,6 +189,11 @@ static void usage(FILE *f)
 		"                              (default 30s)\n"
 		"      --audit                 let names off the list through, logged and\n"
 		"                              counted as would_deny (mode: audit)\n"
+		"      --takeover-socket PATH  hand the listening sockets to a successor started\n"
+		"                              with --takeover PATH (admin.takeover_socket)\n"
+		"      --takeover PATH         take the listening sockets of the gateway serving\n"
+		"                              at PATH, then tell it to drain: a restart that\n"
+		"                              refuses no connection (same user only)\n"
 		"      --allow-root            run although the effective uid is 0 (refused\n"
 		"                              otherwise; SNIGATE_ALLOW_ROOT=1 does the same)\n"
 		"      --version               print the version and exit\n"
@@ -273,6 +283,7 @@ static const struct {
 	{OPT_CONTROL_TOKEN_FILE, "admin.control.token_file"},
 	{OPT_DRAIN_DELAY, "drain.delay"},
 	{OPT_DRAIN_TIMEOUT, "drain.timeout"},
+	{OPT_TAKEOVER_SOCKET, "admin.takeover_socket"},
 };
 
 #define N_FLAG_SETTINGS (sizeof(flag_settings) / sizeof(flag_settings[0]))
@@ -394,6 +405,7 @@ int main(int argc, char **argv)
 	const char *config = NULL;
 	enum conf_format format = CONF_FORMAT_AUTO;
 	bool check = false, need_file = true, allow_root = env_allow_root();
+	const char *takeover = NULL;
 	int opt, rc;
 
 	/* Subcommands first: their options are their own. */
@@ -417,6 +429,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_ALLOW_ROOT:
 			allow_root = true;
+			break;
+		case OPT_TAKEOVER:
+			takeover = optarg;
 			break;
 		case OPT_LISTEN:
 		case OPT_ALLOW:
@@ -542,7 +557,8 @@ int main(int argc, char **argv)
 	}
 	log_set_level(c->log_level);
 	/* Listening sockets from systemd's socket unit, if any (core/sockact.h). */
-	static int inherited[CONF_MAX_LISTENERS];
+	static int inherited[CONF_MAX_LISTENERS], src[CONF_MAX_LISTENERS];
+	struct gateway_inherit gin = {.fds = inherited, .takeover = -1, .src = src};
 	char why[512];
 	int n_inh = sockact_take(c, inherited, why, sizeof(why));
 	if (n_inh < 0) {
@@ -550,12 +566,43 @@ int main(int argc, char **argv)
 		conf_free(c);
 		return 2;
 	}
+	gin.kept = n_inh > 0;
+	if (takeover && n_inh > 0) {
+		fprintf(stderr, "snigate: error: --takeover with sockets from socket activation: "
+				"the socket unit already keeps them across restarts\n");
+		conf_free(c);
+		return 2;
+	}
+	if (takeover) {
+		/* Only now, with the configuration valid: a bad one leaves the running gateway be.
+		 */
+		static char addrs[CONF_MAX_LISTENERS][80];
+		const char *ap[CONF_MAX_LISTENERS];
+		for (unsigned i = 0; i < c->n_listeners; i++) {
+			const struct conf_listener *l = &c->listeners[i];
+			snprintf(addrs[i], sizeof(addrs[i]),
+				 strchr(l->address, ':') ? "[%s]:%u" : "%s:%u", l->address,
+				 l->port);
+			ap[i] = addrs[i];
+		}
+		gin.takeover = takeover_take(takeover, ap, c->n_listeners, inherited, src, why,
+					     sizeof(why));
+		if (gin.takeover < 0) {
+			fprintf(stderr, "snigate: error: %s\n", why);
+			conf_free(c);
+			return 1;
+		}
+		for (unsigned i = 0; i < c->n_listeners; i++)
+			n_inh += inherited[i] >= 0;
+		log_msg(CONF_LOG_INFO, "takeover: took %d listening sockets from %s", n_inh,
+			takeover);
+	}
 	for (unsigned i = 0; n_inh > 0 && i < c->n_listeners; i++)
 		if (inherited[i] >= 0)
-			log_msg(CONF_LOG_INFO, "listener %s: the socket unit's socket (fd %d)",
+			log_msg(CONF_LOG_INFO, "listener %s: %s socket (fd %d)",
 				c->listeners[i].name ? c->listeners[i].name
 						     : c->listeners[i].address,
-				inherited[i]);
+				takeover ? "the predecessor's" : "the socket unit's", inherited[i]);
 	pfo.inherited = inherited;
 	/* An unusable io_uring or port is one line with its fix, not a worker's errno. */
 	preflight_run(c, &pfo, &pf);
@@ -567,5 +614,5 @@ int main(int argc, char **argv)
 	/* Before any thread exists: all inherit the mask; only the gateway reads signals. */
 	gateway_block_signals();
 	struct loader ld = {.config = config, .format = format, .argc = argc, .argv = argv};
-	return gateway_run(c, inherited, reload_load, &ld);
+	return gateway_run(c, &gin, reload_load, &ld);
 }

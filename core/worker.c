@@ -218,10 +218,11 @@ static void drain_listeners(struct worker *w)
 	for (unsigned i = 0; i < w->n_ls; i++) {
 		struct listener *l = &w->ls[i];
 		/*
-		 * The socket unit's socket outlives us, queue and all: the next
-		 * process accepts what waits in it. A filter would stay on it.
+		 * A socket the unit keeps, or one handed to a successor, outlives
+		 * our descriptor, queue and all: the next process accepts what
+		 * waits in it. A filter would stay on it.
 		 */
-		if (l->inherited >= 0) {
+		if (l->kept || (atomic_load(&w->handed) >> i & 1)) {
 			stop_listener(w, l);
 			continue;
 		}
@@ -635,7 +636,7 @@ static void *worker_main(void *arg)
 
 struct worker *worker_create(unsigned id, int cpu, const struct worker_config *wc,
 			     unsigned max_live, unsigned max_hellos, int ready_fd,
-			     const int *inherited)
+			     const int *inherited, bool kept)
 {
 	const struct conf *c = wc->conf;
 	struct worker *w = calloc(1, sizeof(*w));
@@ -671,6 +672,7 @@ struct worker *worker_create(unsigned id, int cpu, const struct worker_config *w
 		struct listener *l = &w->ls[i];
 		l->fd = -1;
 		l->inherited = inherited ? inherited[i] : -1;
+		l->kept = kept && l->inherited >= 0;
 		l->cl = &c->listeners[i];
 		l->w = w;
 		const char *a = l->cl->address;
@@ -678,6 +680,16 @@ struct worker *worker_create(unsigned id, int cpu, const struct worker_config *w
 			 l->cl->port);
 	}
 	return w;
+}
+
+int worker_listener_fd(const struct worker *w, unsigned i)
+{
+	return i < w->n_ls ? w->ls[i].fd : -1;
+}
+
+void worker_hand_over(struct worker *w, uint64_t mask)
+{
+	atomic_fetch_or(&w->handed, mask);
 }
 
 int worker_start(struct worker *w)

@@ -66,14 +66,26 @@ struct worker_config {
 
 /*
  * c and al must outlive the worker. inherited: per listener, a listening
- * socket to share (a dup of it) rather than bind one, or -1; NULL for none.
+ * socket to share (a dup of it) rather than bind one, or -1; NULL for none;
+ * kept: the socket unit keeps them open (core/sockact.h).
  * cpu: CPU to pin to, or -1. max_live:
  * connections this worker may hold, 0 = no limit. ready_fd: an eventfd the
  * thread writes to once it is set up (successfully or not).
  */
 struct worker *worker_create(unsigned id, int cpu, const struct worker_config *wc,
 			     unsigned max_live, unsigned max_hellos, int ready_fd,
-			     const int *inherited);
+			     const int *inherited, bool kept);
+/*
+ * Listener i's descriptor, for a takeover (core/takeover.h). Gateway thread,
+ * while serving: only a drain, which that thread starts, changes it.
+ */
+int worker_listener_fd(const struct worker *w, unsigned i);
+/*
+ * The listeners in mask (bit i: listener i) were handed to a successor: the
+ * drain that follows stops accepting from them and closes its descriptors,
+ * without the SYN filter and the wait that keep a closing socket's queue.
+ */
+void worker_hand_over(struct worker *w, uint64_t mask);
 int worker_start(struct worker *w); /* 0 or -errno */
 /* Ask the worker to close its listeners and connections and exit. Any thread. */
 void worker_stop(struct worker *w);
