@@ -439,6 +439,8 @@ static const char *restart_only(const struct conf *a, const struct conf *b)
 		return "cpu_affinity";
 	if (!str_eq(a->access_log_file, b->access_log_file))
 		return "log.access_file";
+	if (!str_eq(a->takeover_socket, b->takeover_socket))
+		return "admin.takeover_socket";
 	return NULL;
 }
 

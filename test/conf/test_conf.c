@@ -2175,3 +2175,37 @@ Test(docs, config_md_table_is_generated_from_the_settings_table)
 	}
 	free(want);
 }
+
+/* admin.takeover_socket: an absolute path that fits a sockaddr_un, named by line when not. */
+Test(takeover, the_socket_path_is_checked)
+{
+	struct conf_error err = {0};
+	struct conf *c = load_str("listeners: [{address: 127.0.0.1:9}]\nallow: [a.com]\n"
+				  "admin:\n  takeover_socket: /run/snigate/takeover.sock\n",
+				  &err);
+	cr_assert_not_null(c, "%s", err_str(&err));
+	cr_assert_eq(conf_validate(c, &err), 0, "%s", err_str(&err));
+	cr_assert_str_eq(c->takeover_socket, "/run/snigate/takeover.sock");
+	conf_free(c);
+
+	char text[512], longpath[120];
+	memset(longpath, 'a', sizeof(longpath) - 1);
+	longpath[0] = '/';
+	longpath[sizeof(longpath) - 1] = '\0';
+	const char *bad[] = {"takeover.sock", longpath};
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(text, sizeof(text),
+			 "listeners: [{address: 127.0.0.1:9}]\nallow: [a.com]\n"
+			 "admin:\n  takeover_socket: %s\n",
+			 bad[i]);
+		memset(&err, 0, sizeof(err));
+		c = load_str(text, &err);
+		if (c && !conf_validate(c, &err))
+			cr_assert_fail("%s loaded", bad[i]);
+		cr_assert_eq(err.line, 4, "%s", err_str(&err));
+		cr_assert_str_eq(err.field, "admin.takeover_socket");
+		cr_assert(strstr(err.msg, "is not an absolute path of at most 107 bytes"), "%s",
+			  err_str(&err));
+		conf_free(c);
+	}
+}
