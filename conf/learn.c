@@ -836,7 +836,8 @@ static int tally_notes(struct learn *l, const struct tally *t, const char *what,
 		if (t->m.e[i].key)
 			v[k++] = &t->m.e[i];
 	sort_tally = t;
-	qsort(v, k, sizeof(*v), by_count);
+	if (k) /* v is NULL when the tally is empty, and qsort() takes no NULL */
+		qsort(v, k, sizeof(*v), by_count);
 	for (size_t i = 0; i < k; i++) {
 		if (i >= NOTE_LIST) {
 			rest += t->n[v[i]->val];
