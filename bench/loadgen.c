@@ -514,20 +514,83 @@ static void add_pids(struct opts *o, const char *list)
 			o->pids[o->npids++] = atoi(p);
 }
 
-static void usage(void)
+/* The name it was started by: "loadgen" in the build tree, "snigate-loadgen" installed. */
+static const char *prog = "loadgen";
+
+static void usage(FILE *f)
 {
-	fprintf(stderr,
-		"usage: loadgen reset|connrate|mixed|bulk|rr|idle|sink|rstd|fwd|hello|port "
-		"[options]\n"
-		"  -t, --target ADDR:PORT  -l, --listen ADDR:PORT  --to ADDR:PORT (fwd)\n"
-		"  -s, --sni NAME  --deny-sni NAME  -S, --size BYTES  -r, --records N\n"
-		"  --segments N  --grease  --pq  --ech\n"
-		"  -n, --count N  -d, --duration SECS  -c, --conns N  -T, --threads N\n"
-		"  --rate R  --mix PERCENT  -b, --bytes SIZE  --both  --req N  --resp M\n"
-		"  --deadline SECS  --corrupt OFFSET  --deny-target ADDR:PORT  --settle SECS\n"
-		"  --connect PORT (connrate through HTTP CONNECT sni:PORT, pipelined)\n"
-		"  -p, --pid P[,P..]  -q, --quiet\n"
-		"see the comment at the top of bench/loadgen.c\n");
+	fprintf(f,
+		"usage: %s MODE [options]\n"
+		"\n"
+		"Drives an SNI gateway (or the sink directly) and measures it. Every client\n"
+		"connection sends a ClientHello for --sni, then a 20-byte header that tells the\n"
+		"sink what to answer. Human-readable lines go to stdout, then one\n"
+		"\"result k=v ...\" line for scripts; progress goes to stderr on a terminal.\n"
+		"Exit status: 0, 1 when a connection failed (leaked, stuck, wrong bytes, reset,\n"
+		"never connected), 2 for bad usage.\n"
+		"\n"
+		"Client modes (-t the gateway):\n"
+		"  reset     denied connections: a hello for --sni (a denied name), then a probe;\n"
+		"            the gateway must close without letting a byte through. closes/s and\n"
+		"            latency from the last hello byte to RST/EOF\n"
+		"  connrate  allowed connections: hello + --req bytes, the sink answers --resp\n"
+		"            bytes and closes. connections/s, latency from connect to EOF\n"
+		"  mixed     open loop at --rate: --mix percent allowed transfers of -b bytes\n"
+		"            (checksummed) to --sni, the rest a denied spray to --deny-sni\n"
+		"  bulk      -b bytes per connection one way (--both: both ways at once); MiB/s;\n"
+		"            both ends' checksums must match\n"
+		"  rr        persistent connections doing --req/--resp round trips; round trips/s\n"
+		"  idle      -n relayed connections (each proven with one round trip), then\n"
+		"            silent: the gateway's memory per connection (needs --pid)\n"
+		"Server and tool modes:\n"
+		"  sink      -l ADDR: the upstream every client mode talks to (put it behind the\n"
+		"            gateway as the allowed name's address and port)\n"
+		"  rstd      -l ADDR: the direct reset baseline: peek the hello, close with RST\n"
+		"  fwd       -l ADDR --to ADDR: a plain TCP forwarder that lets everything\n"
+		"            through (--corrupt OFFSET flips one byte, client to server)\n"
+		"  hello     write the exact hello bytes for --sni (and the hello options) to stdout\n"
+		"  port      print a free loopback TCP port\n"
+		"\n"
+		"Addresses:\n"
+		"  -t, --target ADDR:PORT    the gateway (or the sink, for a baseline)\n"
+		"  -l, --listen ADDR:PORT    sink, rstd, fwd: where to listen\n"
+		"      --to ADDR:PORT        fwd: where to forward\n"
+		"      --deny-target ADDR:PORT  mixed: send the denied spray here instead of -t\n"
+		"      --connect PORT        connrate: as an HTTP proxy client, \"CONNECT sni:PORT\"\n"
+		"                            first, the hello right behind it (pipelined)\n"
+		"The ClientHello:\n"
+		"  -s, --sni NAME            the name (default denied.test)\n"
+		"      --deny-sni NAME       mixed: the spray's name (default denied.test)\n"
+		"  -S, --size BYTES          pad the hello to this size (e.g. 8192)\n"
+		"  -r, --records N           split the handshake over N TLS records\n"
+		"      --segments N          send the hello in N TCP segments\n"
+		"      --grease              GREASE values (RFC 8701)\n"
+		"      --pq                  an X25519MLKEM768 key share (a 1,216-byte share)\n"
+		"      --ech                 an encrypted_client_hello extension\n"
+		"Load:\n"
+		"  -n, --count N             connections in all (0: until -d ends)\n"
+		"  -d, --duration SECS       run this long\n"
+		"  -c, --conns N             concurrent connections (closed loop), or the in-flight\n"
+		"                            cap at --rate (default 32)\n"
+		"  -T, --threads N           client threads, each pinned to a CPU in turn (default 1)\n"
+		"      --rate R              open loop: R arrivals per second (default: closed loop)\n"
+		"      --mix PERCENT         mixed: the allowed share (default 10)\n"
+		"  -b, --bytes SIZE          bulk: per connection; mixed: per allowed transfer\n"
+		"                            (default 1G; K, M, G suffixes)\n"
+		"  -B, --both                bulk: both directions at once\n"
+		"      --req N, --resp M     connrate, rr: request and response sizes (default 64)\n"
+		"      --deadline SECS       a connection not done this long after it started (after\n"
+		"                            its hello, for reset) counts as stuck (default 5)\n"
+		"      --settle SECS         idle: let memory settle before each reading (default 1)\n"
+		"      --corrupt OFFSET      fwd: flip the byte at OFFSET (client to server)\n"
+		"Measuring:\n"
+		"  -p, --pid P[,P...]        add the CPU time of these processes and their children\n"
+		"                            (all threads) per connection or per GiB; repeatable\n"
+		"  -q, --quiet               no progress on stderr\n"
+		"  -h, --help                this text\n"
+		"\n"
+		"Measuring a gateway of your own: docs/bench.md.\n",
+		prog);
 }
 
 int main(int argc, char **argv)
@@ -598,8 +661,10 @@ int main(int argc, char **argv)
 	const char *addr = NULL, *to = NULL, *deny_to = NULL;
 	int opt;
 
+	const char *slash = strrchr(argv[0], '/');
+	prog = slash ? slash + 1 : argv[0];
 	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-		usage();
+		usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
 	}
 	const char *mode = argv[1];
@@ -689,10 +754,10 @@ int main(int argc, char **argv)
 			o.progress = false;
 			break;
 		case 'h':
-			usage();
+			usage(stdout);
 			return 0;
 		default:
-			usage();
+			usage(stderr);
 			return 2;
 		}
 	}
@@ -733,7 +798,7 @@ int main(int argc, char **argv)
 		return run_rstd(&o);
 	if (!strcmp(mode, "fwd"))
 		return to ? run_fwd(&o) : 2;
-	fprintf(stderr, "loadgen: unknown mode %s\n", mode);
-	usage();
+	fprintf(stderr, "%s: unknown mode %s\n", prog, mode);
+	usage(stderr);
 	return 2;
 }

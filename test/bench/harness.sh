@@ -9,7 +9,8 @@
 #             (and the same transfer through a clean forwarder passes)
 #   leak      the reset workload against a "gateway" that lets a denied name
 #             through fails: the sink itself, and a plain TCP forwarder
-# usage: harness.sh LOADGEN openssl|checksum|leak
+#   help      --help documents every mode and every option bench/loadgen.c has
+# usage: harness.sh LOADGEN openssl|checksum|leak|help
 set -eu
 LG=$1
 CASE=$2
@@ -84,5 +85,21 @@ leak)
 	done
 	echo "ok: a target that lets a denied name through fails the reset workload"
 	;;
-*) echo "usage: $0 LOADGEN openssl|checksum|leak" >&2; exit 2 ;;
+help)
+	# Every mode the source dispatches on and every long option it parses is in --help.
+	SRC=$(dirname "$0")/../../bench/loadgen.c
+	"$LG" --help > "$T/help" || fail "--help exited $?"
+	modes=$(sed -n 's/.*!strcmp(mode, "\([a-z]*\)").*/\1/p' "$SRC" | sort -u)
+	opts=$(sed -n 's/^[[:space:]]*{"\([a-z-]*\)", [a-z_]*_argument.*/\1/p' "$SRC" | sort -u)
+	[ "$(echo "$modes" | wc -w)" -ge 11 ] || fail "found only these modes in $SRC: $modes"
+	[ "$(echo "$opts" | wc -w)" -ge 25 ] || fail "found only these options in $SRC: $opts"
+	for m in $modes; do
+		grep -qE "^  $m( |$)" "$T/help" || fail "mode $m is not in --help"
+	done
+	for o in $opts; do
+		grep -q -- "--$o\b" "$T/help" || fail "--$o is not in --help"
+	done
+	echo "ok: --help names all $(echo "$modes" | wc -w) modes and $(echo "$opts" | wc -w) options"
+	;;
+*) echo "usage: $0 LOADGEN openssl|checksum|leak|help" >&2; exit 2 ;;
 esac

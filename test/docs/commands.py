@@ -52,7 +52,7 @@ KNOWN = set("""
     wc ls cp mv rm mkdir ln chmod chown tar du df ps ss ip nc strace perf
     taskset valgrind gdb systemctl setcap getcap journalctl sysctl ulimit
     kubectl kustomize helm buildah docker podman promtool jq watch xargs tee
-    readlink id uname nproc install systemd-analyze systemd-socket-activate
+    readlink id uname nproc pidof install systemd-analyze systemd-socket-activate
 """.split())
 # Programs that may prefix another command.
 PREFIXES = {"sudo", "env", "time", "nice", "exec", "timeout", "watch", "xargs"}
@@ -74,6 +74,12 @@ class Checker:
         self.help = subprocess.run([self.snigate, "--help"], capture_output=True, text=True,
                                    timeout=30).stdout
         self.flags = set(re.findall(r"(?<![\w-])(--?[A-Za-z][\w-]*)", self.help))
+        # The load generator, installed as snigate-loadgen: its modes and flags too.
+        lg = os.path.join(self.build, "bench", "loadgen")
+        lg_help = subprocess.run([lg, "--help"], capture_output=True, text=True,
+                                 timeout=30).stdout if os.access(lg, os.X_OK) else ""
+        self.lg_flags = set(re.findall(r"(?<![\w-])(--?[A-Za-z][\w-]*)", lg_help))
+        self.lg_modes = set(re.findall(r"^  ([a-z]+)  ", lg_help, re.M))
         self.targets = self._make_targets()
         self.anchors = {}
 
@@ -226,6 +232,14 @@ class Checker:
                     flag = a.split("=", 1)[0]
                     if flag not in self.flags:
                         self.bad(where, f"snigate {flag}: not in `snigate --help`")
+        elif base in ("snigate-loadgen", "loadgen"):
+            if "/" in prog and not self.path_exists(self.repo_path(prog) or prog):
+                self.bad(where, f"no such program: {prog}")
+            if args and not args[0].startswith("-") and args[0] not in self.lg_modes:
+                self.bad(where, f"{base} {args[0]}: no such mode in `loadgen --help`")
+            for a in args:
+                if a.startswith("-") and a != "-" and a.split("=", 1)[0] not in self.lg_flags:
+                    self.bad(where, f"{base} {a}: not in `loadgen --help`")
         elif prog == "make":
             for a in args:
                 if a.startswith("-") or "=" in a:
@@ -375,6 +389,8 @@ def self_test(src, build, snigate):
         ("an unknown snigate flag", "```sh\nsnigate --chekc -c conf/snigate.yaml\n```\n", "--chekc"),
         ("an unknown flag in prose", "Run `snigate --confg FILE` first.\n", "--confg"),
         ("an unknown make target", "```sh\nmake tset\n```\n", "make tset"),
+        ("an unknown loadgen flag", "```sh\nsnigate-loadgen reset --sin denied.test\n```\n", "--sin"),
+        ("an unknown loadgen mode", "```sh\nsnigate-loadgen rest -t 127.0.0.1:1\n```\n", "rest"),
         ("a missing repository file", "```sh\nsnigate --check -c conf/snigat.yaml\n```\n", "conf/snigat.yaml"),
         ("a missing script", "```sh\nbench/quik.sh build 3\n```\n", "bench/quik.sh"),
         ("a missing source file in prose", "The ring is in `core/wroker.c`.\n", "core/wroker.c"),
