@@ -5,10 +5,13 @@
 # loopback; then bench/report.sh turns the raw lines into RESULTS.md and plots.
 #
 # usage: bench/run.sh [--quick] [--build DIR] [--reps N] [--raw FILE] [--only T,T]
+#                     [--target-file FILE]...
 #
 #   targets   direct (client -> sink; for the reset path a minimal RST server),
 #             snigate, haproxy, nginx, sniproxy: the same allowlist
-#             (bench/peers/allowlist.txt), the same unbound, the same sink
+#             (bench/peers/allowlist.txt), the same unbound, the same sink.
+#             Each is a file in bench/targets/ (the contract is below);
+#             --target-file FILE adds one of your own, named after the file
 #   configs   1t  one thread / process each (nbthread 1, worker_processes 1,
 #                 --threads 1); all workloads, plus the open-loop sweep and the
 #                 mixed run
@@ -29,6 +32,10 @@ REPS=5
 QUICK=0
 RAW=$ROOT/bench/results.raw
 ONLY=""
+declare -A TFILE
+for f in "$ROOT"/bench/targets/*.sh; do TFILE[$(basename "$f" .sh)]=$f; done
+EXTRA=""
+USAGE="usage: $0 [--quick] [--build DIR] [--reps N] [--raw FILE] [--only T,T] [--target-file FILE]..."
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) QUICK=1; REPS=1 ;;
@@ -36,7 +43,13 @@ while [ $# -gt 0 ]; do
 	--reps) REPS=$2; shift ;;
 	--raw) RAW=$2; shift ;;
 	--only) ONLY=$2; shift ;;
-	*) echo "usage: $0 [--quick] [--build DIR] [--reps N] [--raw FILE] [--only T,T]" >&2; exit 2 ;;
+	--target-file)
+		[ -f "$2" ] || { echo "run.sh: --target-file $2: no such file" >&2; exit 2; }
+		n=$(basename "$2" .sh)
+		TFILE[$n]=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+		EXTRA="$EXTRA $n"
+		shift ;;
+	*) echo "$USAGE" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -48,18 +61,42 @@ LG=$BUILD/bench/loadgen
 export SNIGATE_ALLOW_ROOT=1
 GW=$BUILD/core/snigate
 PEERS=$ROOT/bench/peers
-NGINX_STREAM=/usr/lib/nginx/modules/ngx_stream_module.so
 [ -x "$LG" ] && [ -x "$GW" ] || { echo "run.sh: build first (ninja -C $BUILD)" >&2; exit 2; }
+PATH=$PATH:/usr/sbin
+TARGETS="direct snigate haproxy nginx sniproxy$EXTRA"
+if [ -n "$ONLY" ]; then TARGETS=$(echo "$ONLY" | tr ',' ' '); fi
+
+# A target file (bench/targets/NAME.sh) is sourced by this script and defines:
+#   target_check         return 0 when the target can run here; else print why
+#   target_start         start it in the background on 127.0.0.1:$PORT with
+#                        $THREADS threads or processes; set TARGET_PID
+# and may define:
+#   target_addr WL       where workload WL connects (default 127.0.0.1:$PORT)
+#   target_pids WL       the processes whose CPU is counted (default TARGET_PID
+#                        and its children)
+#   target_extra WL      more loadgen arguments for WL
+#   target_stop          stop it (default: kill TARGET_PID and wait)
+# It may read PORT, THREADS, REUSEPORT ("reuseport" with more than one thread),
+# T (the scratch dir: allowlist.txt, nginx-allow.map, sniproxy-table.conf),
+# DNS (unbound's port on 127.0.0.1), DNS53 (unbound's address on port 53),
+# SINK and SINK_PID, RSTD and RSTD_PID, ALLOW_FLAGS (snigate's --allow flags),
+# GW, LG, PEERS, and call render TEMPLATE OUT (bench/peers/*.in's @...@ filled).
+load_target() { # name
+	unset -f target_check target_start target_addr target_pids target_extra target_stop
+	[ -n "${TFILE[$1]:-}" ] || { echo "run.sh: no target $1 (bench/targets/$1.sh)" >&2; exit 2; }
+	# shellcheck disable=SC1090
+	. "${TFILE[$1]}"
+}
 missing=""
-for b in unbound haproxy nginx sniproxy; do
-	command -v "$b" >/dev/null 2>&1 || [ -x "/usr/sbin/$b" ] || missing="$missing $b"
+command -v unbound > /dev/null 2>&1 || missing="$missing unbound"
+for t in $TARGETS; do
+	load_target "$t"
+	why=$(target_check 2>&1) || missing="$missing $t ($why)"
 done
-[ -f "$NGINX_STREAM" ] || missing="$missing libnginx-mod-stream"
 if [ -n "$missing" ]; then
-	echo "run.sh: not installed:$missing (make bench installs them); skipped" >&2
+	echo "run.sh: cannot run:$missing; skipped" >&2
 	exit 77
 fi
-PATH=$PATH:/usr/sbin
 
 NCPU=$(nproc)
 T=$(mktemp -d /tmp/snigate-bench-XXXXXX)
@@ -130,45 +167,21 @@ fi
 # ---- gateways ----
 
 declare -A GWPID GWPORT
-TARGETS="direct snigate haproxy nginx sniproxy"
-if [ -n "$ONLY" ]; then TARGETS=$(echo "$ONLY" | tr ',' ' '); fi
 
 start_gw() { # name threads
-	local name=$1 th=$2 pid
+	local name=$1 pid
 	PORT=$(port)
-	THREADS=$th
+	THREADS=$2
 	REUSEPORT=""
-	[ "$th" -gt 1 ] && REUSEPORT=reuseport
-	case $name in
-	snigate)
-		# shellcheck disable=SC2086
-		"$GW" --listen "127.0.0.1:$PORT" $ALLOW_FLAGS --resolver "127.0.0.1:$DNS" \
-			--upstream-port "$SINK" --threads "$th" --no-access-log --log-level warn \
-			--admin 127.0.0.1:0 --control off \
-			> /dev/null 2> "$T/snigate.err" &
-		pid=$!
-		for _ in $(seq 100); do grep -q 'ready' "$T/snigate.err" 2>/dev/null && break; sleep 0.05; done
-		;;
-	haproxy)
-		render "$PEERS/haproxy.cfg.in" "$T/haproxy.cfg"
-		haproxy -db -f "$T/haproxy.cfg" > "$T/haproxy.out" 2>&1 &
-		pid=$!
-		;;
-	nginx)
-		mkdir -p "$T/nginx"
-		render "$PEERS/nginx.conf.in" "$T/nginx.conf"
-		nginx -p "$T/nginx" -c "$T/nginx.conf" -e "$T/nginx.err" > "$T/nginx.out" 2>&1 &
-		pid=$!
-		;;
-	sniproxy)
-		render "$PEERS/sniproxy.conf.in" "$T/sniproxy.conf"
-		sniproxy -f -c "$T/sniproxy.conf" > "$T/sniproxy.out" 2>&1 &
-		pid=$!
-		;;
-	esac
-	PIDS="$PIDS $pid"
+	[ "$THREADS" -gt 1 ] && REUSEPORT=reuseport
+	load_target "$name"
+	TARGET_PID=""
+	target_start
+	pid=$TARGET_PID
 	GWPID[$name]=$pid
 	GWPORT[$name]=$PORT
+	[ -z "$pid" ] && return 0 # nothing of its own to start (direct)
+	PIDS="$PIDS $pid"
 	if ! wait_tcp "$PORT" || ! kill -0 "$pid" 2>/dev/null; then
 		echo "run.sh: $name did not start:" >&2
 		cat "$T/$name".* >&2 2>/dev/null || true
@@ -185,24 +198,51 @@ start_gw() { # name threads
 
 stop_gw() { # name
 	local pid=${GWPID[$1]}
-	kill "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-	PIDS=$(echo "$PIDS" | tr ' ' '\n' | grep -vx "$pid" | tr '\n' ' ')
+	load_target "$1"
+	PORT=${GWPORT[$1]}
+	TARGET_PID=$pid
+	if declare -F target_stop > /dev/null; then
+		target_stop
+	elif [ -n "$pid" ]; then
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	fi
+	[ -n "$pid" ] && PIDS=$(echo "$PIDS" | tr ' ' '\n' | grep -vx "$pid" | tr '\n' ' ')
+	return 0
 }
 
-# addr and pid flags of a target for a workload (the reset path's direct is rstd)
+# The processes that serve a target for a workload: the gateway's, its workers
+# (nginx's and HAProxy's children) included.
+server_pids() { # target wl
+	local p
+	load_target "$1"
+	PORT=${GWPORT[$1]}
+	TARGET_PID=${GWPID[$1]}
+	if declare -F target_pids > /dev/null; then
+		target_pids "$2"
+		return
+	fi
+	p=$TARGET_PID
+	[ -n "$p" ] && echo "$p" $(pgrep -P "$p")
+}
+
+# loadgen's address, pid and extra flags of a target for a workload.
 target_args() { # target wl
-	case $1 in
-	direct)
-		case $2 in
-		reset* | sweep*) echo "-t 127.0.0.1:$RSTD --pid $RSTD_PID" ;;
-		mixed*) echo "-t 127.0.0.1:$SINK --deny-target 127.0.0.1:$RSTD" ;;
-		# the sink's CPU, and loadgen's own (self_us): the two endpoints a relay must be
-		connrate* | rr*) echo "-t 127.0.0.1:$SINK --pid $SINK_PID" ;;
-		*) echo "-t 127.0.0.1:$SINK" ;;
-		esac ;;
-	*) echo "-t 127.0.0.1:${GWPORT[$1]} --pid ${GWPID[$1]}" ;;
-	esac
+	local addr pids p out
+	load_target "$1"
+	PORT=${GWPORT[$1]}
+	TARGET_PID=${GWPID[$1]}
+	addr=127.0.0.1:$PORT
+	declare -F target_addr > /dev/null && addr=$(target_addr "$2")
+	out="-t $addr"
+	if declare -F target_pids > /dev/null; then
+		pids=$(target_pids "$2")
+	else
+		pids=$TARGET_PID
+	fi
+	for p in $pids; do out="$out --pid $p"; done
+	declare -F target_extra > /dev/null && out="$out $(target_extra "$2")"
+	echo "$out"
 }
 
 if [ "$QUICK" = 1 ]; then
@@ -247,13 +287,6 @@ run1() {
 	return 0
 }
 
-# The processes that serve a target: the gateway's, its workers (nginx's
-# and HAProxy's children) included; for direct, rstd.
-server_pids() { # target
-	local p
-	case $1 in direct) p=$RSTD_PID ;; *) p=${GWPID[$1]} ;; esac
-	echo "$p" $(pgrep -P "$p")
-}
 pin() { # cpus pid... (every thread of each)
 	local c=$1 p
 	shift
@@ -265,9 +298,9 @@ pin() { # cpus pid... (every thread of each)
 # on the client's core, where it waits for the client's time slice: the
 # latency then measures that placement more than the gateway (PERF.md).
 run_apart() { # target cfg rep
-	pin "$((NCPU - 1))" $(server_pids "$1")
+	pin "$((NCPU - 1))" $(server_pids "$1" reset-apart)
 	LGPIN="taskset -c 0" run1 "$1" "$2" "$3" reset-apart reset --sni denied.test $W_RESET
-	pin "0-$((NCPU - 1))" $(server_pids "$1")
+	pin "0-$((NCPU - 1))" $(server_pids "$1" reset-apart)
 }
 
 # The workloads of one repetition, targets interleaved (rotated by rep).
@@ -281,7 +314,7 @@ rotate() { # rep list...
 # full: 2 = every workload, sweep and mixed included; 1 = the main seven; 0 = reset only
 run_config() { # cfg threads full
 	local cfg=$1 th=$2 full=$3 rep t order
-	for t in $TARGETS; do [ "$t" = direct ] || start_gw "$t" "$th"; done
+	for t in $TARGETS; do start_gw "$t" "$th"; done
 	for rep in $(seq "$REPS"); do
 		say "$cfg: repetition $rep of $REPS ($(date +%T), load $(cut -d' ' -f1-3 /proc/loadavg))"
 		# shellcheck disable=SC2086
@@ -303,7 +336,7 @@ run_config() { # cfg threads full
 		[ "$full" -ge 2 ] || continue
 		# A fresh gateway for idle: memory a process grew during the workloads
 		# before is reused and would hide what the held connections cost.
-		for t in $TARGETS; do [ "$t" = direct ] || { stop_gw "$t"; start_gw "$t" "$th"; }; done
+		for t in $TARGETS; do stop_gw "$t"; start_gw "$t" "$th"; done
 		for t in $order; do run1 "$t" "$cfg" "$rep" idle idle --sni allowed.test $W_IDLE; done
 		for t in $order; do
 			run1 "$t" "$cfg" "$rep" mixed-nospray mixed --sni allowed.test \
@@ -319,7 +352,7 @@ run_config() { # cfg threads full
 			done
 		done
 	done
-	for t in $TARGETS; do [ "$t" = direct ] || stop_gw "$t"; done
+	for t in $TARGETS; do stop_gw "$t"; done
 }
 
 : > "$RAW"
