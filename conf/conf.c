@@ -789,6 +789,18 @@ const struct conf_setting conf_settings[] = {
 	 .doc = "; then the listeners close and open connections get this long to finish "
 		"before they are reset; keep `delay + timeout` below "
 		"`terminationGracePeriodSeconds`"},
+	{.path = "drain.quiet",
+	 .kind = CONF_K_MS,
+	 FIELD(drain.quiet_ms),
+	 .min = 1,
+	 .max = 60000,
+	 .def = "200ms",
+	 .type = "duration",
+	 .doc = ": at a drain each listener first drops new SYNs and keeps accepting what "
+		"the kernel already took, and closes once nothing has arrived for this long. A "
+		"handshake whose last ACK comes later (a client across a slow link, a lost "
+		"SYN-ACK sent again after 1 s), or a client that sends nothing for longer, is "
+		"reset when the listener closes: raise it where clients are far away"},
 	{.path = "log.level",
 	 .kind = CONF_K_ENUM,
 	 FIELD(log_level),

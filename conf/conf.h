@@ -245,6 +245,8 @@ struct conf {
 	struct {
 		unsigned delay_ms;   /* after SIGTERM: keep accepting, /ready says 503; default 0 */
 		unsigned timeout_ms; /* then: established connections may finish; default 30000 */
+		/* a draining listener closes once nothing arrived for this long; default 200 */
+		unsigned quiet_ms;
 	} drain;
 
 	enum conf_log_level log_level;

@@ -871,6 +871,14 @@ static int parse_unix(const char *s, struct sockaddr_storage *ss, socklen_t *ssl
  * Replace a socket file left by a process that is gone, but never another
  * kind of file, nor a socket something still listens on.
  */
+/* admin_share_addresses(); set before any endpoint starts, read by admin_start() only. */
+static bool share_addresses;
+
+void admin_share_addresses(bool on)
+{
+	share_addresses = on;
+}
+
 static int unlink_stale(const struct sockaddr_un *sun, socklen_t len)
 {
 	const char *path = sun->sun_path;
@@ -887,8 +895,12 @@ static int unlink_stale(const struct sockaddr_un *sun, socklen_t len)
 		return -errno;
 	r = connect(fd, (const struct sockaddr *)sun, len) < 0 ? errno : 0;
 	close(fd);
-	/* Only a refusal proves nobody listens; EACCES or EAGAIN may hide a live one. */
-	if (r != ECONNREFUSED)
+	/*
+	 * Only a refusal proves nobody listens; EACCES or EAGAIN may hide a live
+	 * one. A takeover's predecessor is live and takes the file's loss in its
+	 * stride: unlink_own() leaves a file that is not its own.
+	 */
+	if (r != ECONNREFUSED && !share_addresses)
 		return -EADDRINUSE;
 	return unlink(path) < 0 && errno != ENOENT ? -errno : 0;
 }
@@ -950,6 +962,8 @@ int admin_start(const char *addr, enum admin_role role, const struct admin_ops *
 	} else {
 		/* A restarted gateway must not wait out TIME_WAIT of its own old port. */
 		setsockopt(a->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (share_addresses)
+			setsockopt(a->lfd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	}
 	if (bind(a->lfd, (struct sockaddr *)&ss, sslen) < 0) {
 		r = start_err(errbuf, errlen, -errno, "bind", addr);

@@ -115,6 +115,14 @@ int admin_start(const char *addr, enum admin_role role, const struct admin_ops *
 		bool *non_loopback, struct admin **out, char *errbuf, size_t errlen);
 
 /*
+ * Whether the endpoints admin_start() binds from now on share their address
+ * with a takeover's successor or predecessor (core/takeover.h): a TCP port
+ * with SO_REUSEPORT, a Unix socket file replaced even while one listens.
+ * Off, a second gateway on the same address is an error, as it should be.
+ */
+void admin_share_addresses(bool on);
+
+/*
  * The bearer token every request must carry from now on: len bytes of
  * tok (copied), or none when len is 0. Returns 0, or -EINVAL for a token
  * longer than ADMIN_TOKEN_MAX or with bytes outside RFC 6750's token68 set.

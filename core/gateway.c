@@ -22,6 +22,7 @@
 #include <sys/inotify.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,9 +44,10 @@
 #include "sni/allowlist.h"
 #include "sni/connect.h"
 
-#define HEALTH_STALL_MS	 5000 /* a worker loop silent this long fails /healthz */
-#define RELOAD_SETTLE_MS 300  /* let a burst of file events end before reading the file */
-#define DENIED_SHOWN	 50   /* names in GET /denied */
+#define HEALTH_STALL_MS	  5000	/* a worker loop silent this long fails /healthz */
+#define RELOAD_SETTLE_MS  300	/* let a burst of file events end before reading the file */
+#define DENIED_SHOWN	  50	/* names in GET /denied */
+#define TAKEOVER_READY_MS 30000 /* a successor not ready by then is given up */
 
 enum state { ST_STARTING, ST_SERVING, ST_DRAINING };
 
@@ -95,10 +97,16 @@ struct gw {
 	/* The startup DNS loop check, or NULL: it borrows the first generation's policy. */
 	struct loopcheck *loop;
 	/* Restarts without a refused connection (core/takeover.h). */
-	int tk_lfd;	   /* admin.takeover_socket, or -1 */
-	int tk_conn;	   /* a successor that took the sockets and has not said READY, or -1 */
-	bool handed;	   /* a successor took over: the socket path is its own now */
-	const int *shared; /* per listener: the socket every worker shares, or -1; NULL: none */
+	int tk_lfd;  /* admin.takeover_socket, or -1 */
+	int tk_conn; /* a successor that took the sockets and has not said READY, or -1 */
+	char tk_buf[TAKEOVER_MAX * 4 + 16]; /* what it said so far */
+	size_t tk_len;
+	uint64_t tk_deadline; /* when a successor that is not ready is given up */
+	bool handed;	      /* a successor took over: the socket path is its own now */
+	dev_t tk_dev;	      /* the socket file we made, so as to remove only that one */
+	ino_t tk_ino;
+	/* per listener: every worker shares one handed-in socket (socket activation, takeover) */
+	bool shared[TAKEOVER_MAX];
 	char tk_path[108];
 };
 
@@ -783,13 +791,28 @@ static void takeover_accept(struct gw *gw)
 		fds[i] = worker_listener_fd(gw->ws[0], i);
 	}
 	gw->tk_conn = takeover_offer(gw->tk_lfd, fds, ap, n, why, sizeof(why));
-	if (gw->tk_conn < 0)
+	if (gw->tk_conn < 0) {
 		log_msg(CONF_LOG_WARN, "%s", why);
-	else
-		log_msg(CONF_LOG_INFO,
-			"takeover: %u listening sockets handed to a successor; serving on until it "
-			"is ready",
-			n);
+		return;
+	}
+	/*
+	 * From here the successor holds them too, ready or not: a drain must not
+	 * put its SYN filter on a socket another process accepts from.
+	 */
+	uint64_t own = 0, shared = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (gw->shared[i])
+			shared |= 1ULL << i;
+		else
+			own |= 1ULL << i;
+	}
+	for (unsigned w = 0; w < gw->n; w++)
+		worker_hand_over(gw->ws[w], shared | (w == 0 ? own : 0));
+	gw->tk_len = 0;
+	gw->tk_deadline = mono_ms() + TAKEOVER_READY_MS;
+	log_msg(CONF_LOG_INFO,
+		"takeover: %u listening sockets handed to a successor; serving on until it is ready",
+		n);
 }
 
 /* The successor's answer: true once it serves, and the drain may begin. */
@@ -798,31 +821,22 @@ static bool takeover_done(struct gw *gw)
 	bool taken[TAKEOVER_MAX];
 	unsigned n = gw->cur->conf->n_listeners < TAKEOVER_MAX ? gw->cur->conf->n_listeners
 							       : TAKEOVER_MAX;
-	int r = takeover_answer(gw->tk_conn, taken, n);
+	int r = takeover_answer(gw->tk_conn, gw->tk_buf, sizeof(gw->tk_buf), &gw->tk_len, taken, n);
 
-	if (r < 0)
+	if (r < 0 && mono_ms() < gw->tk_deadline)
 		return false;
 	close(gw->tk_conn);
 	gw->tk_conn = -1;
-	if (r == 0) {
+	if (r <= 0) {
 		log_msg(CONF_LOG_WARN,
-			"takeover: the successor went away before it was ready; still serving");
+			"takeover: the successor %s; still serving (its sockets will close without "
+			"the drain's SYN filter)",
+			r < 0 ? "was not ready within 30 s" : "went away before it was ready");
 		return false;
 	}
-	uint64_t own = 0, shared = 0;
 	unsigned k = 0;
-	for (unsigned i = 0; i < n; i++) {
-		if (!taken[i])
-			continue;
-		k++;
-		/* A shared socket is every worker's; otherwise only worker 0's went. */
-		if (gw->shared && gw->shared[i] >= 0)
-			shared |= 1ULL << i;
-		else
-			own |= 1ULL << i;
-	}
-	for (unsigned w = 0; w < gw->n; w++)
-		worker_hand_over(gw->ws[w], shared | (w == 0 ? own : 0));
+	for (unsigned i = 0; i < n; i++)
+		k += taken[i];
 	gw->handed = true;
 	log_msg(CONF_LOG_INFO, "takeover: the successor serves %u of %u listeners; draining", k, n);
 	return true;
@@ -939,16 +953,23 @@ void gateway_block_signals(void)
 
 int gateway_run(struct conf *c, const struct gateway_inherit *in, gateway_load_fn load, void *arg)
 {
-	const int *inherited = in ? in->fds : NULL;
+	/*
+	 * Handed-in listening sockets: the workers dup them, and this copy is
+	 * closed once they have, so that the socket lives exactly as long as a
+	 * worker (or the socket unit, or a successor) accepts from it.
+	 */
+	int inh[TAKEOVER_MAX];
+	int *inherited = in && in->fds ? inh : NULL;
 	unsigned n_inherited = inherited ? c->n_listeners : 0;
+	for (unsigned i = 0; i < n_inherited; i++)
+		inh[i] = in->fds[i];
 	struct gw gw = {.load = load,
 			.load_arg = arg,
 			.next_gen = 1,
 			.wake_fd = -1,
 			.watch.fd = -1,
 			.tk_lfd = -1,
-			.tk_conn = -1,
-			.shared = inherited};
+			.tk_conn = -1};
 	struct admin *admin = NULL;
 	char why[512];
 	int rc = 0, sfd = -1, ready = -1;
@@ -1030,7 +1051,15 @@ int gateway_run(struct conf *c, const struct gateway_inherit *in, gateway_load_f
 			rc = 1;
 		}
 	}
+	for (unsigned i = 0; rc == 0 && i < n_inherited; i++)
+		if (inh[i] >= 0) {
+			gw.shared[i] = true;
+			close(inh[i]);
+			inh[i] = -1;
+		}
 	char adm[96] = "off", ctl[128] = "off";
+	/* A takeover's successor binds them while this process still serves them. */
+	admin_share_addresses(c->takeover_socket != NULL);
 	if (rc == 0 && c->admin_address &&
 	    start_admin(&gw, c->admin_address, ADMIN_PROBES, &admin, adm, sizeof(adm)) < 0)
 		rc = 1;
@@ -1063,10 +1092,15 @@ int gateway_run(struct conf *c, const struct gateway_inherit *in, gateway_load_f
 			close(in->takeover);
 		}
 		if (c->takeover_socket) {
+			struct stat st;
 			snprintf(gw.tk_path, sizeof(gw.tk_path), "%s", c->takeover_socket);
 			gw.tk_lfd = takeover_listen(gw.tk_path, why, sizeof(why));
 			if (gw.tk_lfd < 0)
 				log_msg(CONF_LOG_WARN, "%s; a successor cannot take over", why);
+			else if (lstat(gw.tk_path, &st) == 0) {
+				gw.tk_dev = st.st_dev;
+				gw.tk_ino = st.st_ino;
+			}
 		}
 		serve(&gw, sfd);
 	}
@@ -1094,13 +1128,15 @@ out:
 		close(gw.wake_fd);
 	for (unsigned i = 0; i < n_inherited; i++)
 		if (inherited[i] >= 0)
-			close(inherited[i]);
+			close(inherited[i]); /* still ours: the start failed before the workers took
+						them */
 	if (gw.tk_conn >= 0)
 		close(gw.tk_conn);
 	if (gw.tk_lfd >= 0) {
+		struct stat st;
 		close(gw.tk_lfd);
-		/* After a takeover the path is the successor's socket. */
-		if (!gw.handed)
+		/* Only our own file: after a takeover the path is the successor's socket. */
+		if (lstat(gw.tk_path, &st) == 0 && st.st_dev == gw.tk_dev && st.st_ino == gw.tk_ino)
 			unlink(gw.tk_path);
 	}
 	while (gw.cur) {

@@ -431,6 +431,14 @@ int main(int argc, char **argv)
 			allow_root = true;
 			break;
 		case OPT_TAKEOVER:
+			/* sockaddr_un's sun_path is 108 bytes, NUL included. */
+			if (optarg[0] != '/' || strlen(optarg) > 107) {
+				fprintf(stderr,
+					"snigate: error: --takeover %s: not an absolute path of at "
+					"most 107 bytes\n",
+					optarg);
+				return 2;
+			}
 			takeover = optarg;
 			break;
 		case OPT_LISTEN:
@@ -592,8 +600,15 @@ int main(int argc, char **argv)
 			conf_free(c);
 			return 1;
 		}
-		for (unsigned i = 0; i < c->n_listeners; i++)
+		for (unsigned i = 0; i < c->n_listeners; i++) {
+			/* The address text came from the predecessor: the socket itself says. */
+			if (inherited[i] >= 0 &&
+			    !sockact_bound_to(inherited[i], &c->listeners[i].sa)) {
+				close(inherited[i]);
+				inherited[i] = src[i] = -1;
+			}
 			n_inh += inherited[i] >= 0;
+		}
 		log_msg(CONF_LOG_INFO, "takeover: took %d listening sockets from %s", n_inh,
 			takeover);
 	}
@@ -604,6 +619,7 @@ int main(int argc, char **argv)
 						     : c->listeners[i].address,
 				takeover ? "the predecessor's" : "the socket unit's", inherited[i]);
 	pfo.inherited = inherited;
+	pfo.share_addrs = c->takeover_socket != NULL;
 	/* An unusable io_uring or port is one line with its fix, not a worker's errno. */
 	preflight_run(c, &pfo, &pf);
 	preflight_print(&pf, false);

@@ -717,7 +717,7 @@ static void binds_check(const struct conf *c, const struct pf_opts *o, struct pf
 			snprintf(f->msg, sizeof(f->msg), "a Unix socket; not probed");
 			continue;
 		}
-		bind_one(r, topic, a->addr, &ss, len, false);
+		bind_one(r, topic, a->addr, &ss, len, o->share_addrs);
 	}
 }
 

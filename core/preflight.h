@@ -82,6 +82,8 @@ struct pf_opts {
 	bool binds; /* probe the listeners and addrs */
 	/* per listener: a socket the process was handed (core/sockact.h), not probed; or NULL */
 	const int *inherited;
+	/* addrs are shared with a takeover's predecessor (admin_share_addresses()) */
+	bool share_addrs;
 };
 
 /* Runs every check; never fails (what could not be checked is a finding too). */

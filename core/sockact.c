@@ -42,6 +42,15 @@ static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_st
 	return x->sin6_port == y->sin6_port && !memcmp(&x->sin6_addr, &y->sin6_addr, 16);
 }
 
+bool sockact_bound_to(int fd, const struct sockaddr_storage *sa)
+{
+	struct sockaddr_storage ss;
+	socklen_t al = sizeof(ss);
+
+	memset(&ss, 0, sizeof(ss));
+	return getsockname(fd, (struct sockaddr *)&ss, &al) == 0 && same_addr(&ss, sa);
+}
+
 /* The k-th name of LISTEN_FDNAMES ("a:b:c") into buf; "" when there is none. */
 static void nth_name(const char *names, unsigned k, char *buf, size_t len)
 {

@@ -16,6 +16,7 @@
 #ifndef SNIGATE_CORE_SOCKACT_H
 #define SNIGATE_CORE_SOCKACT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "conf/conf.h"
@@ -30,5 +31,8 @@
  * one listener. Clears the three variables, so children do not take them.
  */
 int sockact_take(const struct conf *c, int *fds, char *why, size_t len);
+
+/* Whether fd is a socket bound to sa's address and port (what a takeover's sockets must be). */
+bool sockact_bound_to(int fd, const struct sockaddr_storage *sa);
 
 #endif

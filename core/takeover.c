@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <poll.h>
+#include <time.h>
 #include <unistd.h>
 
 #define IO_TIMEOUT_S 10 /* a peer that stalls the exchange longer is given up */
@@ -69,10 +71,9 @@ int takeover_listen(const char *path, char *why, size_t len)
 		}
 		unlink(path);
 	}
-	mode_t old = umask(0177);
-	int rc = bind(fd, (struct sockaddr *)&a, sizeof(a));
-	umask(old);
-	if (rc < 0 || listen(fd, 4) < 0) {
+	/* Not umask(): other threads may create files meanwhile. Mode 0600 before listen(). */
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || chmod(path, 0600) < 0 ||
+	    listen(fd, 4) < 0) {
 		fail(why, len, "takeover socket ", path);
 		close(fd);
 		return -1;
@@ -80,13 +81,25 @@ int takeover_listen(const char *path, char *why, size_t len)
 	return fd;
 }
 
-/* One line (up to '\n') from a blocking fd into buf; its length, or -1. */
+/*
+ * One line (up to '\n') from fd into buf within IO_TIMEOUT_S in all, however
+ * slowly the peer trickles it: the gateway thread waits on this. Its length,
+ * or -1.
+ */
 static int read_line(int fd, char *buf, size_t cap)
 {
+	struct timespec t0, t;
 	size_t n = 0;
 
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (n + 1 < cap) {
-		ssize_t k = recv(fd, buf + n, 1, 0);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		long left = IO_TIMEOUT_S * 1000L -
+			    ((t.tv_sec - t0.tv_sec) * 1000L + (t.tv_nsec - t0.tv_nsec) / 1000000L);
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+			return -1;
+		ssize_t k = recv(fd, buf + n, 1, MSG_DONTWAIT);
 		if (k <= 0)
 			return -1;
 		if (buf[n] == '\n') {
@@ -143,19 +156,19 @@ err:
 	return -1;
 }
 
-int takeover_answer(int conn, bool *taken, unsigned n)
+int takeover_answer(int conn, char *buf, size_t cap, size_t *len, bool *taken, unsigned n)
 {
-	char buf[TAKEOVER_MAX * 4 + 16];
-	ssize_t k = recv(conn, buf, sizeof(buf) - 1, MSG_PEEK | MSG_DONTWAIT);
+	ssize_t k = recv(conn, buf + *len, cap - 1 - *len, MSG_DONTWAIT);
 
 	if (k < 0 && (errno == EAGAIN || errno == EINTR))
 		return -1;
 	if (k <= 0)
 		return 0;
-	buf[k] = '\0';
+	*len += (size_t)k;
+	buf[*len] = '\0';
 	char *nl = strchr(buf, '\n');
 	if (!nl)
-		return (size_t)k < sizeof(buf) - 1 ? -1 : 0;
+		return *len < cap - 1 ? -1 : 0; /* a line longer than any answer: not one */
 	*nl = '\0';
 	if (strncmp(buf, "READY", 5) || (buf[5] && buf[5] != ' '))
 		return 0;

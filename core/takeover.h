@@ -38,11 +38,13 @@ int takeover_offer(int lfd, const int *fds, const char *const *addrs, unsigned n
 		   size_t len);
 
 /*
- * Read the successor's answer on conn: 1 with taken[i] set for each socket
- * it took, 0 when it went away (or said something else) without taking
- * over, -1 while the line is not all there yet (EAGAIN).
+ * Read what the successor sent on conn into buf (cap bytes, *len so far,
+ * kept by the caller between calls): 1 with taken[i] set for each socket
+ * it took, 0 when it went away or said something other than READY, -1
+ * while the line is not all there yet (EAGAIN). The caller bounds how long
+ * it waits.
  */
-int takeover_answer(int conn, bool *taken, unsigned n);
+int takeover_answer(int conn, char *buf, size_t cap, size_t *len, bool *taken, unsigned n);
 
 /*
  * The successor's side: connect to path, check the predecessor's user, and

@@ -40,13 +40,8 @@
 #define ACCEPT_RETRY_MS 100
 #define ACCEPT_WARN_MS	10000 /* one warning per listener burst of accept errors */
 #define PUBLISH_MS	100   /* counters other threads see are at most this old */
-/*
- * A draining listener is closed once nothing has been accepted from it for
- * this long and its accept queue is empty: what the kernel took before the
- * drain began has been handed over by then.
- */
-#define DRAIN_QUIET_MS 200
-#define DENIED_TOPK    256 /* denied names tracked per thread */
+
+#define DENIED_TOPK 256 /* denied names tracked per thread */
 
 /*
  * Concurrent connections per client address, all workers together: a fixed
@@ -119,6 +114,8 @@ static int listener_open(struct worker *w, struct listener *l)
 		 */
 		if ((fd = fcntl(l->inherited, F_DUPFD_CLOEXEC, 0)) < 0)
 			return -errno;
+		/* A predecessor that drained it while handing it over may have left its filter. */
+		setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, &one, sizeof(one));
 		fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof(defer));
@@ -211,7 +208,7 @@ static int drop_syns(int fd)
  * those clients did nothing wrong. So new SYNs are dropped first (the
  * client retries, and a load balancer tries another backend), the queue is
  * accepted and served as usual, and the listener is closed only once it has
- * stayed empty for DRAIN_QUIET_MS (drain_tick()).
+ * stayed empty for drain.quiet (drain_tick()).
  */
 static void drain_listeners(struct worker *w)
 {
@@ -233,7 +230,7 @@ static void drain_listeners(struct worker *w)
 			stop_listener(w, l);
 		}
 	}
-	w->drain_close_at = w->now + DRAIN_QUIET_MS;
+	w->drain_close_at = w->now + w->conf->drain.quiet_ms;
 }
 
 /* Whether l's accept queue holds connections not yet accepted. */
@@ -246,7 +243,7 @@ static bool queued(const struct listener *l)
 	return getsockopt(l->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 && ti.tcpi_unacked > 0;
 }
 
-/* Close the draining listeners once their queues have been empty for DRAIN_QUIET_MS. */
+/* Close the draining listeners once their queues have been empty for drain.quiet. */
 static void drain_tick(struct worker *w)
 {
 	if (!w->drain_close_at || w->now < w->drain_close_at)
@@ -270,7 +267,7 @@ static void on_accept(struct worker *w, struct listener *l, struct io_uring_cqe 
 			return;
 		}
 		if (w->drain_close_at)
-			w->drain_close_at = w->now + DRAIN_QUIET_MS;
+			w->drain_close_at = w->now + w->conf->drain.quiet_ms;
 		conn_accept(w, l, cqe->res);
 		return;
 	}

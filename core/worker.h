@@ -51,12 +51,12 @@ struct worker_config {
 	const struct upstream_policy *policy;
 	/* per listener: CONNECT credentials (listeners[i].proxy_auth_file), or NULL */
 	const struct proxy_auth *const *auth;
+	/* per policy of rules: its slot in the counters' policy label */
+	const uint8_t *policy_slot;
 	/*
 	 * per listener: the peers whose PROXY protocol header is believed and
 	 * required (listeners[i].proxy_protocol.trusted); n 0: none is taken.
 	 */
-	/* per policy of rules: its slot in the counters' policy label */
-	const uint8_t *policy_slot;
 	const struct worker_trusted {
 		const struct policy_cidr *v;
 		unsigned n;

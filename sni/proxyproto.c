@@ -107,7 +107,8 @@ enum proxyproto_result proxyproto_parse(const uint8_t *buf, size_t len, struct p
 			return reject(h, PROXYPROTO_R_FAMILY);
 		addr_len = 0;
 	}
-	if (total - PROXYPROTO_FIXED < addr_len)
+	/* LOCAL names no client: whatever its block holds is skipped, however short. */
+	if (cmd == PROXYPROTO_PROXY && total - PROXYPROTO_FIXED < addr_len)
 		return reject(h, PROXYPROTO_R_SHORT);
 	if (len < total)
 		return need(h, total);

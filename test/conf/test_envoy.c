@@ -550,7 +550,7 @@ Test(envoy_convert, every_setting_round_trips)
 		"  address: 127.0.0.1:9911\n"
 		"  control: {address: 127.0.0.1:9912, token_file: TOKEN}\n"
 		"  takeover_socket: /run/snigate/takeover.sock\n"
-		"drain: {delay: 2s, timeout: 45s}\n"
+		"drain: {delay: 2s, timeout: 45s, quiet: 1s}\n"
 		"log: {level: debug, access: false, access_file: /tmp/a.log, "
 		"access_sample: 0.25, access_deny_rate: 5}\n";
 	char tok[] = "/tmp/snigate-test-token-XXXXXX", auth[] = "/tmp/snigate-test-auth-XXXXXX";

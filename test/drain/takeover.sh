@@ -37,6 +37,9 @@ die() { echo "takeover: $*" >&2; fail=1; }
 SINK=$(fp)
 "$LG" sink -l 127.0.0.1:$SINK > "$T/sink.log" 2>&1 & PIDS="$PIDS $!"
 
+# The probe and control endpoints on fixed ports: the successor must bind them
+# while the predecessor still serves them.
+ADMIN=$(fp) CONTROL=$(fp)
 conf() { # port allow
 	cat > "$T/gw.yaml" <<EOF2
 listeners:
@@ -48,8 +51,8 @@ resolver:
 upstream:
   allow: [127.0.0.0/8]
 admin:
-  address: "off"
-  control: {address: "off"}
+  address: 127.0.0.1:$ADMIN
+  control: {address: 127.0.0.1:$CONTROL}
   takeover_socket: $T/takeover.sock
 drain: {delay: 0s, timeout: 10s}
 log:
@@ -82,12 +85,47 @@ for i in $(seq "$RUNS"); do
 	set -- $(result "$T/lg.out")
 	ok=$1 lost=$2 refused=$3
 	grep -q "takeover: took 1 listening sockets" "$T/new.err" || die "run $i: the successor took nothing: $(cat "$T/new.err")"
+	# The successor answers the probes: the predecessor is gone.
+	curl -sf "http://127.0.0.1:$ADMIN/ready" > /dev/null || die "run $i: no /ready from the successor"
 	kill -TERM $NEW; wait $NEW; new_rc=$?
 	echo "takeover: run $i: $ok relayed, $lost lost, $refused never connected; predecessor exit $old_rc, successor exit $new_rc"
 	total_ok=$((total_ok + ok)) total_lost=$((total_lost + lost)) total_refused=$((total_refused + refused))
 	[ "$lost" -eq 0 ] && [ "$refused" -eq 0 ] && [ "$ok" -gt 0 ] && [ "$old_rc" -eq 0 ] && [ "$new_rc" -eq 0 ] || fail=1
 done
 echo "takeover: $RUNS runs: $total_ok relayed, $total_lost lost, $total_refused never connected"
+
+# A drain that begins after the sockets went but before READY (SIGTERM to the
+# predecessor meanwhile) must leave them usable by the successor: no SYN filter,
+# no close under their queue. The successor here is a script that takes the
+# sockets, never says READY, and accepts once the predecessor has exited.
+GWP=$(fp)
+conf "$GWP" allowed.test
+"$GW" -c "$T/gw.yaml" --threads 2 > "$T/old.out" 2> "$T/old.err" & OLD=$!
+ready "$T/old.err" || die "the gateway never got ready"
+python3 - "$T/takeover.sock" "$GWP" "$OLD" > "$T/py.out" 2>&1 <<'EOF2'
+import os, signal, socket, sys, time
+path, port, old = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+c = socket.socket(socket.AF_UNIX); c.connect(path); c.sendall(b"TAKE 1\n")
+msg, fds, _, _ = socket.recv_fds(c, 4096, 64)
+assert fds, "no sockets came"
+lst = socket.socket(fileno=fds[0])
+os.kill(old, signal.SIGTERM)            # the drain begins with the hand-over pending
+for _ in range(200):                    # until the predecessor is gone
+    try: os.kill(old, 0); time.sleep(0.05)
+    except ProcessLookupError: break
+cl = socket.create_connection(("127.0.0.1", port), timeout=3)  # a dropped SYN would time out
+cl.sendall(b"x")                        # TCP_DEFER_ACCEPT holds it until a byte comes
+lst.settimeout(5)
+conn, _ = lst.accept()
+print("accepted on the handed socket after the predecessor's drain")
+EOF2
+rc=$?
+wait $OLD
+if [ "$rc" -eq 0 ] && grep -q accepted "$T/py.out"; then
+	echo "takeover: a drain while the hand-over is pending leaves the handed socket usable"
+else
+	die "a drain during a pending hand-over broke the handed socket: $(cat "$T/py.out")"
+fi
 
 # A successor whose configuration does not validate changes nothing.
 GWP=$(fp)

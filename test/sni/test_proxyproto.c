@@ -176,6 +176,10 @@ Test(proxyproto, local_names_no_client)
 	cr_assert_eq(proxyproto_parse(buf, n, &h), PROXYPROTO_OK);
 	cr_assert_eq(h.family, 0);
 	cr_assert_eq(h.len, 28);
+	/* Even one shorter than its family's: LOCAL names no address to read. */
+	n = build(buf, 0x20, 0x21, V4, sizeof(V4));
+	cr_assert_eq(proxyproto_parse(buf, n, &h), PROXYPROTO_OK);
+	cr_assert_eq(h.len, 28);
 }
 
 Test(proxyproto, hostile_headers_are_refused_with_their_reason)
