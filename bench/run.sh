@@ -271,9 +271,23 @@ else
 	SWEEP_REPS=3
 fi
 
+# Progress: how many runs there are (counted by a dry pass), how many are done.
+DRY=0 NRUNS=0 DONE=0 T_START=$SECONDS
+progress() { # target cfg rep wl
+	local left="" el=$((SECONDS - T_START))
+	[ "$DONE" -gt 0 ] && left=", ~$(((el * (NRUNS - DONE) / DONE + 59) / 60)) min left"
+	say "$2 rep $3/$REPS: $1 $4 (run $((DONE + 1)) of $NRUNS$left)"
+}
+
 # One run: target cfg rep wl loadgen-mode args...
 run1() {
 	local target=$1 cfg=$2 rep=$3 wl=$4 mode=$5 rc=0 line t0=$SECONDS
+	if [ "$DRY" = 1 ]; then
+		NRUNS=$((NRUNS + 1))
+		return 0
+	fi
+	progress "$target" "$cfg" "$rep" "$wl"
+	DONE=$((DONE + 1))
 	shift 5
 	# shellcheck disable=SC2046,SC2086
 	timeout 120 ${LGPIN:-} "$LG" "$mode" -q $(target_args "$target" "$wl") "$@" > "$T/out" 2> "$T/err" ||
@@ -298,6 +312,7 @@ pin() { # cpus pid... (every thread of each)
 # on the client's core, where it waits for the client's time slice: the
 # latency then measures that placement more than the gateway (PERF.md).
 run_apart() { # target cfg rep
+	[ "$DRY" = 1 ] && { NRUNS=$((NRUNS + 1)); return 0; }
 	pin "$((NCPU - 1))" $(server_pids "$1" reset-apart)
 	LGPIN="taskset -c 0" run1 "$1" "$2" "$3" reset-apart reset --sni denied.test $W_RESET
 	pin "0-$((NCPU - 1))" $(server_pids "$1" reset-apart)
@@ -314,9 +329,10 @@ rotate() { # rep list...
 # full: 2 = every workload, sweep and mixed included; 1 = the main seven; 0 = reset only
 run_config() { # cfg threads full
 	local cfg=$1 th=$2 full=$3 rep t order
-	for t in $TARGETS; do start_gw "$t" "$th"; done
+	[ "$DRY" = 1 ] || for t in $TARGETS; do start_gw "$t" "$th"; done
 	for rep in $(seq "$REPS"); do
-		say "$cfg: repetition $rep of $REPS ($(date +%T), load $(cut -d' ' -f1-3 /proc/loadavg))"
+		[ "$DRY" = 1 ] ||
+			say "$cfg: repetition $rep of $REPS ($(date +%T), load $(cut -d' ' -f1-3 /proc/loadavg))"
 		# shellcheck disable=SC2086
 		order=$(rotate "$rep" $TARGETS)
 		for t in $order; do run1 "$t" "$cfg" "$rep" reset reset --sni denied.test $W_RESET; done
@@ -336,7 +352,7 @@ run_config() { # cfg threads full
 		[ "$full" -ge 2 ] || continue
 		# A fresh gateway for idle: memory a process grew during the workloads
 		# before is reused and would hide what the held connections cost.
-		for t in $TARGETS; do stop_gw "$t"; start_gw "$t" "$th"; done
+		[ "$DRY" = 1 ] || for t in $TARGETS; do stop_gw "$t"; start_gw "$t" "$th"; done
 		for t in $order; do run1 "$t" "$cfg" "$rep" idle idle --sni allowed.test $W_IDLE; done
 		for t in $order; do
 			run1 "$t" "$cfg" "$rep" mixed-nospray mixed --sni allowed.test \
@@ -352,7 +368,7 @@ run_config() { # cfg threads full
 			done
 		done
 	done
-	for t in $TARGETS; do stop_gw "$t"; done
+	[ "$DRY" = 1 ] || for t in $TARGETS; do stop_gw "$t"; done
 }
 
 : > "$RAW"
@@ -362,6 +378,11 @@ run_config() { # cfg threads full
 	echo "# reset and reset-apart (client on CPU 0, server on CPU $((NCPU - 1)); 1t only): $W_RESET; connrate: $W_CONN; rr: $W_RR; bulk: $W_BULK; bulk-both: $W_BOTH; bulk-8: $W_BULK8; idle: $W_IDLE"
 	echo "# sweep: $SWEEP (offered/s, $DS s each)"
 } >> "$RAW"
+DRY=1
+run_config 1t 1 2
+run_config Nt "$NCPU" 1
+DRY=0
+T_START=$SECONDS
 run_config 1t 1 2
 run_config Nt "$NCPU" 1
 echo "# finished $(date -u '+%Y-%m-%d %H:%M:%S UTC'); uptime: $(uptime)" >> "$RAW"
