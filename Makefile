@@ -91,6 +91,19 @@ SOAK_P99_FACTOR ?= 10
 soak: build
 	SOAK_P99_FACTOR=$(SOAK_P99_FACTOR) test/soak/soak.sh $(BUILD) $(SOAK_SECS)
 
+# ---- faults on purpose (not part of `make test`, which runs seeds 1..3)
+#   make faults                     FAULTS_RUNS (50) seeds of every schedule, about 8 min
+#   make faults FAULTS_SEED=51 FAULTS_SCHEDULES=fin
+# test/faults/faults.sh says what each schedule does and what must hold;
+# faultshim.c which faults it makes, from which seed.
+FAULTS_RUNS      ?= 50
+FAULTS_SEED      ?= 1
+FAULTS_SCHEDULES ?= mix exact fin
+.PHONY: faults
+faults: build
+	FAULTS_SEED=$(FAULTS_SEED) FAULTS_SCHEDULES="$(FAULTS_SCHEDULES)" \
+		test/faults/faults.sh $(BUILD) $(FAULTS_RUNS)
+
 # ---- fuzzing (not part of `make test`, which replays the corpora instead)
 #   make fuzz                       every target for FUZZ_SECONDS (60) each
 #   make fuzz FUZZ_SECONDS=3600 FUZZ_TARGETS=clienthello

@@ -585,6 +585,11 @@ static bool dir_pump(struct conn *c, int di)
 		 */
 		if (short_read && d->inpipe == 0 && !peer_fin(c, di == 0 ? OP_CIN : OP_UIN))
 			break;
+#ifdef SNIGATE_REVERT_346DCF3
+		/* The pump before 346dcf3: test/faults must catch it (-Dfault_revert_346dcf3). */
+		if (short_read && d->inpipe == 0)
+			break;
+#endif
 		if (budget == 0) {
 			/* Yield: the worker pumps us again after the others had a turn. */
 			d->ready = true;
