@@ -31,7 +31,7 @@
 # under ASan, whose quarantine keeps freed memory); exit 0 on SIGTERM, no
 # sanitizer report. RSS grew by 0.5 to 0.6 MiB in every run measured (the
 # workers' malloc arenas and slabs, kept for reuse); 4 MiB is a leak of
-# under 1 KiB per connection, as a run makes 4,000 to 6,000. A smaller leak
+# under 1 KiB per connection, as a run makes 4,000 to 7,000. A smaller leak
 # on the faulted connections only is LeakSanitizer's to find, in the ASan run.
 #
 # Run r uses seed FAULTS_SEED + r - 1 (FAULTS_SEED defaults to 1) for every
