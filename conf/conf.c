@@ -3316,9 +3316,6 @@ static int policy(struct ectx *x, struct conf_yaml *y, const yaml_node_t *v, con
 		TRY(rc);
 		pol->ech = (enum conf_ech)e;
 	}
-	snprintf(p, sizeof(p), "%s.name", path);
-	TRY(text_of(x, val[0], p, &t));
-	TRY(get_string(x, p, t, &pol->name));
 	snprintf(p, sizeof(p), "%s.mode", path);
 	TRY(text_of(x, val[2], p, &t));
 	if (t) {
