@@ -172,8 +172,10 @@ k8s-corefile: build
 # ---- benchmarks (bench/RESULTS.md; not part of `make test`, whose bench suite
 # runs the quick variant and skips when a peer is missing)
 #   make bench         every workload against direct, snigate, HAProxy, nginx and
-#                      sniproxy, interleaved, median of 5; writes bench/RESULTS.md,
-#                      bench/results.raw and the SVG plots beside them (~20 min)
+#                      sniproxy (and Envoy when an envoy binary is on PATH),
+#                      interleaved, median of 5; writes bench/RESULTS.md,
+#                      bench/results.json, bench/results.raw and the SVG plots
+#                      beside them (~25 min)
 #   make bench-quick   the same at toy sizes, one repetition (~30 s), no report
 BENCH_DEBS = haproxy nginx-light libnginx-mod-stream sniproxy unbound gnuplot-nox iproute2
 

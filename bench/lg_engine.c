@@ -49,6 +49,7 @@ struct econn {
 	bool connected;	  /* the connect completed */
 	bool want_out;	  /* EPOLLOUT is armed */
 	uint64_t t0;	  /* scheduled arrival (open loop) or connect start */
+	uint64_t t_syn;	  /* connect() was called */
 	uint64_t t_hello; /* the last hello byte went out; 0 = not yet */
 	size_t off;	  /* bytes of the plan's out sent */
 	uint64_t got;	  /* bytes received */
@@ -66,8 +67,27 @@ struct result {
 	unsigned long refused;
 	unsigned long alerts; /* deny: closed after a TLS alert (sniproxy does that) */
 	unsigned long early;  /* deny: closed before the whole hello was sent (too large?) */
+	/*
+	 * What a denied client saw. A reset (ECONNRESET or EPIPE) and a FIN
+	 * (EOF) are the two clean answers; the rest are kept apart because an
+	 * overloaded gateway shows up there: noanswer is a connect no SYN-ACK
+	 * ever completed within --deadline (the listener's accept queue was
+	 * full and the kernel dropped the SYN), synretry a connect that took a
+	 * second or more, which is TCP's first SYN retransmission.
+	 */
+	unsigned long rst, fin, noanswer, synretry;
 	struct lat lat;	      /* deny: last hello byte to close; else t0 to done */
 	struct lat lat_sched; /* deny: t0 to close */
+	struct lat lat_rst;   /* deny: last hello byte to a reset */
+	struct lat lat_fin;   /* deny: last hello byte to a FIN, alert or not */
+	struct lat lat_conn;  /* deny: connect() to its completion */
+};
+
+/* How a connection ended, as the client saw it. */
+enum close_how {
+	C_FIN,	 /* read returned 0 */
+	C_RST,	 /* ECONNRESET or EPIPE */
+	C_OTHER, /* anything else: an error */
 };
 
 struct ethread {
@@ -99,7 +119,7 @@ static int econn_open(struct ethread *t, int ep, struct econn *c, enum plan_kind
 	const struct opts *o = t->o;
 	int one = 1;
 
-	*c = (struct econn){.kind = (uint8_t)kind, .t0 = t0};
+	*c = (struct econn){.kind = (uint8_t)kind, .t0 = t0, .t_syn = now_ns()};
 	c->fd = socket(o->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0)
 		return -1;
@@ -164,11 +184,20 @@ static int econn_send(struct ethread *t, int ep, struct econn *c)
 }
 
 /* Record how a connection ended. ok_close: EOF, or RST for a denied connection. */
-static void finish(struct ethread *t, struct econn *c, bool ok_close, uint64_t now)
+static void finish(struct ethread *t, struct econn *c, bool ok_close, enum close_how how,
+		   uint64_t now)
 {
 	const struct plan *p = &t->plans[c->kind];
 	struct result *r = &t->r[c->kind];
 
+	if (c->kind == P_DENY && ok_close && (!c->got || c->alert)) {
+		if (how == C_RST)
+			r->rst++;
+		else
+			r->fin++;
+		if (c->t_hello)
+			lat_add(how == C_RST ? &r->lat_rst : &r->lat_fin, now - c->t_hello);
+	}
 	if (!ok_close) {
 		r->errors++;
 	} else if (c->kind == P_DENY) {
@@ -215,12 +244,17 @@ static void econn_event(struct ethread *t, int ep, struct econn *c, uint32_t eve
 		if (!(events & EPOLLOUT))
 			return;
 		c->connected = true;
+		if (c->kind == P_DENY) {
+			uint64_t took = now_ns() - c->t_syn;
+			lat_add(&t->r[P_DENY].lat_conn, took);
+			t->r[P_DENY].synretry += took >= 1000000000;
+		}
 	}
 	if (c->want_out && econn_send(t, ep, c) < 0) {
 		/* A gateway may reset a denied connection while the probe is still going out. */
 		bool reset = c->kind == P_DENY && (!c->got || c->alert) &&
 			     (errno == ECONNRESET || errno == EPIPE);
-		finish(t, c, reset, now_ns());
+		finish(t, c, reset, reset ? C_RST : C_OTHER, now_ns());
 		econn_close(ep, c, inflight);
 		return;
 	}
@@ -243,7 +277,7 @@ static void econn_event(struct ethread *t, int ep, struct econn *c, uint32_t eve
 			c->got += (uint64_t)r;
 			if (c->kind == P_DENY && (!c->alert || c->got > 7)) {
 				c->alert = false;
-				finish(t, c, true, now_ns()); /* counted as leaked */
+				finish(t, c, true, C_OTHER, now_ns()); /* counted as leaked */
 				econn_close(ep, c, inflight);
 				return;
 			}
@@ -253,9 +287,10 @@ static void econn_event(struct ethread *t, int ep, struct econn *c, uint32_t eve
 			return;
 		now = now_ns();
 		if (r == 0)
-			finish(t, c, true, now);
+			finish(t, c, true, C_FIN, now);
 		else
-			finish(t, c, c->kind == P_DENY && errno == ECONNRESET, now);
+			finish(t, c, c->kind == P_DENY && errno == ECONNRESET,
+			       errno == ECONNRESET ? C_RST : C_OTHER, now);
 		econn_close(ep, c, inflight);
 		return;
 	}
@@ -352,6 +387,8 @@ static void *engine_thread(void *arg)
 				if (c->fd >= 0 && now > from + deadline) {
 					if (c->connected)
 						t->r[c->kind].stuck++;
+					else if (c->kind == P_DENY)
+						t->r[c->kind].noanswer++;
 					else
 						t->r[c->kind].refused++;
 					atomic_fetch_add(&t->prog->done, 1);
@@ -477,8 +514,15 @@ static void engine_run(struct opts *o, enum plan_kind base, unsigned mix, struct
 			er->r[k].bad += t->r[k].bad;
 			er->r[k].alerts += t->r[k].alerts;
 			er->r[k].early += t->r[k].early;
+			er->r[k].rst += t->r[k].rst;
+			er->r[k].fin += t->r[k].fin;
+			er->r[k].noanswer += t->r[k].noanswer;
+			er->r[k].synretry += t->r[k].synretry;
 			lat_merge(&er->r[k].lat, &t->r[k].lat);
 			lat_merge(&er->r[k].lat_sched, &t->r[k].lat_sched);
+			lat_merge(&er->r[k].lat_rst, &t->r[k].lat_rst);
+			lat_merge(&er->r[k].lat_fin, &t->r[k].lat_fin);
+			lat_merge(&er->r[k].lat_conn, &t->r[k].lat_conn);
 		}
 		er->offered += t->offered;
 		er->late += t->late;
@@ -496,6 +540,9 @@ static void engine_run(struct opts *o, enum plan_kind base, unsigned mix, struct
 	for (int k = 0; k < P__COUNT; k++) {
 		lat_sort(&er->r[k].lat);
 		lat_sort(&er->r[k].lat_sched);
+		lat_sort(&er->r[k].lat_rst);
+		lat_sort(&er->r[k].lat_fin);
+		lat_sort(&er->r[k].lat_conn);
 		free(plans[k].out);
 	}
 	free(ts);
@@ -503,7 +550,7 @@ static void engine_run(struct opts *o, enum plan_kind base, unsigned mix, struct
 
 static unsigned long failures(const struct result *r)
 {
-	return r->leaked + r->stuck + r->errors + r->bad + r->refused;
+	return r->leaked + r->stuck + r->errors + r->bad + r->refused + r->noanswer;
 }
 
 static void free_lats(struct erun *er)
@@ -511,6 +558,9 @@ static void free_lats(struct erun *er)
 	for (int k = 0; k < P__COUNT; k++) {
 		free(er->r[k].lat.v);
 		free(er->r[k].lat_sched.v);
+		free(er->r[k].lat_rst.v);
+		free(er->r[k].lat_fin.v);
+		free(er->r[k].lat_conn.v);
 	}
 }
 
@@ -524,7 +574,12 @@ int run_reset(struct opts *o)
 	double rate = (double)r->ok / er.secs;
 	printf("reset: %lu closed, %lu leaked, %lu not closed, %lu errors in %.2f s: %.0f "
 	       "closes/s\n",
-	       r->ok, r->leaked, r->stuck, r->errors + r->refused, er.secs, rate);
+	       r->ok, r->leaked, r->stuck, r->errors + r->refused + r->noanswer, er.secs, rate);
+	printf("reset: the client saw %lu resets (p50 %.0f us), %lu FINs (p50 %.0f us), %lu "
+	       "timeouts; %lu connects never answered, %lu refused, %lu answered only after a "
+	       "SYN retransmission (connect p99 %.0f us)\n",
+	       r->rst, lat_pct_us(&r->lat_rst, 0.5), r->fin, lat_pct_us(&r->lat_fin, 0.5), r->stuck,
+	       r->noanswer, r->refused, r->synretry, lat_pct_us(&r->lat_conn, 0.99));
 	if (r->alerts || r->early)
 		printf("reset: %lu closed after a TLS alert, %lu before the whole hello was sent\n",
 		       r->alerts, r->early);
@@ -542,12 +597,16 @@ int run_reset(struct opts *o)
 	printf("result mode=reset ok=%lu leaked=%lu stuck=%lu errors=%lu alerts=%lu early=%lu "
 	       "secs=%.3f rate=%.1f "
 	       "offered=%.1f late=%lu p50=%.1f p99=%.1f p999=%.1f max=%.1f sp50=%.1f sp99=%.1f "
-	       "cpu=%.3f cpu_us=%.2f\n",
-	       r->ok, r->leaked, r->stuck, r->errors + r->refused, r->alerts, r->early, er.secs,
-	       rate, o->rate, er.late, lat_pct_us(&r->lat, 0.5), lat_pct_us(&r->lat, 0.99),
-	       lat_pct_us(&r->lat, 0.999), lat_pct_us(&r->lat, 1), lat_pct_us(&r->lat_sched, 0.5),
-	       lat_pct_us(&r->lat_sched, 0.99), er.cpu,
-	       r->ok && o->npids ? er.cpu * 1e6 / (double)r->ok : 0.0);
+	       "cpu=%.3f cpu_us=%.2f rst=%lu fin=%lu noanswer=%lu refused=%lu synretry=%lu "
+	       "rst_p50=%.1f rst_p99=%.1f fin_p50=%.1f fin_p99=%.1f conn_p50=%.1f conn_p99=%.1f\n",
+	       r->ok, r->leaked, r->stuck, r->errors + r->refused + r->noanswer, r->alerts,
+	       r->early, er.secs, rate, o->rate, er.late, lat_pct_us(&r->lat, 0.5),
+	       lat_pct_us(&r->lat, 0.99), lat_pct_us(&r->lat, 0.999), lat_pct_us(&r->lat, 1),
+	       lat_pct_us(&r->lat_sched, 0.5), lat_pct_us(&r->lat_sched, 0.99), er.cpu,
+	       r->ok && o->npids ? er.cpu * 1e6 / (double)r->ok : 0.0, r->rst, r->fin, r->noanswer,
+	       r->refused, r->synretry, lat_pct_us(&r->lat_rst, 0.5), lat_pct_us(&r->lat_rst, 0.99),
+	       lat_pct_us(&r->lat_fin, 0.5), lat_pct_us(&r->lat_fin, 0.99),
+	       lat_pct_us(&r->lat_conn, 0.5), lat_pct_us(&r->lat_conn, 0.99));
 	if (r->leaked)
 		fprintf(stderr,
 			"loadgen: reset: %lu denied connections got bytes back: the target "
@@ -616,8 +675,8 @@ int run_mixed(struct opts *o)
 	       lat_pct_us(&a->lat, 0.99), lat_pct_us(&a->lat, 1));
 	printf("mixed: denied %lu closed, %lu leaked, %lu not closed, %lu errors: %.0f closes/s; "
 	       "p99 %.0f us\n",
-	       d->ok, d->leaked, d->stuck, d->errors + d->refused, (double)d->ok / er.secs,
-	       lat_pct_us(&d->lat, 0.99));
+	       d->ok, d->leaked, d->stuck, d->errors + d->refused + d->noanswer,
+	       (double)d->ok / er.secs, lat_pct_us(&d->lat, 0.99));
 	printf("result mode=mixed rate=%.1f mix=%u bytes=%llu late=%lu allow_ok=%lu allow_fail=%lu "
 	       "allow_mibs=%.2f allow_p50=%.1f allow_p99=%.1f allow_max=%.1f deny_ok=%lu "
 	       "deny_leaked=%lu deny_fail=%lu deny_rate=%.1f deny_p99=%.1f cpu=%.3f secs=%.3f\n",

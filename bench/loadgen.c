@@ -9,6 +9,8 @@
  *       receives any byte (the probe reached the sink: the name was let
  *       through) or is not closed within --deadline is a failure, and the
  *       exit status is 1: a leaking gateway is a failure, not a number.
+ *       Each close is told apart as the client saw it (RST, FIN, TLS alert,
+ *       timeout), and so is a connect no SYN-ACK answered within --deadline.
  *   loadgen connrate -t GW --sni allowed.test --req N --resp M [-d SECS] [-c CONC]
  *       Each connection sends hello + N bytes; the sink answers M bytes and
  *       closes. Connections/s and latency from connect to EOF. With
@@ -532,7 +534,9 @@ static void usage(FILE *f)
 		"Client modes (-t the gateway):\n"
 		"  reset     denied connections: a hello for --sni (a denied name), then a probe;\n"
 		"            the gateway must close without letting a byte through. closes/s and\n"
-		"            latency from the last hello byte to RST/EOF\n"
+		"            latency from the last hello byte to RST/EOF; what the client saw\n"
+		"            (reset, FIN, TLS alert, timeout, a connect never answered or only\n"
+		"            after a SYN retransmission: an overflowing listen queue)\n"
 		"  connrate  allowed connections: hello + --req bytes, the sink answers --resp\n"
 		"            bytes and closes. connections/s, latency from connect to EOF\n"
 		"  mixed     open loop at --rate: --mix percent allowed transfers of -b bytes\n"

@@ -4,8 +4,12 @@
 # and gnuplot data files (under DATA, a directory given with -v DATA=...).
 #
 # Every cell is the median over repetitions. "vs best peer" divides by the best
-# of haproxy, nginx and sniproxy for that column (higher is better for rates,
-# lower for latency, CPU and memory); "vs direct" divides by the direct target.
+# of the peers for that column (higher is better for rates, lower for latency,
+# CPU and memory); "vs direct" divides by the direct target. TARGETS (-v) lists
+# the targets in table order, PEERS those that are neither snigate nor direct:
+# built-in, from a target file or external, they are all compared alike. A run
+# line with nopid=1 (an external target given without a PID) has no CPU or
+# memory figures, and those cells show "–".
 # A run whose loadgen exited non-zero is counted in "failed runs" and still
 # contributes its numbers, so a failure is visible, not hidden.
 
@@ -39,10 +43,20 @@ function ratio(a, b) {
 	return sprintf("%.2f", a / b)
 }
 
-# best peer value of metric m in (cfg, wl); hi = 1 when higher is better
-function best_peer(cfg, wl, m, hi,    p, v, b) {
+# A merged report (report.sh --merge) names targets NAME@LABEL: a row is
+# compared with the peers and the direct run of its own machine.
+function lab(t,    i) {
+	i = index(t, "@")
+	return i ? substr(t, i) : ""
+}
+
+# best peer value of metric m in (cfg, wl); hi = 1 when higher is better;
+# only peers of machine label l ("" or "@LABEL")
+function best_peer(cfg, wl, m, hi, l,    p, v, b) {
 	b = ""
-	for (p = 1; p <= 3; p++) {
+	for (p = 1; p <= npeers; p++) {
+		if (lab(peers[p]) != l)
+			continue
 		v = med(cfg SUBSEP wl SUBSEP peers[p] SUBSEP m)
 		if (v == "" || v + 0 == 0)
 			continue
@@ -54,7 +68,7 @@ function best_peer(cfg, wl, m, hi,    p, v, b) {
 
 # A table: columns "metric:title:hi" (hi: 1 higher better, 0 lower better,
 # -1 no ratios); ratio columns for the first metric (and cpu if present).
-function table(cfg, wl, title, ncols, cols,    c, t, m, hi, key, line, v, main, mainhi, bp, d, cpum, cpubp, f) {
+function table(cfg, wl, title, ncols, cols,    c, t, m, hi, key, line, v, main, mainhi, bp, d, cpum, cpubp, f, isd) {
 	if (!((cfg SUBSEP wl) in seen))
 		return
 	printf "\n#### %s\n\n", title
@@ -81,30 +95,86 @@ function table(cfg, wl, title, ncols, cols,    c, t, m, hi, key, line, v, main, 
 	split(cols[1], f, ":")
 	main = f[1]
 	mainhi = f[3] + 0
-	bp = best_peer(cfg, wl, main, mainhi)
-	cpubp = cpum != "" ? best_peer(cfg, wl, cpum, 0) : ""
-	d = med(cfg SUBSEP wl SUBSEP "direct" SUBSEP main)
 	for (t = 1; t <= ntargets; t++) {
 		key = cfg SUBSEP wl SUBSEP targets[t]
 		if (!(key in runs))
 			continue
-		line = "| " targets[t] (targets[t] == "snigate" ? " **←**" : "") " |"
+		bp = best_peer(cfg, wl, main, mainhi, lab(targets[t]))
+		cpubp = cpum != "" ? best_peer(cfg, wl, cpum, 0, lab(targets[t])) : ""
+		d = med(cfg SUBSEP wl SUBSEP "direct" lab(targets[t]) SUBSEP main)
+		isd = targets[t] ~ /^direct(@|$)/
+		line = "| " targets[t] (targets[t] ~ /^snigate/ ? " **←**" : "") " |"
 		for (c = 1; c <= ncols; c++) {
 			split(cols[c], f, ":")
 			v = med(key SUBSEP f[1])
 			# direct has no gateway process: no CPU or memory of its own
-			if (targets[t] == "direct" && f[1] ~ /^(cpu_|rss|pss)/ && v + 0 == 0)
+			if (isd && f[1] ~ /^(cpu_|rss|pss)/ && v + 0 == 0)
 				v = ""
 			line = line " " fmt(v) " |"
 		}
 		v = med(key SUBSEP main)
-		line = line " " (targets[t] == "direct" ? "–" : ratio(v, bp)) " | " \
-		    (targets[t] == "direct" ? "1.00" : ratio(v, d)) " |"
+		line = line " " (isd ? "–" : ratio(v, bp)) " | " (isd ? "1.00" : ratio(v, d)) " |"
 		if (cpum != "")
-			line = line " " (targets[t] == "direct" ? "–" : ratio(med(key SUBSEP cpum), cpubp)) " |"
+			line = line " " (isd ? "–" : ratio(med(key SUBSEP cpum), cpubp)) " |"
 		line = line " " (fails[key] + 0) "/" runs[key] " |"
 		print line
 	}
+}
+
+function cnt(v) {
+	return v == "" ? "–" : sprintf("%.0f", v)
+}
+
+function pct(a, b) {
+	return b + 0 > 0 ? sprintf("%.1f %%", 100 * a / b) : "–"
+}
+
+# How the denied connections of the reset workload ended, as the client saw them.
+function client_view(cfg,    t, k, r, f, tot, st) {
+	if (!((cfg SUBSEP "reset") in seen))
+		return
+	# Runs from a loadgen before it told resets from FINs have nothing to show.
+	for (t = 1; t <= ntargets; t++)
+		if (med(cfg SUBSEP "reset" SUBSEP targets[t] SUBSEP "rst") != "")
+			break
+	if (t > ntargets)
+		return
+	printf "\n#### reset: what the denied client sees (the reset workload above)\n\n"
+	print "| target | reset (RST) | FIN | of which after a TLS alert | timeout | RST p50 / p99 µs | FIN p50 / p99 µs |"
+	print "|---|---:|---:|---:|---:|---:|---:|"
+	for (t = 1; t <= ntargets; t++) {
+		k = cfg SUBSEP "reset" SUBSEP targets[t]
+		if (!(k in runs))
+			continue
+		r = med(k SUBSEP "rst"); f = med(k SUBSEP "fin"); st = med(k SUBSEP "stuck")
+		tot = r + f + st
+		printf "| %s | %s | %s | %s | %s | %s | %s |\n", targets[t], pct(r, tot), pct(f, tot),
+		    pct(med(k SUBSEP "alerts"), tot), pct(st, tot),
+		    (r + 0 > 0 ? fmt(med(k SUBSEP "rst_p50")) " / " fmt(med(k SUBSEP "rst_p99")) : "–"),
+		    (f + 0 > 0 ? fmt(med(k SUBSEP "fin_p50")) " / " fmt(med(k SUBSEP "fin_p99")) : "–")
+	}
+	print "\nShares of the denied connections (medians over the repetitions), and the time from the last hello byte to the close of each kind. A RST tells the client at once that it was refused; a FIN reads as an ordinary end of stream, which a TLS client reports as a handshake failure; a TLS alert says so in TLS terms."
+}
+
+# The accept-queue overflow run: an open-loop SYN rate above every knee.
+function overflow_table(cfg,    t, k) {
+	if (!((cfg SUBSEP "overflow") in seen))
+		return
+	printf "\n#### overflow: denied connections offered above the knee (%s)\n\n", OVERFLOW
+	print "| target | offered | started | closed/s | no answer | answered after a SYN retransmission | timeout after the hello | refused | listen-queue overflows (kernel) | connect p99 µs | close p99 µs from arrival | leaked |"
+	print "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	for (t = 1; t <= ntargets; t++) {
+		k = cfg SUBSEP "overflow" SUBSEP targets[t]
+		if (!(k in runs))
+			continue
+		printf "| %s | %s/s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", targets[t],
+		    cnt(med(k SUBSEP "offered")),
+		    cnt(med(k SUBSEP "ok") + med(k SUBSEP "leaked") + med(k SUBSEP "stuck") + med(k SUBSEP "noanswer") + med(k SUBSEP "refused")),
+		    cnt(med(k SUBSEP "rate")), cnt(med(k SUBSEP "noanswer")), cnt(med(k SUBSEP "synretry")),
+		    cnt(med(k SUBSEP "stuck")), cnt(med(k SUBSEP "refused")), cnt(med(k SUBSEP "listen_overflows")),
+		    fmt(med(k SUBSEP "conn_p99")), fmt(med(k SUBSEP "sp99")), cnt(med(k SUBSEP "leaked"))
+	}
+	print "\nThe client opens connections at a fixed rate whatever the gateway does (arrivals beyond its in-flight cap are not started: offered minus started). When the gateway accepts more slowly than SYNs arrive, its listen queue fills and the kernel drops SYNs: the client's TCP retransmits after 1 s and again after 3 s. **No answer** is a client whose connect was never completed within the deadline; the overflow count is the kernel's (TcpExtListenOverflows) during the run."
 }
 
 # The two endpoints of a direct exchange (sink + client CPU): what a relay,
@@ -124,8 +194,8 @@ function floor_note(cfg, wl, unit,    f) {
 }
 
 BEGIN {
-	ntargets = split("snigate haproxy nginx sniproxy direct", targets, " ")
-	split("haproxy nginx sniproxy", peers, " ")
+	ntargets = split(TARGETS, targets, " ")
+	npeers = split(PEERS, peers, " ")
 }
 
 /^#/ { next }
@@ -139,6 +209,10 @@ BEGIN {
 	}
 	cfg = kv["cfg"]; wl = kv["wl"]; tg = kv["target"]
 	key = cfg SUBSEP wl SUBSEP tg
+	if (kv["nopid"] == 1)
+		for (k in kv)
+			if (k ~ /^(cpu|cpu_us|cpu_s_gib|rss_b|pss_b)$/)
+				delete kv[k]
 	seen[cfg SUBSEP wl] = 1
 	runs[key]++
 	if (kv["exit"] != 0)
@@ -167,6 +241,9 @@ END {
 		table(cfg, "reset", "reset: denied ClientHello (~520 B) → RST/EOF; closed loop, 64 concurrent; latency from the last hello byte", n, cols)
 		table(cfg, "reset-apart", "reset-apart: the same, with the client pinned to CPU 0 and the gateway (every thread and worker process; rstd for direct) to CPU " (NCPU - 1), n, cols)
 		table(cfg, "reset-8k", "reset-8k: denied 8 KiB ClientHello sent in 6 TCP segments", n, cols)
+		client_view(cfg)
+		if (cfg == "1t")
+			overflow_table(cfg)
 		n = split("rate:conns/s:1;p50:p50 µs:-1;p99:p99 µs:-1;p999:p99.9 µs:-1;cpu_us:CPU µs/conn:0", cols, ";")
 		table(cfg, "connrate", "connrate: allowed hello + 512 B up, 4 KiB down, close; 32 concurrent; latency connect → EOF", n, cols)
 		floor_note(cfg, "connrate", "connection")
@@ -226,7 +303,7 @@ END {
 					p99 = med(k SUBSEP "sp99")
 					line = line " " fmt(ach) " (" fmt(p99) ") |"
 					if (ok && ach + 0 >= 0.95 * rates[r] && p99 + 0 < 100000)
-						knee = rates[r]
+						knee = (r == nr ? "≥ " : "") rates[r]
 					else
 						ok = 0
 					printf "%s %s %s\n", rates[r], ach, p99 > (DATA "/sweep-" targets[t] ".dat")
@@ -238,35 +315,47 @@ END {
 
 		# Data for the bar charts: workload, then each target's main metric relative to direct.
 		if (cfg == "1t") {
+			# The first line of each file names the columns (gnuplot's columnheader).
+			line = "workload"
+			for (t = 1; t <= ntargets; t++)
+				if (targets[t] !~ /^direct(@|$)/)
+					line = line " " targets[t]
+			print line > (DATA "/throughput.dat")
+			print line > (DATA "/cpu.dat")
+			line = "workload"
+			for (t = 1; t <= ntargets; t++)
+				line = line " " targets[t]
+			print line > (DATA "/latency.dat")
 			nw = split("reset reset-8k connrate rr bulk bulk-both", wls, " ")
 			for (w = 1; w <= nw; w++) {
 				m = wls[w] ~ /^bulk/ ? "mibs" : "rate"
-				d = med(cfg SUBSEP wls[w] SUBSEP "direct" SUBSEP m)
-				line = wls[w]
-				for (t = 1; t <= 4; t++) {
-					v = med(cfg SUBSEP wls[w] SUBSEP targets[t] SUBSEP m)
-					line = line " " (v != "" && d + 0 > 0 ? v / d : 0)
-				}
-				print line > (DATA "/throughput.dat")
 				c = wls[w] ~ /^bulk/ ? "cpu_s_gib" : "cpu_us"
 				line = wls[w]
-				for (t = 1; t <= 4; t++) {
+				line2 = wls[w]
+				for (t = 1; t <= ntargets; t++) {
+					if (targets[t] ~ /^direct(@|$)/)
+						continue
+					d = med(cfg SUBSEP wls[w] SUBSEP "direct" lab(targets[t]) SUBSEP m)
+					v = med(cfg SUBSEP wls[w] SUBSEP targets[t] SUBSEP m)
+					line = line " " (v != "" && d + 0 > 0 ? v / d : 0)
 					v = med(cfg SUBSEP wls[w] SUBSEP targets[t] SUBSEP c)
-					s = med(cfg SUBSEP wls[w] SUBSEP "snigate" SUBSEP c)
-					line = line " " (v != "" && s + 0 > 0 ? v / s : 0)
+					s = med(cfg SUBSEP wls[w] SUBSEP "snigate" lab(targets[t]) SUBSEP c)
+					line2 = line2 " " (v != "" && s + 0 > 0 ? v / s : 0)
 				}
-				print line > (DATA "/cpu.dat")
+				print line > (DATA "/throughput.dat")
+				print line2 > (DATA "/cpu.dat")
 			}
 			nw = split("reset reset-8k connrate rr", wls, " ")
 			for (w = 1; w <= nw; w++) {
 				line = wls[w]
-				for (t = 1; t <= 5; t++)
+				for (t = 1; t <= ntargets; t++)
 					line = line " " (med(cfg SUBSEP wls[w] SUBSEP targets[t] SUBSEP "p99") + 0)
 				print line > (DATA "/latency.dat")
 			}
 		}
 	}
-	if (("1t" SUBSEP "reset") in seen && ("1t" SUBSEP "rr") in seen)
+	# The performance targets are snigate's against the built-in peers of one run.
+	if (("1t" SUBSEP "reset" SUBSEP "snigate") in runs && ("1t" SUBSEP "rr" SUBSEP "snigate") in runs)
 		targets_table()
 }
 
@@ -281,7 +370,7 @@ function trow(what, need, got, ok, note) {
 # The performance issue's targets, judged from this run's medians (1t: one core each).
 function targets_table(    c, s, b, r, d, f, p, t, tot, btot, dslab, w, n1, nn) {
 	print "\n## The performance targets, judged from this run\n"
-	print "Computed by report.awk from the medians above (one core each unless said), against the best of HAProxy, nginx and sniproxy for each figure. Where a target is not met, bench/PERF.md has the profile that explains the gap.\n"
+	print "Computed by report.awk from the medians above (one core each unless said), against the best peer for each figure (every target but snigate and direct). Where a target is not met, bench/PERF.md has the profile that explains the gap.\n"
 	print "| target | needed | this run | verdict | note |"
 	print "|---|---|---|---|---|"
 	s = med("1t" SUBSEP "reset" SUBSEP "snigate" SUBSEP "cpu_us"); b = best_peer("1t", "reset", "cpu_us", 0)
@@ -316,7 +405,9 @@ function targets_table(    c, s, b, r, d, f, p, t, tot, btot, dslab, w, n1, nn) 
 		# total = the process's PSS growth + the two sockets the relay adds (machine slab over direct's)
 		dslab = med("1t" SUBSEP "idle" SUBSEP "direct" SUBSEP "slab_b")
 		btot = ""
-		for (p = 1; p <= 3; p++) {
+		for (p = 1; p <= npeers; p++) {
+			if (med("1t" SUBSEP "idle" SUBSEP peers[p] SUBSEP "pss_b") == "")
+				continue
 			t = med("1t" SUBSEP "idle" SUBSEP peers[p] SUBSEP "pss_b") + med("1t" SUBSEP "idle" SUBSEP peers[p] SUBSEP "slab_b") - dslab
 			if (btot == "" || t < btot)
 				btot = t

@@ -6,7 +6,7 @@ target_check() { return 0; }
 target_start() { TARGET_PID=""; }
 target_addr() { # workload
 	case $1 in
-	reset* | sweep*) echo "127.0.0.1:$RSTD" ;;
+	reset* | sweep* | overflow*) echo "127.0.0.1:$RSTD" ;;
 	*) echo "127.0.0.1:$SINK" ;;
 	esac
 }
@@ -14,7 +14,7 @@ target_addr() { # workload
 # CPU, with loadgen's own self_us, is the two endpoints a relay must be).
 target_pids() { # workload
 	case $1 in
-	reset* | sweep*) echo "$RSTD_PID" ;;
+	reset* | sweep* | overflow*) echo "$RSTD_PID" ;;
 	connrate* | rr*) echo "$SINK_PID" ;;
 	esac
 }
@@ -23,3 +23,4 @@ target_extra() { # workload
 	case $1 in mixed*) echo "--deny-target 127.0.0.1:$RSTD" ;; esac
 }
 target_stop() { :; }
+target_version() { echo "no gateway: loadgen sink, and loadgen rstd for the reset path"; }

@@ -6,3 +6,4 @@ target_start() {
 	haproxy -db -f "$T/haproxy.cfg" > "$T/haproxy.out" 2>&1 &
 	TARGET_PID=$!
 }
+target_version() { haproxy -v 2>&1 | head -1; }

@@ -11,3 +11,6 @@ target_start() {
 	nginx -p "$T/nginx" -c "$T/nginx.conf" -e "$T/nginx.err" > "$T/nginx.out" 2>&1 &
 	TARGET_PID=$!
 }
+target_version() {
+	echo "$(nginx -v 2>&1 | sed 's/^nginx version: //') with libnginx-mod-stream $(dpkg-query -W -f='${Version}' libnginx-mod-stream 2>/dev/null)"
+}

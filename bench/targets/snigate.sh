@@ -9,3 +9,6 @@ target_start() {
 	TARGET_PID=$!
 	for _ in $(seq 100); do grep -q 'ready' "$T/snigate.err" 2> /dev/null && break; sleep 0.05; done
 }
+target_version() {
+	echo "$("$GW" --version) ($(git -C "$(dirname "$GW")" describe --always --dirty 2>/dev/null || echo 'no git')), $(meson introspect --buildoptions "$(dirname "$GW")/.." 2>/dev/null | python3 -c 'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "buildtype"))' 2>/dev/null || echo '?') build"
+}

@@ -6,3 +6,4 @@ target_start() {
 	sniproxy -f -c "$T/sniproxy.conf" > "$T/sniproxy.out" 2>&1 &
 	TARGET_PID=$!
 }
+target_version() { echo "sniproxy $(dpkg-query -W -f='${Version}' sniproxy 2>/dev/null || sniproxy -V 2>&1 | head -1)"; }

@@ -53,6 +53,7 @@ KNOWN = set("""
     taskset valgrind gdb systemctl setcap getcap journalctl sysctl ulimit
     kubectl kustomize helm buildah docker podman promtool jq watch xargs tee
     readlink id uname nproc pidof install systemd-analyze systemd-socket-activate
+    haproxy nginx sniproxy envoy
 """.split())
 # Programs that may prefix another command.
 PREFIXES = {"sudo", "env", "time", "nice", "exec", "timeout", "watch", "xargs"}
@@ -250,6 +251,13 @@ class Checker:
             p = self.repo_path(prog)
             if p is None or not self.path_exists(p):
                 self.bad(where, f"no such program in the repository: {prog}")
+            elif p in ("bench/run.sh", "bench/report.sh"):
+                # The options a script's own argument loop takes: `--x)` cases.
+                with open(os.path.join(self.src, p), encoding="utf-8") as f:
+                    takes = set(re.findall(r"^\s*(--[a-z][a-z-]*)\)", f.read(), re.M))
+                for a in args:
+                    if a.startswith("--") and a.split("=", 1)[0] not in takes:
+                        self.bad(where, f"{p} {a}: not an option it takes")
         elif prog not in KNOWN:
             self.bad(where, f"unknown program {prog!r} (not snigate, a repository file or a known tool)")
         for a in args:
@@ -393,6 +401,7 @@ def self_test(src, build, snigate):
         ("an unknown loadgen mode", "```sh\nsnigate-loadgen rest -t 127.0.0.1:1\n```\n", "rest"),
         ("a missing repository file", "```sh\nsnigate --check -c conf/snigat.yaml\n```\n", "conf/snigat.yaml"),
         ("a missing script", "```sh\nbench/quik.sh build 3\n```\n", "bench/quik.sh"),
+        ("an option run.sh does not take", "```sh\nbench/run.sh --taget x=127.0.0.1:1\n```\n", "--taget"),
         ("a missing source file in prose", "The ring is in `core/wroker.c`.\n", "core/wroker.c"),
         ("a missing build output", "```sh\n./build/core/snigat --help\n```\n", "snigat"),
         ("an unknown program", "```sh\nsnigat --help\n```\n", "snigat"),
