@@ -130,8 +130,10 @@ PEER_LIST=${PEER_LIST% }
 	echo "## Set-up"
 	echo
 	echo "- **Targets**: \`direct\` (client → sink; for the reset path \`loadgen rstd\`, a one-thread server"
-	echo "  that peeks the whole hello and closes: the least any server can do), snigate, HAProxy, nginx"
-	echo "  stream, sniproxy. Configurations: [peers/](peers/) (templates; \`run.sh\` fills in ports)."
+	echo "  that peeks the whole hello and closes: the least any server can do), then: $(echo "$TARGET_LIST" | tr ' ' '\n' | grep -v '^direct' | paste -sd, | sed 's/,/, /g')."
+	echo "  Built-in targets are files in [targets/](targets/); their configurations are templates in"
+	echo "  [peers/](peers/) (\`run.sh\` fills in ports). Envoy, where it ran, has the bootstrap of the pod"
+	echo "  snigate replaces (tls_inspector, sni_dynamic_forward_proxy, tcp_proxy)."
 	echo "- **Same for all**: allowlist [peers/allowlist.txt](peers/allowlist.txt) (20 exact names), one"
 	echo "  unbound answering \`allowed.test\` with 127.0.0.1, one sink (\`loadgen sink\`), denied name"
 	echo "  \`denied.test\`. HAProxy resolves with \`do-resolve\` (cached \`hold valid 3600s\`), nginx with its"
