@@ -256,8 +256,11 @@ END {
 		table(cfg, "bulk-8", "bulk-8: 8 connections, 128 MiB each one way at once (1 GiB moved), checksummed at the sink", n, cols)
 		n = split("rss_b:gateway RSS B/conn:0;pss_b:gateway PSS B/conn:0;slab_b:machine slab B/conn:-1;unrec_b:unreclaimable slab B/conn:-1", cols, ";")
 		table(cfg, "idle", "idle: " IDLEN " relayed connections held silent (each proven by one round trip)", n, cols)
-		if ((cfg SUBSEP "idle") in seen)
-			print "\nRSS and PSS are the growth of the gateway's processes while the connections are opened; every gateway is restarted just before this workload, so memory grown earlier cannot hide it. Slab is the whole machine's: subtract direct's to get what the relay's two extra sockets cost."
+		if ((cfg SUBSEP "idle") in seen) {
+			print "\nRSS and PSS are the growth of the gateway's processes while the connections are opened; every gateway run.sh starts is restarted just before this workload, so memory grown earlier cannot hide it. Slab is the whole machine's: subtract direct's to get what the relay's two extra sockets cost."
+			if (EXTERNAL != "")
+				print "\nExternal targets (" EXTERNAL ") are not restarted: their RSS and PSS are growth over what the earlier workloads left allocated, which memory a process reuses can hide; restart such a gateway just before a run for this row to compare."
+		}
 
 		if ((cfg SUBSEP "mixed-spray") in seen) {
 			printf "\n#### mixed: allowed 64 KiB transfers at %d/s, alone and inside a denied spray (90%% of %d arrivals/s)\n\n", MIXR / 10, MIXR

@@ -158,6 +158,7 @@ PEER_LIST=${PEER_LIST% }
 	echo "## Results"
 	awk -v DATA="$DATA" -v SWEEP="$SWEEP" -v SWEEP1="${SWEEP%% *}" -v SWEEPD="$SWEEPD" \
 		-v NCPU="$NCPU" -v MIXR="$MIXR" -v IDLEN="$IDLEN" -v OVERFLOW="$(sed -n "s/^# overflow: //p" "$RAW")" -v TARGETS="$TARGET_LIST" \
+		-v EXTERNAL="$(sed -n 's/^# version \([^:]*\): external at .*/\1/p' "${RAWS[@]}" | paste -sd, | sed 's/,/, /g')" \
 		-v PEERS="$PEER_LIST" -f "$ROOT/bench/report.awk" "$RAW"
 	echo
 	echo "## Plots"

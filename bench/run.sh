@@ -115,7 +115,14 @@ PEERS=$ROOT/bench/peers
 [ -x "$LG" ] && [ -x "$GW" ] || { echo "run.sh: build first (ninja -C $BUILD)" >&2; exit 2; }
 PATH=$PATH:/usr/sbin
 TARGETS="direct snigate haproxy nginx sniproxy envoy$EXTRA"
-if [ -n "$ONLY" ]; then TARGETS=$(echo "$ONLY" | tr ',' ' '); fi
+# --only picks among the built-ins; targets added by --target and --target-file
+# always run.
+if [ -n "$ONLY" ]; then
+	TARGETS=$(echo "$ONLY" | tr ',' ' ')
+	for t in $EXTRA; do
+		case " $TARGETS " in *" $t "*) ;; *) TARGETS="$TARGETS $t" ;; esac
+	done
+fi
 
 # A target file (bench/targets/NAME.sh) is sourced by this script and defines:
 #   target_check         return 0 when the target can run here; else print why
