@@ -120,9 +120,14 @@ def main():
                  "fields (loadgen --help), CPU and memory those of the target's processes",
         "records": recs,
     }
+    # One record a line: a new run's file diffs line by line against the last.
     with open(sys.argv[1], "w", encoding="utf-8") as f:
-        json.dump(doc, f, indent=1, sort_keys=False)
-        f.write("\n")
+        f.write("{\n")
+        for k in ("format", "about"):
+            f.write(f" {json.dumps(k)}: {json.dumps(doc[k])},\n")
+        f.write(' "records": [\n')
+        f.write(",\n".join("  " + json.dumps(r, ensure_ascii=False) for r in recs))
+        f.write("\n ]\n}\n")
 
 
 if __name__ == "__main__":
