@@ -521,7 +521,7 @@ static bool dir_pump(struct conn *c, int di)
 	d->ready = false;
 	for (;;) {
 		ssize_t in = 0, out = 0;
-		bool short_read = false;
+		bool short_read = false, dst_again = false;
 
 		if (!d->eof) {
 			if (!d->pipe) {
@@ -562,13 +562,22 @@ static bool dir_pump(struct conn *c, int di)
 				budget = (size_t)out >= budget ? 0 : budget - (size_t)out;
 			} else if (out < 0 && errno == EAGAIN) {
 				dst_blocked = true;
-			} else if (out < 0 && errno != EINTR) {
+			} else if (out < 0 && errno == EINTR) {
+				/*
+				 * Cut short, not full: try again. Breaking out here
+				 * would leave the bytes in the pipe behind the source's
+				 * poll, which only the peer's next byte wakes.
+				 */
+				dst_again = true;
+			} else if (out < 0) {
 				conn_end(c, dst_err, true);
 				return false;
 			}
 		}
 		if (in > 0 || out > 0)
 			moved = true;
+		if (dst_again)
+			continue;
 		if (dst_blocked || (in <= 0 && out <= 0))
 			break;
 		/*

@@ -13,8 +13,10 @@
 #          upstream's FIN) must arrive whole or end in a reset; denied
 #          connections must be reset with nothing let through.
 #   exact  every fault that need not end a connection (no reset, no refused
-#          pipe or socket): every transfer must arrive whole, two 8 MiB
-#          transfers both ways at once among them (checksummed).
+#          pipe or socket), EINTR on a splice into a socket included (which
+#          the kernel never gives a non-blocking worker, and dir_pump
+#          retries): every transfer must arrive whole, two 8 MiB transfers
+#          both ways at once among them (checksummed).
 #   fin    short splices only, half of them, while the upstream sends
 #          256 KiB and its FIN: the relay stall that 346dcf3 fixed. A build
 #          with -Dfault_revert_346dcf3=true brings it back, and this
@@ -73,7 +75,7 @@ SINK=$(fp)
 rates() {
 	case $1 in
 	mix) echo "splice_short=0.2,splice_eagain=0.05,splice_eintr=0.05,splice_reset=0.002,pipe2=0.05,setpipe=0.2,socket=0.01,setsockopt=0.05" ;;
-	exact) echo "splice_short=0.3,splice_eagain=0.1,splice_eintr=0.1,setpipe=0.3,setsockopt=0.2" ;;
+	exact) echo "splice_short=0.3,splice_eagain=0.1,splice_eintr=0.1,setpipe=0.3,setsockopt=0.2,eintr_on_write=1" ;;
 	fin) echo "splice_short=0.5" ;;
 	esac
 }

@@ -31,9 +31,11 @@
  *   eintr_on_write=1  EINTR on a splice into a socket. A worker's splice
  *                     should never say EINTR (it is non-blocking, and the
  *                     workers block every signal), but snigate checks for
- *                     it: on a read it passes for EAGAIN and is kept here,
- *                     so that check runs; on a write it stops the pump with
- *                     bytes in the pipe and no poll that would empty it.
+ *                     it: on a read it passes for EAGAIN and is always
+ *                     made; on a write dir_pump tries again (before it did,
+ *                     it stopped the pump with bytes in the pipe and no
+ *                     poll that would empty it). faults.sh's exact schedule
+ *                     asks for it.
  *   fail_linger=1     setsockopt(SO_LINGER) fails: Linux cannot fail it on a
  *                     socket, and snigate does not check it; a reset would
  *                     go out as a FIN, and a cut stream pass for a whole one.
