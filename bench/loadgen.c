@@ -32,7 +32,7 @@
  *   loadgen fwd  -l ADDR -t TO [--corrupt OFF]   a plain TCP forwarder (lets everything
  *                             through; with --corrupt flips one byte): for the harness tests
  *   loadgen hello --sni NAME [--size S --records R] > FILE   the exact hello bytes sent
- *   loadgen port              print a free loopback TCP port
+ *   loadgen port              print a free loopback TCP and UDP port
  *
  * --pid P[,P...] (repeatable) adds the CPU time of those processes and their
  * children (all threads, /proc) per connection or per GiB: on a shared
@@ -484,8 +484,51 @@ void progress_stop(struct progress *p)
 
 /* ---- small modes ---- */
 
+/* Whether port is free on loopback for both TCP and UDP (a DNS server needs both). */
+static bool port_free(unsigned port)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				.sin_port = htons((uint16_t)port)};
+	const int types[] = {SOCK_STREAM, SOCK_DGRAM};
+
+	for (int i = 0; i < 2; i++) {
+		int fd = socket(AF_INET, types[i], 0);
+		bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+		if (fd >= 0)
+			close(fd);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * A port the caller binds later, maybe seconds later. Below the kernel's
+ * ephemeral range when there is room: a port from that range can be taken
+ * meanwhile as the local end of any outgoing connection, and the harness
+ * makes thousands (bench_external once lost its DNS port that way).
+ */
 static int run_port(void)
 {
+	unsigned lo = 0, hi = 0;
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+
+	if (f) {
+		if (fscanf(f, "%u %u", &lo, &hi) != 2)
+			lo = 0;
+		fclose(f);
+	}
+	if (lo > 11000) {
+		srandom((unsigned)(now_ns() ^ (uint64_t)getpid() << 16));
+		for (int i = 0; i < 500; i++) {
+			unsigned p = 10000 + (unsigned)random() % (lo - 10000);
+			if (port_free(p)) {
+				printf("%u\n", p);
+				return 0;
+			}
+		}
+	}
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t l = sizeof(a);
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -553,7 +596,8 @@ static void usage(FILE *f)
 		"  fwd       -l ADDR --to ADDR: a plain TCP forwarder that lets everything\n"
 		"            through (--corrupt OFFSET flips one byte, client to server)\n"
 		"  hello     write the exact hello bytes for --sni (and the hello options) to stdout\n"
-		"  port      print a free loopback TCP port\n"
+		"  port      print a loopback port free for TCP and UDP, below the kernel's\n"
+		"            ephemeral range when there is room\n"
 		"\n"
 		"Addresses:\n"
 		"  -t, --target ADDR:PORT    the gateway (or the sink, for a baseline)\n"

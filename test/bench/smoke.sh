@@ -30,31 +30,11 @@ rc=0
 if [ "${2:-}" = external ]; then
 	LG=$BUILD/bench/loadgen
 	export SNIGATE_ALLOW_ROOT=1
-	# Ports that stay ours for the whole test: below the kernel's ephemeral
-	# range (when there is room), which the many connections made meanwhile draw from (a port
-	# picked there and bound a few seconds later was once taken by then).
-	lowport() {
-		python3 -c '
-import random, socket
-lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-top = lo - 1 if lo > 11000 else 65000
-for _ in range(200):
-    p = random.randint(10000, top)
-    try:
-        for t in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-            s = socket.socket(socket.AF_INET, t)
-            s.bind(("127.0.0.1", p))
-            s.close()
-        print(p)
-        break
-    except OSError:
-        pass'
-	}
-	DNS=$(lowport)
-	SINK=$(lowport)
-	GP=$(lowport)
-	FWD=$(lowport)
-	DEAD=$(lowport)
+	DNS=$("$LG" port)
+	SINK=$("$LG" port)
+	GP=$("$LG" port)
+	FWD=$("$LG" port)
+	DEAD=$("$LG" port)
 	# The gateway "of one's own": resolving through the unbound run.sh starts
 	# on --dns-port, sending allowed names to the sink run.sh starts on --sink.
 	"$BUILD/core/snigate" --listen "127.0.0.1:$GP" --allow allowed.test --resolver "127.0.0.1:$DNS" \
