@@ -104,7 +104,7 @@ def records(path):
                 kv.pop(k, None)
         rec["metrics"] = {k: number(v) for k, v in kv.items()}
         out.append(rec)
-    return out, versions
+    return out
 
 
 def main():
@@ -112,8 +112,7 @@ def main():
         sys.exit("usage: results_json.py OUT.json RAW...")
     recs = []
     for raw in sys.argv[2:]:
-        r, _ = records(raw)
-        recs.extend(r)
+        recs.extend(records(raw))
     doc = {
         "format": "snigate-bench/1",
         "about": "one record per run of bench/run.sh; metrics are loadgen's result "
